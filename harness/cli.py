@@ -1,0 +1,186 @@
+"""The `study` command: list and show the variants, train runs."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.config import ALL_VARIANTS, load_config, resolve_data_root
+from harness.errors import StudyError
+from harness.progress import BarProgress, QuietProgress
+from harness.seeding import resolve_device
+from harness.train import RunSpec, train_run
+from harness.variant import Variant
+from variants import VARIANTS, get_variant
+
+app = typer.Typer(
+    help="Reproduce and compare five published 'GAN on MNIST' write-ups, faithfully, under fixed seeds.\n\n"
+         "Start with `study list`, read a recipe with `study show udacity`, train with `study run udacity --seeds 3`.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """StudyError becomes one line on stderr and exit 1; Ctrl-C exits 130 with how to resume."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except StudyError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            print("interrupted: the unfinished run keeps its last completed epoch; re-run the same command to "
+                  "resume it", file=sys.stderr)
+            raise typer.Exit(130)
+    return wrapper
+
+
+def parse_count(option: str, text: str, minimum: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        kind = "a non-negative" if minimum == 0 else f"an integer >= {minimum}, i.e. a"
+        raise StudyError(f"{option} must be {kind} integer, got '{text}'")
+    return value
+
+
+def describe(variant: Variant) -> dict:
+    g_params, d_params = variant.param_counts()
+    return {"name": variant.name, "writeup": variant.writeup, "title": variant.title,
+            "architecture": variant.architecture, "loss": variant.loss, "epochs": variant.recipe.epochs,
+            "batch_size": variant.recipe.batch_size, "g_params": g_params, "d_params": d_params,
+            "fixes": variant.fix_names}
+
+
+@app.command("list")
+@friendly_errors
+def list_variants(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table.")):
+    """One row per variant: write-up, architecture, loss, default epochs, batch size, parameter counts."""
+    rows = [describe(v) for v in VARIANTS.values()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="The five write-ups", show_lines=True)
+    for column in ("variant", "write-up", "architecture", "loss"):
+        table.add_column(column, no_wrap=column == "variant", overflow="fold")
+    for column in ("epochs", "batch", "G params", "D params"):
+        table.add_column(column, no_wrap=True, justify="right")
+    for row in rows:
+        table.add_row(row["name"], row["title"], row["architecture"], row["loss"], str(row["epochs"]),
+                      str(row["batch_size"]), f"{row['g_params']:,}", f"{row['d_params']:,}")
+    stdout.print(table)
+
+
+@app.command("show")
+@friendly_errors
+def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One of: {', '.join(ALL_VARIANTS)}."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
+    """A variant's hyperparameter ledger (with sources), its quirks and their status, and its claims."""
+    variant = get_variant(variant_name)
+    details = describe(variant) | {
+        "recipe": dataclasses.asdict(variant.recipe),
+        "ledger": [dataclasses.asdict(h) for h in variant.ledger],
+        "quirks": [{"name": q.name, "status": q.status, "what": q.what, "fix": q.fix} for q in variant.quirks],
+        "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable,
+                    "check": dataclasses.asdict(c.check) if c.check else None} for c in variant.claims]}
+    if as_json:
+        print(json.dumps(details, indent=2, default=str))
+        return
+    stdout.print(f"[bold]{variant.name}[/bold]: {variant.title}\nspec and write-up: {variant.writeup}\n"
+                 f"G {details['g_params']:,} params, D {details['d_params']:,} params")
+    ledger = Table("hyperparameter", "value", "source", title="Ledger", show_lines=True)
+    for hyper in variant.ledger:
+        ledger.add_row(hyper.name, str(hyper.value), hyper.source)
+    quirks = Table("quirk", "status", "fix (opt-in)", "what the original does", title="Quirks", show_lines=True)
+    for quirk in variant.quirks:
+        quirks.add_row(quirk.name, quirk.status, quirk.fix or "-", quirk.what)
+    claims = Table("claim", "quote", "checkable form", title="Claims", show_lines=True)
+    for claim in variant.claims:
+        claims.add_row(claim.key, claim.quote, claim.checkable)
+    for table in (ledger, quirks, claims):
+        stdout.print(table)
+
+
+def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, frozenset[str]]:
+    """Each requested fix applies to the selected variants that have it; a fix none of them has is an error."""
+    if not requested or "all" in requested:
+        return {v.name: v.resolve_fixes(requested) for v in variants}
+    for fix in requested:
+        if not any(fix in v.fix_names for v in variants):
+            valid = "; ".join(f"{v.name}: {', '.join(v.fix_names) or 'none'}" for v in variants)
+            raise StudyError(f"unknown fix '{fix}' for the selected variants; valid fixes are {valid} (or 'all')")
+    return {v.name: frozenset(f for f in requested if f in v.fix_names) for v in variants}
+
+
+def resolve_seeds(seeds: Optional[str], seed: List[str], configured: list[int]) -> list[int]:
+    if seeds is not None and seed:
+        raise StudyError("use either --seeds N (seeds 0..N-1) or --seed S (repeatable), not both")
+    if seeds is not None:
+        return list(range(parse_count("--seeds", seeds, minimum=1)))
+    if seed:
+        return [parse_count("--seed", s) for s in seed]
+    return configured
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    variant_names: Optional[List[str]] = typer.Argument(None, metavar="[VARIANT]...",
+                                                        help="Variants to train (default: study.toml's list)."),
+    all_variants: bool = typer.Option(False, "--all", help="Train every variant."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="N", help="Seeds 0..N-1."),
+    seed: List[str] = typer.Option([], "--seed", metavar="S", help="One seed; repeat for several."),
+    epochs: Optional[str] = typer.Option(None, "--epochs", metavar="E",
+                                         help="Epochs per run (default: each write-up's own count)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
+    split: Optional[str] = typer.Option(None, "--split", help="train | test (test: the 10k digits available "
+                                                              "offline in ../shared/data)."),
+    limit: Optional[str] = typer.Option(None, "--limit", metavar="N", help="Train on the first N images only "
+                                                                          "(smoke tests)."),
+    fix: List[str] = typer.Option([], "--fix", metavar="QUIRK", help="Apply an opt-in fix (repeatable; 'all' for "
+                                                                     "every fix). See `study show VARIANT`."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    results: Optional[Path] = typer.Option(None, "--results", help="Results folder (runs go to RESULTS/runs/)."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files "
+                                                                       "(else $STUDY_DATA_ROOT, else study.toml)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+    force: bool = typer.Option(False, "--force", help="Retrain runs that are already complete."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print one line per finished run, no progress bar."),
+):
+    """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
+
+    Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
+    """
+    settings = load_config(config)
+    names = ALL_VARIANTS if all_variants else (variant_names or settings.variants)
+    variants = [get_variant(name) for name in names]
+    fixes = resolve_fixes(variants, fix)
+    seed_list = resolve_seeds(seeds, seed, settings.seeds)
+    epoch_count = parse_count("--epochs", epochs) if epochs is not None else None
+    image_limit = parse_count("--limit", limit, minimum=1) if limit is not None else None
+    torch_device = resolve_device(device or settings.device)
+    specs = [RunSpec(variant=v, fixes=fixes[v.name], seed=s,
+                     epochs=epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs,
+                     dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
+                     device=torch_device, results=results or settings.results,
+                     data_root=resolve_data_root(data_root, settings))
+             for v in variants for s in seed_list]
+    if quiet:
+        progress = QuietProgress(stdout)
+        for spec in specs:
+            train_run(spec, progress, force)
+        return
+    with BarProgress(stdout) as progress:
+        for spec in specs:
+            train_run(spec, progress, force)

@@ -1,0 +1,134 @@
+"""Data: find or download the IDX files, validate them, and serve batches in the original DataLoader's order.
+
+The whole split lives as one uint8 tensor on the training device; a batch is indexed out of it and scaled there,
+giving exactly the values ToTensor (and Normalize(0.5, 0.5) or ``x*2-1``) would.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+
+from harness.errors import StudyError
+
+DATASET_CLASSES = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+IDX_UINT8 = 0x08
+
+
+def raw_folder(root: Path, dataset: str) -> Path:
+    return root / DATASET_CLASSES[dataset].__name__ / "raw"
+
+
+def idx_stems(split: str) -> tuple[str, str]:
+    prefix = SPLIT_PREFIX[split]
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _existing(raw: Path, stem: str) -> Path | None:
+    for candidate in (raw / stem, raw / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx(path: Path, ndim: int) -> torch.Tensor:
+    """Parse an IDX file of unsigned bytes (plain or gzip), refusing a wrong header or a wrong length."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise StudyError(f"cannot read {path}: {error}; delete it so it is downloaded again, or point --data-root "
+                         f"at intact files") from None
+    header = 4 + 4 * ndim
+    if len(data) < header or data[0:2] != b"\0\0" or data[2] != IDX_UINT8 or data[3] != ndim:
+        raise StudyError(f"{path} is not an IDX file of {ndim}-D unsigned bytes (bad header); delete it so it is "
+                         f"downloaded again, or point --data-root at intact files")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + torch.Size(dims).numel()
+    if len(data) != expected:
+        raise StudyError(f"{path} is truncated or corrupt ({len(data)} bytes, header promises {expected}); delete "
+                         f"it so it is downloaded again, or point --data-root at intact files")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header).view(*dims)
+
+
+def _download(root: Path, dataset: str, split: str) -> None:
+    """torchvision fetches and unpacks the files into <root>/<Class>/raw; offline it fails and we say what to do."""
+    images, labels = idx_stems(split)
+    raw = raw_folder(root, dataset)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            DATASET_CLASSES[dataset](str(root), train=split == "train", download=True)
+    except Exception:  # torchvision raises RuntimeError or URLError variants; the message below says it all
+        raise StudyError(
+            f"{dataset} {split} data not found (looked for {raw / images}[.gz] and {raw / labels}[.gz]) and the "
+            f"download failed; point --data-root, STUDY_DATA_ROOT or data_root in study.toml at a folder holding "
+            f"<Class>/raw/ IDX files (e.g. ../shared/data with --split test)") from None
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # uint8, (N, 28, 28), CPU
+    labels: torch.Tensor  # uint8, (N,)
+    dataset: str
+    split: str
+    files: tuple[str, ...]
+
+
+def load_split(root: Path, dataset: str, split: str, limit: int | None = None) -> Split:
+    """The first ``limit`` images (all when None) and labels of a split, downloading them if they are missing."""
+    if dataset not in DATASET_CLASSES:
+        raise StudyError(f"unknown dataset '{dataset}'; valid datasets: {', '.join(DATASET_CLASSES)}")
+    if split not in SPLIT_PREFIX:
+        raise StudyError(f"unknown split '{split}'; valid splits: {', '.join(SPLIT_PREFIX)}")
+    raw = raw_folder(root, dataset)
+    stems = idx_stems(split)
+    if any(_existing(raw, stem) is None for stem in stems):
+        _download(root, dataset, split)
+    image_path, label_path = (_existing(raw, stem) for stem in stems)
+    assert image_path is not None and label_path is not None
+    images, labels = read_idx(image_path, 3), read_idx(label_path, 1)
+    if images.shape[0] != labels.shape[0]:
+        raise StudyError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels; "
+                         f"the two files are from different releases, replace both")
+    if limit is not None:
+        if limit > images.shape[0]:
+            raise StudyError(f"--limit {limit} exceeds the {images.shape[0]} images of {dataset} {split}; use a "
+                             f"smaller --limit")
+        images, labels = images[:limit], labels[:limit]
+    return Split(images, labels, dataset, split, (str(image_path), str(label_path)))
+
+
+def epoch_order(n: int, shuffle: bool) -> torch.Tensor:
+    """The sample order a fresh DataLoader(shuffle=...) iterator yields, consuming the global CPU RNG as it does.
+
+    Each iterator first draws a base seed (even without shuffling and workers); RandomSampler then draws a seed for
+    a private generator and takes randperm(n) from it.
+    """
+    torch.empty((), dtype=torch.int64).random_()
+    if not shuffle:
+        return torch.arange(n)
+    generator = torch.Generator()
+    generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+    return torch.randperm(n, generator=generator)
+
+
+class DeviceImages:
+    """All images of a split as uint8 on the training device; batches come out scaled as the original scales."""
+
+    def __init__(self, images: torch.Tensor, device: torch.device, pixel_range: str, flatten: bool):
+        self.images = images.to(device)
+        self.pixel_range = pixel_range
+        self.flatten = flatten
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        unit = self.images[indices].float().div(255)  # ToTensor's arithmetic
+        scaled = unit * 2 - 1 if self.pixel_range == "[-1,1]" else unit  # == Normalize(0.5, 0.5) bit for bit
+        return scaled.view(len(indices), -1) if self.flatten else scaled.unsqueeze(1)

@@ -1,0 +1,84 @@
+"""What a person sees while runs train: a rich progress bar, or one line per finished run with --quiet."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from harness.train import RunOutcome
+
+REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
+
+
+def summary_line(outcome: RunOutcome) -> str:
+    epochs = f"{outcome.epochs_done} epoch{'s' if outcome.epochs_done != 1 else ''}"
+    if outcome.status == "skipped":
+        return f"{outcome.run_id}: already complete ({epochs}), skipped; --force retrains it"
+    row = outcome.last_row or {}
+    return (f"{outcome.run_id}: complete, {epochs}, d_loss {row.get('d_loss', float('nan')):.4f}"
+            f" g_loss {row.get('g_loss', float('nan')):.4f} -> {outcome.run_dir}")
+
+
+class QuietProgress:
+    def __init__(self, console: Console):
+        self.console = console
+
+    def begin_run(self, label, epochs, first_epoch, steps): pass
+    def begin_epoch(self, epoch): pass
+    def step(self, done, live): pass
+    def end_epoch(self, row): pass
+
+    def end_run(self, outcome: RunOutcome) -> None:
+        self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
+
+
+class BarProgress:
+    """Two bars: epochs of the current run, and steps of the current epoch with the live epoch-mean losses."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=console, transient=False)
+        self.run_task = self.step_task = None
+        self.steps = 0
+        self.last_refresh = 0.0
+
+    def __enter__(self) -> "BarProgress":
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
+        self.steps = steps
+        for task in (self.run_task, self.step_task):
+            if task is not None:
+                self.bars.remove_task(task)
+        self.run_task = self.bars.add_task(f"{label} epochs", total=epochs, completed=first_epoch, losses="")
+        self.step_task = self.bars.add_task("  steps", total=steps, losses="")
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.bars.update(self.step_task, completed=0, description=f"  epoch {epoch} steps")
+
+    def step(self, done: int, live: Callable[[], dict[str, float]]) -> None:
+        now = time.monotonic()
+        if now - self.last_refresh < REFRESH_SECONDS:
+            return
+        self.last_refresh = now
+        means = live()
+        self.bars.update(self.step_task, completed=done,
+                         losses=f"d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
+                                f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}")
+
+    def end_epoch(self, row: dict) -> None:
+        self.bars.update(self.step_task, completed=self.steps)
+        self.bars.update(self.run_task, advance=1, losses=f"last epoch: d_loss {row['d_loss']:.4f}  "
+                                                          f"g_loss {row['g_loss']:.4f}")
+
+    def end_run(self, outcome: RunOutcome) -> None:
+        self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)

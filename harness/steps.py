@@ -1,0 +1,112 @@
+"""One training step of any variant, as its recipe orders it, returning its statistics as one device tensor.
+
+Two update orders cover the five write-ups:
+- alternating (torch7-mlp, udacity, nll-softmax, dcgan-xavier): D on real and on G(z1), D update, then a G update
+  on G(z2) from fresh noise;
+- shared forward (infogan): one z and one G(z); D's forward serves D's update (when due) and G's loss.
+The order of random draws matches the originals': D(real), z1, G(z1), D(fake), then z2, G(z2), D(G(z2)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from harness.optim import DataAliasAdam
+from harness.variant import Fixes, Recipe, Variant
+
+# Per-step statistics, summed over an epoch on the device. The d_loss terms count only steps where D updated.
+STAT_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_updates", "g_loss", "d_real", "d_fake", "d_real_acc",
+              "d_fake_acc")
+
+
+@dataclass
+class Gan:
+    variant: Variant
+    recipe: Recipe
+    fixes: Fixes
+    generator: nn.Module
+    discriminator: nn.Module
+    g_optimizer: torch.optim.Optimizer
+    d_optimizer: torch.optim.Optimizer | DataAliasAdam
+    device: torch.device
+
+    @classmethod
+    def create(cls, variant: Variant, fixes: Fixes, device: torch.device) -> "Gan":
+        """Build the nets on the CPU (so their init draws the same numbers on any device), then move them."""
+        recipe = variant.recipe_for(fixes)
+        generator, discriminator = variant.build(fixes)
+        generator.to(device).train()
+        discriminator.to(device).train()
+        g_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=recipe.betas)
+        d_optimizer_type = DataAliasAdam if recipe.shared_forward and recipe.g_through_pre_update_d else \
+            torch.optim.Adam
+        d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas)
+        return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device)
+
+    def latent(self, n: int) -> torch.Tensor:
+        # Every original draws its noise on the CPU (torch or numpy) and moves it, so that is what we do.
+        return self.recipe.latent.sample(n).to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+
+
+def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tuple | None,
+           g_loss: torch.Tensor) -> torch.Tensor:
+    p_real = gan.variant.real_prob(out_real.detach(), gan.fixes)
+    p_fake = gan.variant.real_prob(out_fake.detach(), gan.fixes)
+    if d_terms is None:
+        zero = torch.zeros((), device=gan.device)
+        d_values = [zero, zero, zero, zero]
+    else:
+        d_values = [t.detach() for t in d_terms] + [torch.ones((), device=gan.device)]
+    return torch.stack(d_values + [g_loss.detach(), p_real.mean(), p_fake.mean(),
+                                   (p_real >= 0.5).float().mean(), (p_fake <= 0.5).float().mean()])
+
+
+def _update_d(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, retain_graph: bool) -> tuple:
+    terms = gan.variant.d_loss(out_real, out_fake, gan.fixes)
+    gan.d_optimizer.zero_grad()
+    terms[0].backward(retain_graph=retain_graph)
+    gan.d_optimizer.step()
+    return terms
+
+
+def _update_g(gan: Gan, out_fake: torch.Tensor) -> torch.Tensor:
+    loss = gan.variant.g_loss(out_fake, gan.fixes)
+    gan.g_optimizer.zero_grad()
+    if gan.recipe.g_backward:  # nll-softmax as posted steps G's optimizer without ever calling backward
+        loss.backward()
+    gan.g_optimizer.step()
+    return loss
+
+
+def train_step(gan: Gan, real: torch.Tensor, step: int) -> torch.Tensor:
+    """One iteration on one real batch; ``step`` counts from 0 within the epoch. Returns STAT_NAMES values."""
+    recipe, generator, discriminator = gan.recipe, gan.generator, gan.discriminator
+    n = real.shape[0]
+    d_due = step % recipe.d_every == 0
+    if recipe.shared_forward:
+        fake = generator(gan.latent(n))
+        out_real, out_fake = discriminator(real), discriminator(fake)
+        # G's graph is reused after D's backward, so D's backward must keep it.
+        d_terms = _update_d(gan, out_real, out_fake, retain_graph=True) if d_due else None
+        out_for_g = out_fake if recipe.g_through_pre_update_d or not d_due else discriminator(fake)
+        g_loss = _update_g(gan, out_for_g)
+        return _stats(gan, out_real, out_fake, d_terms, g_loss)
+    out_real = discriminator(real)
+    # The originals that skip .detach() here give identical updates: G's stray gradients are zeroed before use.
+    out_fake = discriminator(generator(gan.latent(n)).detach())
+    d_terms = _update_d(gan, out_real, out_fake, retain_graph=False) if d_due else None
+    g_batch = n if recipe.g_batch == "real" else recipe.batch_size
+    g_loss = _update_g(gan, discriminator(generator(gan.latent(g_batch))))
+    return _stats(gan, out_real, out_fake, d_terms, g_loss)

@@ -1,0 +1,157 @@
+"""infogan: YU LIN LIU's "Basic GAN with Mnist", an 'InfoGAN-architecture' GAN (spec 003-infogan-arch.md).
+
+Conv D and deconv G with BatchNorm, images and latent in [0, 1], hand-written log loss, D updated on every third
+step at a tenth of G's learning rate, and G's gradient taken through the D forward made before D's update (on the
+author's PyTorch <= 1.4 that backward silently used the updated D weights; PyTorch >= 1.5 raises).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness.nets import batch_norm
+from harness.variant import Check, Claim, Fixes, Hyper, Latent, Quirk, Recipe, Variant, WriteupSamples
+
+SPEC = "spec 003"
+NOISE_DIM, EPS = 50, 1e-8
+
+
+class Generator(nn.Module):
+    def __init__(self, gamma_uniform: bool):
+        super().__init__()
+        self.g_fc1 = nn.Sequential(nn.Linear(NOISE_DIM, 1024), batch_norm(nn.BatchNorm1d, 1024, gamma_uniform),
+                                   nn.LeakyReLU())
+        self.g_fc2 = nn.Sequential(nn.Linear(1024, 128 * 7 * 7), batch_norm(nn.BatchNorm1d, 128 * 7 * 7,
+                                                                            gamma_uniform), nn.LeakyReLU())
+        self.g_dc3 = nn.Sequential(nn.ConvTranspose2d(128, 64, 2, 2, 0), nn.LeakyReLU())  # no BN here
+        self.g_dc4 = nn.Sequential(nn.ConvTranspose2d(64, 1, 2, 2, 0), nn.Sigmoid())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.g_fc2(self.g_fc1(z)).view(-1, 128, 7, 7)
+        return self.g_dc4(self.g_dc3(x))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, gamma_uniform: bool):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(), nn.Conv2d(64, 128, 4, 2, 1),
+                                   batch_norm(nn.BatchNorm2d, 128, gamma_uniform), nn.LeakyReLU())
+        self.fc2 = nn.Sequential(nn.Linear(128 * 7 * 7, 1024), batch_norm(nn.BatchNorm1d, 1024, gamma_uniform),
+                                 nn.LeakyReLU(), nn.Linear(1024, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        return self.fc2(x.view(x.shape[0], -1))
+
+
+def build(fixes: Fixes) -> tuple[nn.Module, nn.Module]:
+    gamma_uniform = "bn-gamma-uniform" in fixes
+    generator = Generator(gamma_uniform)  # G is built before D in train.py
+    return generator, Discriminator(gamma_uniform)
+
+
+def d_loss(out_real: torch.Tensor, out_fake: torch.Tensor, fixes: Fixes):
+    real = -torch.mean(torch.log(out_real + EPS))
+    fake = -torch.mean(torch.log(1 - out_fake + EPS))
+    return real + fake, real, fake
+
+
+def g_loss(out_fake: torch.Tensor, fixes: Fixes) -> torch.Tensor:
+    return -torch.mean(torch.log(out_fake + EPS))
+
+
+def real_prob(out: torch.Tensor, fixes: Fixes) -> torch.Tensor:
+    return out.view(-1)
+
+
+def eval_py_noise() -> torch.Tensor:
+    """eval.py's 25 vectors: manual_seed(0), build G(50) (its init consumes the RNG), then torch.rand(25, 50)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        Generator(gamma_uniform=False)
+        return torch.rand(25, NOISE_DIM)
+
+
+VARIANT = Variant(
+    name="infogan",
+    writeup="003-infogan-arch.md",
+    title="Basic GAN with Mnist (YU LIN LIU, 2019; 'exactly same as infoGAN')",
+    architecture="G: FC1024-BN-LReLU, FC6272-BN-LReLU, deconv64 2x2/2-LReLU, deconv1 2x2/2-Sigmoid; "
+                 "D: conv64 4x4/2-LReLU, conv128 4x4/2-BN-LReLU, FC1024-BN-LReLU, FC1-Sigmoid (slopes 0.01)",
+    loss="-log D(x) - log(1 - D(G(z))) with eps 1e-8; non-saturating G; D every 3rd step",
+    recipe=Recipe(epochs=20, batch_size=50, shuffle=True, pixel_range="[0,1]", flatten_real=False,
+                  latent=Latent(NOISE_DIM, "uniform[0,1)", "torch-cpu"), lr_d=2e-5, lr_g=2e-4, d_every=3,
+                  shared_forward=True, g_through_pre_update_d=True),
+    build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
+    log_every=lambda batches: [],
+    writeup_samples=WriteupSamples(
+        n=25, nrow=5, noise="custom", train_mode=False, make_noise=eval_py_noise,
+        note="eval.py's 5x5 grid: the 25 vectors torch.manual_seed(0) gives after building G, G in eval mode"),
+    writeup_columns={
+        "fail_real_pct": lambda row: 100.0 * (1.0 - row["d_real_acc"]),
+        "fail_fake_pct": lambda row: 100.0 * (1.0 - row["d_fake_acc"]),
+    },
+    ledger=(
+        Hyper("dataset", "MNIST train, 60,000", f"{SPEC} Data"),
+        Hyper("transform", "ToTensor only -> [0, 1]", f"{SPEC} Data"),
+        Hyper("batch_size", 50, f"{SPEC} Data"),
+        Hyper("shuffle", True, f"{SPEC} Data"),
+        Hyper("drop_last", "False (never matters: 1200 full batches)", f"{SPEC} Data"),
+        Hyper("latent", "50, uniform[0,1), torch CPU RNG, one draw per step shared by D and G", f"{SPEC} Generator"),
+        Hyper("G", "6,528,705 params; LeakyReLU default slope 0.01; dc3 has no BN", f"{SPEC} Generator"),
+        Hyper("D", "6,559,169 params; separate real and fake forwards (separate BN statistics)",
+              f"{SPEC} Discriminator"),
+        Hyper("init", "PyTorch default (BN gamma = 1; PyTorch <= 1.1 drew U(0,1): toggle bn-gamma-uniform)",
+              f"{SPEC} Generator, quirk 12"),
+        Hyper("loss", "D: -mean log(D(x)+1e-8) - mean log(1-D(G(z))+1e-8); G: -mean log(D(G(z))+1e-8)",
+              f"{SPEC} Loss"),
+        Hyper("optimizer", "Adam D lr 2e-5 (0.1 x 2e-4), G lr 2e-4, betas (0.9, 0.999)", f"{SPEC} Training loop"),
+        Hyper("schedule", "D update when step % 3 == 0 (step from 0 each epoch), G every step through the "
+                          "pre-update D forward", f"{SPEC} Training loop"),
+        Hyper("epochs", "20 (train.py default; the write-up's ~40 epochs look like two 20-epoch runs)",
+              f"{SPEC} Training loop, Shipped artefacts"),
+        Hyper("logging", "epoch means of G loss, D loss and the real/fake fail rates (%)", f"{SPEC} Training loop"),
+    ),
+    quirks=(
+        Quirk("g-grad-through-pre-update-d", "reproduced",
+              "G's loss reuses D(G(z)) from before D's update; PyTorch <= 1.4 then back-propagated through the "
+              "UPDATED D weights with the pre-update activations, PyTorch >= 1.5 raises. The suite emulates the old "
+              "behaviour by applying D's Adam update through .data aliases, as old PyTorch did; the fix recomputes "
+              "D(G(z)) after the D update", fix="recompute-fake", overrides={"g_through_pre_update_d": False}),
+        Quirk("bn-gamma-init", "reproduced",
+              "BN weights start at 1 on PyTorch >= 1.2 but U(0,1) on <= 1.1; the author's version is unknown "
+              "(2019-09, Python 3.5/3.6); the toggle selects the old U(0,1) draw", fix="bn-gamma-uniform"),
+        Quirk("resumes-shipped-weights", "forced",
+              "train.py silently resumes from the repository's pretrained checkpoints and appends to the shipped "
+              "40-epoch loss pickle; those weights are not available, so every run starts from scratch"),
+        Quirk("stale-d-loss", "cosmetic",
+              "the logged D loss on non-D steps is the stale value, so each D loss is counted 3 times; the suite "
+              "averages the D losses of D-update steps (the same mean when batches per epoch divide by 3)"),
+        Quirk("checkpoint-dirs-missing", "cosmetic",
+              "the checkpoint folders are not created, so the original's first torch.save would fail"),
+        Quirk("epoch-end-display", "cosmetic",
+              "each epoch ends by showing G(z)[0] for two fresh U[0,1) vectors from the global RNG; the suite does "
+              "not draw them (display only)"),
+        Quirk("legacy-apis", "cosmetic",
+              "torch.tensor(tensor), .data, test_data.test_data, builtin sum over a tensor, blocking plt.show()"),
+    ),
+    claims=(
+        Claim("fail-rate-dip", "the discriminator have better performance in the early epoch, but after 10 epoch, "
+                               "the loss become higher",
+              "the real fail rate falls to about 1.5% near epoch 10 (0-5%)",
+              Check("fail_real_pct", low=0.0, high=5.0, epoch=10)),
+        Claim("fail-rate-plateau", "the generator is begin to know how to synthetic the meaningful image, so the "
+                                   "discriminator is confuse with some input",
+              "the final real fail rate sits on the ~28-31% plateau (20-40%)",
+              Check("fail_real_pct", low=20.0, high=40.0)),
+        Claim("balance-d", "two model will find the balance finally",
+              "final D loss near the shipped 1.21-1.24 (1.1-1.35)", Check("d_loss", low=1.1, high=1.35)),
+        Claim("balance-g", "two model will find the balance finally",
+              "final G loss near the shipped 0.81-0.84 (0.7-0.95)", Check("g_loss", low=0.7, high=0.95)),
+        Claim("samples-5-10-20-40", "synthetic result durning each epoch(5,10,20,40)",
+              "epoch 5 checkerboard textures, epoch 10 blobs, epochs 20 and 40 clean digits: needs the evaluator"),
+        Claim("same-as-infogan", "The Network Architecture is exactly same as in infoGAN",
+              "not exact: 2x2 deconvolutions, no BN in dc3, LeakyReLU 0.01, U[0,1) latent of 50 (spec comparison "
+              "table); a fact about the code, not a run"),
+    ),
+)

@@ -1,0 +1,123 @@
+"""nll-softmax: shangeth's "GAN 3: MNIST Linear GAN" (spec 002-logsoftmax-nll.md), as posted.
+
+A 2-class log_softmax D trained with NLLLoss. Two silent bugs are reproduced by default: the "smoothed" real label
+(ones*0.9).long() is class 0, the fake class; and g_optimizer.step() runs without g_loss.backward(), so G never
+trains. The post names no optimizer; Udacity's Adam(lr=0.002), which the loop is adapted from, is an assumption.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.nets import DropoutMLP, log_softmax_rows
+from harness.variant import Check, Claim, Fixes, Hyper, Latent, Quirk, Recipe, Variant, WriteupSamples
+
+SPEC = "spec 002"
+FAKE_CLASS, REAL_CLASS = 0, 1
+
+
+def build(fixes: Fixes) -> tuple[nn.Module, nn.Module]:
+    discriminator = DropoutMLP([784, 200, 100, 50, 2], log_softmax_rows)  # D(784, 50, 2), built first
+    generator = DropoutMLP([100, 50, 100, 200, 784], torch.tanh)  # G(100, 50, 784)
+    return generator, discriminator
+
+
+def real_target(batch: int, fixes: Fixes) -> torch.Tensor:
+    """The post's real_loss(smooth=True): (ones*0.9).long() truncates to 0, the fake class."""
+    if "real-label" in fixes:
+        return torch.full((batch,), REAL_CLASS, dtype=torch.long)
+    return (torch.ones(batch) * 0.9).long()
+
+
+def _nll(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.nll_loss(out.squeeze(), target.to(out.device))
+
+
+def d_loss(out_real: torch.Tensor, out_fake: torch.Tensor, fixes: Fixes):
+    real = _nll(out_real, real_target(out_real.shape[0], fixes))
+    fake = _nll(out_fake, torch.full((out_fake.shape[0],), FAKE_CLASS, dtype=torch.long))
+    return real + fake, real, fake
+
+
+def g_loss(out_fake: torch.Tensor, fixes: Fixes) -> torch.Tensor:
+    return _nll(out_fake, torch.full((out_fake.shape[0],), REAL_CLASS, dtype=torch.long))  # smooth=False
+
+
+def real_prob(out: torch.Tensor, fixes: Fixes) -> torch.Tensor:
+    return out[:, REAL_CLASS].exp()
+
+
+VARIANT = Variant(
+    name="nll-softmax",
+    writeup="002-logsoftmax-nll.md",
+    title="GAN 3: MNIST Linear GAN (shangeth, 2019)",
+    architecture="dropout MLP 100-50-100-200-784 G (LeakyReLU 0.2, Dropout 0.3, Tanh); "
+                 "dropout MLP 784-200-100-50-2 D (log_softmax)",
+    loss="NLLLoss on a 2-class log_softmax D; real label (0.9).long() = 0 (bug); G step without backward (bug)",
+    recipe=Recipe(epochs=100, batch_size=512, shuffle=False, pixel_range="[-1,1]", flatten_real=False,
+                  latent=Latent(100, "uniform(-1,1)", "numpy"), lr_d=2e-3, lr_g=2e-3, g_backward=False),
+    build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
+    log_every=lambda batches: [i for i in range(batches) if i % 400 == 0],
+    writeup_samples=WriteupSamples(
+        n=16, nrow=4, noise="stream-fresh", train_mode=False, final_only=True,
+        note="after training only: 16 fresh uniform(-1,1) vectors from numpy, G in eval mode"),
+    ledger=(
+        Hyper("dataset", "MNIST train, 60,000", f"{SPEC} Data"),
+        Hyper("transform", "ToTensor, then images*2-1 in the loop -> [-1, 1]", f"{SPEC} Data"),
+        Hyper("batch_size", "512 (write-up text; a same-day edit says 1024)", f"{SPEC} Data, quirk 10"),
+        Hyper("shuffle", False, f"{SPEC} Data"),
+        Hyper("drop_last", "False: 118 batches, the last of 96", f"{SPEC} Data"),
+        Hyper("latent", "100 (implied by G(100, ...)), uniform(-1,1), numpy", f"{SPEC} Generator"),
+        Hyper("D", "784-200-100-50-2, LeakyReLU 0.2 + Dropout 0.3, log_softmax; 182,252 params",
+              f"{SPEC} Discriminator"),
+        Hyper("G", "100-50-100-200-784, LeakyReLU 0.2 + Dropout 0.3, Tanh; 187,934 params", f"{SPEC} Generator"),
+        Hyper("init", "PyTorch default", f"{SPEC} Generator"),
+        Hyper("loss", "NLLLoss; d = NLL(D(x), (0.9).long()=0) + NLL(D(G(z)), 0); g = NLL(D(G(z)), 1)",
+              f"{SPEC} Loss"),
+        Hyper("optimizer", "ASSUMPTION: Adam lr 0.002, betas (0.9, 0.999), both nets (the post defines none; "
+                           "Udacity's loop, which it adapts, uses this)", f"{SPEC} Sources found, quirk 11"),
+        Hyper("schedule", "1 D step then an empty G step (no backward)", f"{SPEC} Training loop"),
+        Hyper("epochs", 100, f"{SPEC} Training loop"),
+        Hyper("logging", "print at batch 0 of each epoch only (print_every 400 > batches per epoch)",
+              f"{SPEC} Logging"),
+    ),
+    quirks=(
+        Quirk("real-label-is-fake-class", "reproduced",
+              "real_loss(smooth=True) builds (ones*0.9).long() = 0, the fake class: D is trained to call "
+              "everything fake; the fix uses class 1 for real images", fix="real-label"),
+        Quirk("g-never-updated", "reproduced",
+              "g_optimizer.step() runs without g_loss.backward(): G keeps its initial weights for all epochs; the "
+              "fix adds the backward", fix="g-backward", overrides={"g_backward": True}),
+        Quirk("batch-size-512-or-1024", "reproduced",
+              "the write-up text says 512, the post's same-day edit 1024; the toggle selects 1024",
+              fix="batch-1024", overrides={"batch_size": 1024}),
+        Quirk("optimizer-unspecified", "forced",
+              "the post never defines d_optimizer or g_optimizer; the suite assumes Udacity's Adam(lr=0.002)"),
+        Quirk("names-do-not-bind", "forced",
+              "the loop uses undefined names (train_loader, z_size, d_optimizer, g_optimizer) and class names D/G; "
+              "the suite binds them to the loader, 100, the assumed optimizers and the network instances"),
+        Quirk("labels-on-cuda-only", "forced",
+              "labels are moved with .cuda() while models, images and z are not (a device mismatch on any "
+              "machine); the suite puts everything on one device"),
+        Quirk("fakes-not-detached", "cosmetic",
+              "D-step fakes are not detached; G's stray gradients are discarded, so the suite detaches"),
+        Quirk("deprecated-calls", "cosmetic", "F.log_softmax without dim (resolves to 1) and F.tanh"),
+        Quirk("print-once-per-epoch", "cosmetic", "print_every 400 exceeds the batches per epoch: one line per epoch"),
+    ),
+    claims=(
+        Claim("log-epoch-1", "Epoch     1/  100 d_loss: 1.3925  g_loss: 0.6747",
+              "the first printed d_loss is near 2 ln 2 (1.29-1.49)",
+              Check("d_loss", low=1.29, high=1.49, epoch=1, table="writeup_log", step=0)),
+        Claim("log-epoch-10-d", "Epoch    10/  100 d_loss: 0.8604  g_loss: 0.9908",
+              "the epoch-10 printed d_loss is within 0.1 of 0.8604 (exact values need the unknown optimizer)",
+              Check("d_loss", low=0.7604, high=0.9604, epoch=10, table="writeup_log", step=0)),
+        Claim("log-epoch-10-g", "Epoch    10/  100 d_loss: 0.8604  g_loss: 0.9908",
+              "the epoch-10 printed g_loss is within 0.1 of 0.9908",
+              Check("g_loss", low=0.8908, high=1.0908, epoch=10, table="writeup_log", step=0)),
+        Claim("decent-images", "Linear GAN Model does a decent job in generating MNIST images.",
+              "final samples are recognisable digits: needs the evaluator (G never trains as posted)"),
+        Claim("smoothing-helps", "label smoothing is also done for better convergence",
+              "false as implemented: the smoothed real label is the fake class (quirk real-label-is-fake-class)"),
+    ),
+)
