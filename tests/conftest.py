@@ -1,0 +1,70 @@
+"""Fixtures: small synthetic IDX datasets written by the tests, the real offline data when present, run specs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.train import RunSpec
+from variants import get_variant
+
+TRAIN_IMAGES, TEST_IMAGES = 300, 200
+
+
+def idx_bytes(tensor: torch.Tensor) -> bytes:
+    """Encode a uint8 tensor as an IDX file (magic 0x0000 08 ndim, big-endian dims, data)."""
+    header = bytes([0, 0, 0x08, tensor.ndim]) + b"".join(d.to_bytes(4, "big") for d in tensor.shape)
+    return header + tensor.contiguous().numpy().tobytes()
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bright strokes on black, like MNIST's value distribution (mostly 0, some 255), with labels 0-9."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    rows = torch.randint(6, 22, (n,), generator=generator)
+    images[torch.arange(n), rows, 6:22] = 255
+    images[:, 10:18, 12:16] = torch.randint(0, 256, (n, 8, 4), generator=generator, dtype=torch.uint8)
+    return images, torch.randint(0, 10, (n,), generator=generator, dtype=torch.uint8)
+
+
+def write_split(root: Path, class_name: str, prefix: str, n: int, seed: int) -> None:
+    raw = root / class_name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    images, labels = synthetic_digits(n, seed)
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """All four MNIST files (train 300, test 200 images) and FashionMNIST's test split, synthetic."""
+    root = tmp_path / "data"
+    write_split(root, "MNIST", "train", TRAIN_IMAGES, seed=1)
+    write_split(root, "MNIST", "t10k", TEST_IMAGES, seed=2)
+    write_split(root, "FashionMNIST", "t10k", TEST_IMAGES, seed=3)
+    return root
+
+
+@pytest.fixture
+def real_data_root() -> Path:
+    root = os.environ.get("STUDY_DATA_ROOT")
+    if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
+    return Path(root)
+
+
+@pytest.fixture(autouse=True)
+def offline_downloads(monkeypatch):
+    """Tests never touch the network: any torchvision download fails as it does offline."""
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("download refused in tests")
+    for name in ("MNIST", "FashionMNIST"):
+        monkeypatch.setattr(getattr(__import__("torchvision").datasets, name), "download", refuse)
+
+
+def make_spec(variant: str, data_root: Path, results: Path, *, seed: int = 0, epochs: int = 1,
+              limit: int | None = 128, fixes: frozenset[str] = frozenset(), split: str = "train") -> RunSpec:
+    return RunSpec(variant=get_variant(variant), fixes=fixes, seed=seed, epochs=epochs, dataset="mnist", split=split,
+                   limit=limit, device=torch.device("cpu"), results=results, data_root=data_root)

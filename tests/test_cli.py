@@ -1,0 +1,157 @@
+"""The `study` command through Typer's runner: listings, runs, and one-line errors for every bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from harness import cli
+
+runner = CliRunner()
+
+
+def study(*args: str):
+    return runner.invoke(cli.app, list(args))
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def run_args(data_root, results, *extra: str) -> list[str]:
+    return ["run", "--data-root", str(data_root), "--results", str(results), "--split", "test", "--quiet", *extra]
+
+
+def test_list_json_has_the_contract_keys():
+    result = study("list", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["torch7-mlp", "udacity", "nll-softmax", "infogan", "dcgan-xavier"]
+    udacity = rows[1]
+    assert (udacity["g_params"], udacity["d_params"], udacity["epochs"], udacity["batch_size"]) == (114_800, 110_849,
+                                                                                                    100, 64)
+    table = study("list")
+    assert table.exit_code == 0 and "dcgan-xavier" in table.stdout
+
+
+def test_show_json_has_ledger_quirks_claims():
+    result = study("show", "nll-softmax", "--json")
+    assert result.exit_code == 0
+    details = json.loads(result.stdout)
+    quirks = {q["name"]: q for q in details["quirks"]}
+    assert quirks["real-label-is-fake-class"]["status"] == "reproduced"
+    assert quirks["real-label-is-fake-class"]["fix"] == "real-label"
+    assert any(h["name"] == "optimizer" and "ASSUMPTION" in h["value"] for h in details["ledger"])
+    assert details["claims"] and study("show", "infogan").exit_code == 0
+
+
+def test_run_trains_seeds_and_skips_complete_runs(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path, "udacity", "--seeds", "2", "--epochs", "1", "--limit", "64"))
+    assert result.exit_code == 0, result.output
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["udacity__mnist-test-first64__seed0", "udacity__mnist-test-first64__seed1"]
+    assert result.stdout.count("complete, 1 epoch,") == 2
+    again = study(*run_args(data_root, tmp_path, "udacity", "--seed", "1", "--epochs", "1", "--limit", "64"))
+    assert again.exit_code == 0 and "skipped" in again.stdout
+
+
+def test_run_applies_fixes_and_config_defaults(data_root, tmp_path):
+    config = tmp_path / "study.toml"
+    config.write_text(f'[run]\nvariants = ["nll-softmax"]\nseeds = [3]\nresults = "out"\n'
+                      f'data_root = "{data_root}"\nsplit = "test"\n')
+    result = study("run", "--config", str(config), "--epochs", "1", "--limit", "64", "--fix", "g-backward",
+                   "--quiet")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "out" / "runs" / "nll-softmax+g-backward__mnist-test-first64__seed3"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["fixes"] == ["g-backward"] and manifest["recipe"]["g_backward"] is True
+
+
+def test_run_with_progress_bar(data_root, tmp_path):
+    result = runner.invoke(cli.app, ["run", "torch7-mlp", "--data-root", str(data_root), "--results",
+                                     str(tmp_path), "--split", "test", "--epochs", "1", "--limit", "64"])
+    assert result.exit_code == 0, result.output
+    assert "torch7-mlp__mnist-test-first64__seed0: complete" in result.stdout
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["run", "nope"], ["unknown variant 'nope'", "udacity"]),
+    (["show", "nope"], ["unknown variant 'nope'", "dcgan-xavier"]),
+    (["run", "udacity", "--fix", "nope"], ["unknown fix 'nope'", "lr-2e-4"]),
+    (["run", "udacity", "--seeds", "-1"], ["--seeds", "'-1'"]),
+    (["run", "udacity", "--seed", "x"], ["--seed must be a non-negative integer", "'x'"]),
+    (["run", "udacity", "--epochs", "1.5"], ["--epochs must be a non-negative integer"]),
+    (["run", "udacity", "--limit", "0"], ["--limit"]),
+    (["run", "udacity", "--seeds", "2", "--seed", "1"], ["not both"]),
+    (["run", "udacity", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
+    (["run", "udacity", "--device", "tpu"], ["unknown device 'tpu'"]),
+])
+def test_bad_arguments_get_one_line(args, needles, data_root, tmp_path):
+    if args[0] == "run":
+        args = args + ["--data-root", str(data_root), "--results", str(tmp_path), "--split", "test"]
+    assert_one_line_error(study(*args), *needles)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_folder(tmp_path):
+    result = study(*run_args(tmp_path / "missing", tmp_path / "results", "udacity", "--limit", "8"))
+    assert_one_line_error(result, "t10k-images-idx3-ubyte", "--data-root")
+    assert not (tmp_path / "results" / "runs").exists()
+
+
+def test_corrupt_idx_file(data_root, tmp_path):
+    images = data_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    assert_one_line_error(study(*run_args(data_root, tmp_path, "udacity", "--limit", "8")), "truncated or corrupt")
+
+
+def test_unwritable_results_folder(data_root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    assert_one_line_error(study(*run_args(data_root, blocker / "results", "udacity", "--limit", "8")),
+                          "not writable", "--results")
+
+
+def test_cuda_where_there_is_none(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert_one_line_error(study(*run_args(data_root, tmp_path, "udacity", "--device", "cuda")), "no CUDA device",
+                          "--device cpu")
+
+
+def test_broken_config(tmp_path):
+    config = tmp_path / "study.toml"
+    config.write_text("[run]\nseeds = [-1]\n")
+    assert_one_line_error(study("run", "--config", str(config)), "seeds must be non-negative")
+    config.write_text("[run\n")
+    assert_one_line_error(study("run", "--config", str(config)), "not valid TOML")
+
+
+def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "train_run", interrupted)
+    result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "8"))
+    assert result.exit_code == 130 and "re-run the same command to resume" in result.stderr
+
+
+def test_help_teaches():
+    result = study("run", "--help")
+    assert result.exit_code == 0
+    for option in ("--seeds", "--fix", "--limit", "--data-root", "--split", "--quiet", "--force"):
+        assert option in result.stdout
+
+
+def test_data_root_from_environment(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDY_DATA_ROOT", str(data_root))
+    result = study("run", "udacity", "--results", str(tmp_path), "--split", "test", "--limit", "16", "--epochs", "1",
+                   "--quiet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next((tmp_path / "runs").iterdir()).joinpath("manifest.json").read_text())
+    assert manifest["data"]["root"] == str(data_root)
