@@ -151,6 +151,9 @@ def run(
     fix: List[str] = typer.Option([], "--fix", metavar="QUIRK", help="Apply an opt-in fix (repeatable; 'all' for "
                                                                      "every fix). See `study show VARIANT`."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    threads: Optional[str] = typer.Option(None, "--threads", metavar="T",
+                                          help="CPU threads per run (default: study.toml, else one per core). "
+                                               "Part of a CPU run's identity: results depend on it."),
     results: Optional[Path] = typer.Option(None, "--results", help="Results folder (runs go to RESULTS/runs/)."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files "
                                                                        "(else $STUDY_DATA_ROOT, else study.toml)."),
@@ -170,11 +173,12 @@ def run(
     epoch_count = parse_count("--epochs", epochs) if epochs is not None else None
     image_limit = parse_count("--limit", limit, minimum=1) if limit is not None else None
     torch_device = resolve_device(device or settings.device)
+    thread_count = parse_count("--threads", threads, minimum=1) if threads is not None else settings.threads
     specs = [RunSpec(variant=v, fixes=fixes[v.name], seed=s,
                      epochs=epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs,
                      dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
                      device=torch_device, results=results or settings.results,
-                     data_root=resolve_data_root(data_root, settings))
+                     data_root=resolve_data_root(data_root, settings), threads=thread_count)
              for v in variants for s in seed_list]
     if quiet:
         progress = QuietProgress(stdout)

@@ -22,16 +22,19 @@ class StudyConfig:
     device: str = "auto"
     results: Path = Path("results")
     data_root: Path = Path("data")
+    threads: int | None = None
 
 
 def _check_types(path: Path, table: dict) -> None:
     expected = {"variants": list, "seeds": list, "dataset": str, "split": str, "device": str, "results": str,
-                "data_root": str}
+                "data_root": str, "threads": int}
     for key, value in table.items():
         if key not in expected:
             raise StudyError(f"{path}: unknown key '{key}' in [run]; valid keys: {', '.join(expected)}")
         if not isinstance(value, expected[key]):
             raise StudyError(f"{path}: [run] {key} must be a {expected[key].__name__}, got {value!r}")
+    if table.get("threads", 1) < 1:
+        raise StudyError(f"{path}: [run] threads must be at least 1, got {table['threads']}")
     seeds = table.get("seeds", [])
     if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
         raise StudyError(f"{path}: [run] seeds must be non-negative integers, got {seeds!r}")

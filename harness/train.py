@@ -47,6 +47,7 @@ class RunSpec:
     device: torch.device
     results: Path
     data_root: Path
+    threads: int | None = None  # CPU intra-op threads; None keeps PyTorch's default (one per core)
 
     @property
     def run_id(self) -> str:
@@ -149,6 +150,7 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None) -> d
         "data": {"dataset": spec.dataset, "split": spec.split, "images": len(split.images), "limit": spec.limit,
                  "root": str(spec.data_root), "files": list(split.files)},
         "device": device_description(spec.device), "device_type": spec.device.type,
+        "cpu_threads": torch.get_num_threads(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__},
@@ -160,14 +162,22 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None) -> d
 
 
 def _check_resumable(spec: RunSpec, previous: dict) -> None:
+    """Resuming must not change the numbers: same device type, and on CPU the same thread count (oneDNN's
+    convolutions sum in a thread-dependent order)."""
     if previous.get("device_type") != spec.device.type:
         raise StudyError(f"run {spec.run_id} was trained on {previous.get('device_type')}, not {spec.device.type}; "
                          f"resume it with --device {previous.get('device_type')} or pass --force to retrain it")
+    if spec.device.type == "cpu" and previous.get("cpu_threads") != torch.get_num_threads():
+        raise StudyError(f"run {spec.run_id} was trained with {previous.get('cpu_threads')} CPU threads, not "
+                         f"{torch.get_num_threads()}; resume it with --threads {previous.get('cpu_threads')} or pass "
+                         f"--force to retrain it")
 
 
 def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> RunOutcome:
     """Train (or resume, or skip) one run. Raises StudyError for bad input; KeyboardInterrupt leaves it resumable."""
     progress = progress or SilentProgress()
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
     run_dir, manifest_path = spec.run_dir, spec.run_dir / "manifest.json"
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
     previous = read_json(manifest_path) if manifest_path.exists() and not force else None

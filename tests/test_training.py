@@ -115,3 +115,19 @@ def test_real_data_runs_record_the_split(real_data_root, tmp_path):
     outcome = train_run(make_spec("udacity", real_data_root, tmp_path, limit=256, split="test"))
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["data"] == manifest["data"] | {"dataset": "mnist", "split": "test", "images": 256}
+
+
+def test_resume_under_another_thread_count_is_refused(data_root, tmp_path):
+    from dataclasses import replace
+
+    from harness.errors import StudyError
+    spec = make_spec("dcgan-xavier", data_root, tmp_path, epochs=2, limit=64)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(replace(spec, threads=1), InterruptAt(epoch=2, step=1))
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(StudyError, match="trained with 1 CPU threads"):
+            train_run(replace(spec, threads=2))
+        assert train_run(replace(spec, threads=1)).status == "complete"
+    finally:
+        torch.set_num_threads(threads)
