@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.bench import bench_variant
 from harness.config import ALL_VARIANTS, load_config, resolve_data_root
+from harness.data import load_split
 from harness.errors import StudyError
-from harness.progress import BarProgress, QuietProgress
+from harness.jobs import train_in_parallel
+from harness.progress import BarProgress, QuietProgress, summary_line
 from harness.seeding import resolve_device
 from harness.train import RunSpec, train_run
 from harness.variant import Variant
@@ -159,6 +163,13 @@ def run(
                                                                        "(else $STUDY_DATA_ROOT, else study.toml)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
     force: bool = typer.Option(False, "--force", help="Retrain runs that are already complete."),
+    compile_models: bool = typer.Option(False, "--compile", help="torch.compile G and D (slow to start, faster "
+                                                                  "per step; equal to eager to float32 rounding, "
+                                                                  "not bit for bit)."),
+    jobs: str = typer.Option("1", "--jobs", metavar="N", help="Train N runs at once in separate processes (one "
+                                                              "GPU is shared). Each run's results are what it "
+                                                              "gives alone; on CPU set --threads so N x threads "
+                                                              "fits the cores."),
     quiet: bool = typer.Option(False, "--quiet", help="Print one line per finished run, no progress bar."),
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
@@ -178,8 +189,14 @@ def run(
                      epochs=epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs,
                      dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
                      device=torch_device, results=results or settings.results,
-                     data_root=resolve_data_root(data_root, settings), threads=thread_count)
+                     data_root=resolve_data_root(data_root, settings), threads=thread_count,
+                     compile=compile_models)
              for v in variants for s in seed_list]
+    job_count = parse_count("--jobs", jobs, minimum=1)
+    if job_count > 1:
+        train_in_parallel(specs, job_count, force, lambda outcome: stdout.print(summary_line(outcome),
+                                                                                highlight=False))
+        return
     if quiet:
         progress = QuietProgress(stdout)
         for spec in specs:
@@ -188,3 +205,49 @@ def run(
     with BarProgress(stdout) as progress:
         for spec in specs:
             train_run(spec, progress, force)
+
+
+@app.command("bench")
+@friendly_errors
+def bench(
+    variant_names: Optional[List[str]] = typer.Argument(None, metavar="[VARIANT]...",
+                                                        help="Variants to time (default: all)."),
+    steps: str = typer.Option("100", "--steps", metavar="N", help="Timed steps per loop, after a warm-up."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
+    split: Optional[str] = typer.Option(None, "--split", help="train | test."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+    compile_models: bool = typer.Option(False, "--compile", help="Time the suite's loop with torch.compile "
+                                                                  "(compilation happens in the warm-up)."),
+):
+    """Time the suite's training loop against a reference loop written the way the write-ups train.
+
+    Same variant, data, seed and number of steps, in one process: the reference uses a torchvision-style dataset
+    with its transform, a DataLoader and .item() on the losses every step. Prints images/s of each and the ratio.
+    """
+    settings = load_config(config)
+    step_count = parse_count("--steps", steps, minimum=1)
+    variants = [get_variant(name) for name in (variant_names or ALL_VARIANTS)]
+    torch_device = resolve_device(device or settings.device)
+    data = load_split(resolve_data_root(data_root, settings), dataset or settings.dataset, split or settings.split)
+    results = []
+    with stderr.status("timing...") as status:
+        for variant in variants:
+            status.update(f"timing {variant.name} ({step_count} steps per loop)")
+            results.append(bench_variant(variant, data, torch_device, step_count, warmup=max(2, step_count // 10),
+                                         compile=compile_models))
+    if as_json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    cuda = torch_device.type == "cuda"
+    table = Table("variant", "suite img/s", "reference img/s", "ratio", "suite ms/step", "ref. ms/step",
+                  *(["peak GPU MiB suite/ref."] if cuda else []),
+                  title=f"Training throughput on {results[0].device}, {step_count} steps per loop")
+    for r in results:
+        memory = [f"{r.suite_peak_device_mb:,.0f}/{r.reference_peak_device_mb:,.0f}"] if cuda else []
+        table.add_row(r.variant, f"{r.suite_images_per_s:,.0f}", f"{r.reference_images_per_s:,.0f}",
+                      f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}", *memory)
+    stdout.print(table)
+    stdout.print(f"peak host memory of this process: {max(r.peak_host_mb for r in results):,.0f} MiB")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from harness.errors import StudyError
 from harness.optim import DataAliasAdam
 from harness.variant import Fixes, Recipe, Variant
 
@@ -32,17 +33,32 @@ class Gan:
     d_optimizer: torch.optim.Optimizer | DataAliasAdam
     device: torch.device
 
+    @property
+    def g_params(self) -> list[torch.nn.Parameter]:
+        return list(self.generator.parameters())
+
+    @property
+    def d_params(self) -> list[torch.nn.Parameter]:
+        return list(self.discriminator.parameters())
+
     @classmethod
-    def create(cls, variant: Variant, fixes: Fixes, device: torch.device) -> "Gan":
-        """Build the nets on the CPU (so their init draws the same numbers on any device), then move them."""
+    def create(cls, variant: Variant, fixes: Fixes, device: torch.device, compile: bool = False) -> "Gan":
+        """Build the nets on the CPU (so their init draws the same numbers on any device), then move them.
+
+        compile=True runs G and D through torch.compile; results then agree with eager to float32 rounding per
+        step, not bit for bit."""
         recipe = variant.recipe_for(fixes)
         generator, discriminator = variant.build(fixes)
         generator.to(device).train()
         discriminator.to(device).train()
-        g_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=recipe.betas)
+        if compile:
+            _compile(variant, recipe, generator, discriminator)
+        # foreach=True: the multi-tensor Adam, bit-identical to the per-tensor default the originals ran (tested)
+        # and faster on the CPU, where PyTorch would otherwise pick the per-tensor loop.
+        g_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, foreach=True)
         d_optimizer_type = DataAliasAdam if recipe.shared_forward and recipe.g_through_pre_update_d else \
             torch.optim.Adam
-        d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas)
+        d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=True)
         return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device)
 
     def latent(self, n: int) -> torch.Tensor:
@@ -58,6 +74,16 @@ class Gan:
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
+
+
+def _compile(variant: Variant, recipe: Recipe, *modules: nn.Module) -> None:
+    if recipe.shared_forward and recipe.g_through_pre_update_d:
+        raise StudyError(f"--compile cannot reproduce {variant.name}'s gradient through the pre-update D (a compiled "
+                         f"backward does not see the in-place D update); drop --compile or add --fix recompute-fake")
+    import torch._inductor.config as inductor_config
+    inductor_config.fallback_random = True  # dropout draws from the eager RNG stream, as the originals do
+    for module in modules:
+        module.compile()
 
 
 def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tuple | None,
@@ -76,7 +102,9 @@ def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tu
 def _update_d(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, retain_graph: bool) -> tuple:
     terms = gan.variant.d_loss(out_real, out_fake, gan.fixes)
     gan.d_optimizer.zero_grad()
-    terms[0].backward(retain_graph=retain_graph)
+    # Gradients for D's parameters only: the originals also fill G's (and in the G step D's) gradients, which are
+    # zeroed before anyone reads them, so skipping that work leaves every kept number bit-identical (tested).
+    terms[0].backward(retain_graph=retain_graph, inputs=gan.d_params)
     gan.d_optimizer.step()
     return terms
 
@@ -85,7 +113,7 @@ def _update_g(gan: Gan, out_fake: torch.Tensor) -> torch.Tensor:
     loss = gan.variant.g_loss(out_fake, gan.fixes)
     gan.g_optimizer.zero_grad()
     if gan.recipe.g_backward:  # nll-softmax as posted steps G's optimizer without ever calling backward
-        loss.backward()
+        loss.backward(inputs=gan.g_params)
     gan.g_optimizer.step()
     return loss
 

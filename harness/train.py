@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ class RunSpec:
     results: Path
     data_root: Path
     threads: int | None = None  # CPU intra-op threads; None keeps PyTorch's default (one per core)
+    compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
 
     @property
     def run_id(self) -> str:
@@ -116,21 +117,26 @@ def _log_row(epoch: int, step: int, values: list[float]) -> dict:
             "g_loss": stats["g_loss"], "d_real": stats["d_real"], "d_fake": stats["d_fake"]}
 
 
+def epoch_steps(gan: Gan, data: DeviceImages) -> Iterator[tuple[int, torch.Tensor]]:
+    """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back."""
+    batches = epoch_order(len(data), gan.recipe.shuffle).to(gan.device).split(gan.recipe.batch_size)
+    for step, indices in enumerate(batches):
+        yield step, train_step(gan, data.batch(indices), step)
+
+
 def run_epoch(gan: Gan, data: DeviceImages, epoch: int, progress: Progress) -> tuple[dict, list[dict], float]:
-    recipe = gan.recipe
     started = time.perf_counter()
-    batches = epoch_order(len(data), recipe.shuffle).to(gan.device).split(recipe.batch_size)
-    logged_steps = set(gan.variant.log_every(len(batches)))
+    steps = math.ceil(len(data) / gan.recipe.batch_size)
+    logged_steps = set(gan.variant.log_every(steps))
     totals = torch.zeros(len(STAT_NAMES), device=gan.device)
     logged: dict[int, torch.Tensor] = {}
     stats = totals
-    for step, indices in enumerate(batches):
-        stats = train_step(gan, data.batch(indices), step)
+    for step, stats in epoch_steps(gan, data):
         totals += stats
         if step in logged_steps:
             logged[step] = stats
         progress.step(step + 1, lambda done=step + 1: _means(totals.tolist(), done))
-    row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), len(batches), len(data))
+    row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
     log_rows = [_log_row(epoch, step, values.tolist()) for step, values in sorted(logged.items())]
     return row, log_rows, time.perf_counter() - started
 
@@ -150,7 +156,7 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None) -> d
         "data": {"dataset": spec.dataset, "split": spec.split, "images": len(split.images), "limit": spec.limit,
                  "root": str(spec.data_root), "files": list(split.files)},
         "device": device_description(spec.device), "device_type": spec.device.type,
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": torch.get_num_threads(), "compiled": spec.compile,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__},
@@ -167,6 +173,10 @@ def _check_resumable(spec: RunSpec, previous: dict) -> None:
     if previous.get("device_type") != spec.device.type:
         raise StudyError(f"run {spec.run_id} was trained on {previous.get('device_type')}, not {spec.device.type}; "
                          f"resume it with --device {previous.get('device_type')} or pass --force to retrain it")
+    if previous.get("compiled", False) != spec.compile:
+        flag = "with" if previous.get("compiled") else "without"
+        raise StudyError(f"run {spec.run_id} was trained {flag} --compile; resume it {flag} --compile or pass "
+                         f"--force to retrain it")
     if spec.device.type == "cpu" and previous.get("cpu_threads") != torch.get_num_threads():
         raise StudyError(f"run {spec.run_id} was trained with {previous.get('cpu_threads')} CPU threads, not "
                          f"{torch.get_num_threads()}; resume it with --threads {previous.get('cpu_threads')} or pass "
@@ -194,7 +204,7 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
 
     seed_everything(spec.seed)
     make_deterministic()
-    gan = Gan.create(spec.variant, spec.fixes, spec.device)
+    gan = Gan.create(spec.variant, spec.fixes, spec.device, spec.compile)
     spec_samples = spec.variant.writeup_samples
     writeup_fixed = gan.recipe.latent.sample(spec_samples.n) if spec_samples and \
         spec_samples.noise == "stream-fixed" else None  # e.g. udacity's fixed_z, drawn before training

@@ -56,6 +56,14 @@ def real_data_root() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def isolated_working_directory(tmp_path, monkeypatch):
+    """No test reads the repository's study.toml or writes into the checkout."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+@pytest.fixture(autouse=True)
 def offline_downloads(monkeypatch):
     """Tests never touch the network: any torchvision download fails as it does offline."""
     def refuse(self, *args, **kwargs):

@@ -23,25 +23,26 @@ def build(fixes: Fixes) -> tuple[nn.Module, nn.Module]:
     return generator, discriminator
 
 
-def real_target(batch: int, fixes: Fixes) -> torch.Tensor:
+def real_target(batch: int, fixes: Fixes, device: torch.device | str = "cpu") -> torch.Tensor:
     """The post's real_loss(smooth=True): (ones*0.9).long() truncates to 0, the fake class."""
     if "real-label" in fixes:
-        return torch.full((batch,), REAL_CLASS, dtype=torch.long)
-    return (torch.ones(batch) * 0.9).long()
+        return torch.full((batch,), REAL_CLASS, dtype=torch.long, device=device)
+    return (torch.ones(batch, device=device) * 0.9).long()
 
 
-def _nll(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.nll_loss(out.squeeze(), target.to(out.device))
+def _nll(out: torch.Tensor, target_class: int) -> torch.Tensor:
+    target = torch.full((out.shape[0],), target_class, dtype=torch.long, device=out.device)
+    return F.nll_loss(out.squeeze(), target)
 
 
 def d_loss(out_real: torch.Tensor, out_fake: torch.Tensor, fixes: Fixes):
-    real = _nll(out_real, real_target(out_real.shape[0], fixes))
-    fake = _nll(out_fake, torch.full((out_fake.shape[0],), FAKE_CLASS, dtype=torch.long))
+    real = F.nll_loss(out_real.squeeze(), real_target(out_real.shape[0], fixes, out_real.device))
+    fake = _nll(out_fake, FAKE_CLASS)
     return real + fake, real, fake
 
 
 def g_loss(out_fake: torch.Tensor, fixes: Fixes) -> torch.Tensor:
-    return _nll(out_fake, torch.full((out_fake.shape[0],), REAL_CLASS, dtype=torch.long))  # smooth=False
+    return _nll(out_fake, REAL_CLASS)  # real_loss(smooth=False)
 
 
 def real_prob(out: torch.Tensor, fixes: Fixes) -> torch.Tensor:

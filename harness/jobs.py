@@ -1,0 +1,32 @@
+"""Several runs at once: each (variant, seed) run in its own process, sharing the machine (and one GPU)."""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Callable
+
+from harness.train import RunOutcome, RunSpec, train_run
+
+
+def _train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
+    # Variants hold lambdas, which do not pickle: the worker looks its variant up by name.
+    from variants import get_variant
+    return train_run(RunSpec(variant=get_variant(variant_name), **fields), None, force)
+
+
+def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Callable[[RunOutcome], None]) -> None:
+    """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads)."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited RNG or threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = []
+        for spec in specs:
+            fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}
+            futures.append(pool.submit(_train_by_name, spec.variant.name, fields, force))
+        try:
+            for future in as_completed(futures):
+                on_done(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
