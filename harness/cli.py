@@ -14,13 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.bench import bench_variant
-from harness.config import ALL_VARIANTS, load_config, resolve_data_root
+from harness.config import ALL_VARIANTS, load_config, resolve_data_root, resolve_eval_every
 from harness.data import load_split
+from harness.evaluate import Reference, calibration_rows
+from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
+from harness.storage import write_json
 from harness.errors import StudyError
 from harness.jobs import train_in_parallel
 from harness.progress import BarProgress, QuietProgress, summary_line
 from harness.seeding import resolve_device
-from harness.train import RunSpec, train_run
+from harness.train import RunSpec, evaluate_run, train_run
 from harness.variant import Variant
 from variants import VARIANTS, get_variant
 
@@ -166,6 +169,10 @@ def run(
     compile_models: bool = typer.Option(False, "--compile", help="torch.compile G and D (slow to start, faster "
                                                                   "per step; equal to eager to float32 rounding, "
                                                                   "not bit for bit)."),
+    eval_every: Optional[str] = typer.Option(None, "--eval-every", metavar="E",
+                                             help="Score G (FID, KID, IS, PRDC, class coverage) every E epochs and "
+                                                  "at the last; 0 turns scoring off (default: study.toml, 'auto' = "
+                                                  "about ten times per run)."),
     jobs: str = typer.Option("1", "--jobs", metavar="N", help="Train N runs at once in separate processes (one "
                                                               "GPU is shared). Each run's results are what it "
                                                               "gives alone; on CPU set --threads so N x threads "
@@ -185,13 +192,22 @@ def run(
     image_limit = parse_count("--limit", limit, minimum=1) if limit is not None else None
     torch_device = resolve_device(device or settings.device)
     thread_count = parse_count("--threads", threads, minimum=1) if threads is not None else settings.threads
-    specs = [RunSpec(variant=v, fixes=fixes[v.name], seed=s,
-                     epochs=epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs,
-                     dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
-                     device=torch_device, results=results or settings.results,
-                     data_root=resolve_data_root(data_root, settings), threads=thread_count,
-                     compile=compile_models)
-             for v in variants for s in seed_list]
+    every = parse_count("--eval-every", eval_every) if eval_every is not None else settings.eval_every
+    specs = []
+    for v in variants:
+        epochs_of_run = epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs
+        specs += [RunSpec(variant=v, fixes=fixes[v.name], seed=s, epochs=epochs_of_run,
+                          dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
+                          device=torch_device, results=results or settings.results,
+                          data_root=resolve_data_root(data_root, settings), threads=thread_count,
+                          compile=compile_models, eval_every=resolve_eval_every(every, epochs_of_run),
+                          eval_samples=settings.eval_samples)
+                  for s in seed_list]
+    for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it
+        if spec.eval_every:
+            with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
+                               f"{spec.results / 'evaluators'})"):
+                ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
     job_count = parse_count("--jobs", jobs, minimum=1)
     if job_count > 1:
         train_in_parallel(specs, job_count, force, lambda outcome: stdout.print(summary_line(outcome),
@@ -251,3 +267,109 @@ def bench(
                       f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}", *memory)
     stdout.print(table)
     stdout.print(f"peak host memory of this process: {max(r.peak_host_mb for r in results):,.0f} MiB")
+
+
+evaluator_app = typer.Typer(help="The evaluator network every score is computed in.", no_args_is_help=True,
+                            rich_markup_mode=None)
+app.add_typer(evaluator_app, name="evaluator")
+
+
+@evaluator_app.command("build")
+@friendly_errors
+def evaluator_build(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
+    split: Optional[str] = typer.Option(None, "--split", help="train: train on the train split, score against the "
+                                                              "test split; test: train on the first half of the "
+                                                              "test split, score against the second half."),
+    epochs: Optional[str] = typer.Option(None, "--epochs", metavar="E", help="Training epochs (default: 12 up to "
+                                                                             "10k images, else 6); part of the "
+                                                                             "evaluator's identity."),
+    results: Optional[Path] = typer.Option(None, "--results", help="Results folder (evaluators go to "
+                                                                   "RESULTS/evaluators/)."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+):
+    """Train the evaluator CNN deterministically and cache it with its SHA-256 and held-out accuracy."""
+    settings = load_config(config)
+    chosen_split = split or settings.split
+    if chosen_split not in PROTOCOL_OF_SPLIT:
+        raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
+    with stderr.status("training the evaluator..."):
+        info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
+                               dataset or settings.dataset, chosen_split,
+                               parse_count("--epochs", epochs, minimum=1) if epochs else None)
+    folder = evaluator_dir(results or settings.results, info.dataset, info.protocol)
+    stdout.print(f"evaluator {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
+                 f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
+                 f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
+                 f"{info.build_seconds:.0f} s\n  -> {folder}", highlight=False)
+
+
+SCORE_COLUMNS = ["fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "classes_covered"]
+
+
+def score_table(title: str, first: str, rows: list[dict]) -> Table:
+    table = Table(first, *SCORE_COLUMNS, title=title)
+    for row in rows:
+        table.add_row(str(row[first]), *[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                                         for c in SCORE_COLUMNS])
+    return table
+
+
+@app.command("eval")
+@friendly_errors
+def evaluate(
+    run_dirs: List[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Run folders under results/runs/."),
+    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="Generated and real images per score "
+                                                                   "(default: the whole reference set)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    """Score finished runs again from their last checkpoint; the scores replace those of the last metrics row."""
+    count = parse_count("--n", n, minimum=2) if n is not None else None
+    torch_device = resolve_device(device)
+    rows = []
+    for run_dir in run_dirs:
+        with stderr.status(f"scoring {run_dir.name}"):
+            rows.append(evaluate_run(run_dir, count, torch_device))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    stdout.print(score_table("Scores of the last checkpoint", "run_id", rows))
+
+
+@app.command("calibrate")
+@friendly_errors
+def calibrate(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
+    split: Optional[str] = typer.Option(None, "--split", help="Which evaluator: train (train-split protocol) or "
+                                                              "test (half-test); default: whichever is built."),
+    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="Images per set (default and maximum: half the "
+                                                                   "reference set)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    results: Optional[Path] = typer.Option(None, "--results", help="Results folder holding evaluators/."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+):
+    """Scores of known image sets, to read any score by: real vs real (the floor), Gaussian pixel noise of sigma
+    0.1-0.8, two blurs, and uniform noise images (the ceiling). Also saved beside the evaluator for the report."""
+    settings = load_config(config)
+    name = dataset or settings.dataset
+    if split is not None and split not in PROTOCOL_OF_SPLIT:
+        raise StudyError(f"unknown split '{split}'; valid splits: train, test")
+    folder = results or settings.results
+    evaluator = load_evaluator(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
+    half = evaluator[1].reference_images // 2
+    count = parse_count("--n", n, minimum=2) if n is not None else half
+    if count > half:
+        raise StudyError(f"--n {count} exceeds half of the {evaluator[1].reference_images} reference images (each "
+                         f"row compares two disjoint sets); use --n {half} or less")
+    with stderr.status(f"scoring the calibration sets ({count} images each)"):
+        reference = Reference.load(folder, resolve_data_root(data_root, settings), name, 2 * count, evaluator)
+        rows = calibration_rows(reference)
+    write_json(evaluator_dir(folder, name, evaluator[1].protocol) / f"calibration-n{count}.json", rows)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    stdout.print(score_table(f"Calibration, {name} {evaluator[1].protocol}, evaluator {evaluator[1].short}, "
+                             f"n = {count}", "name", rows))

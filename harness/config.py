@@ -23,16 +23,23 @@ class StudyConfig:
     results: Path = Path("results")
     data_root: Path = Path("data")
     threads: int | None = None
+    eval_every: int | str = "auto"  # "auto": about ten evaluations per run; 0: never
+    eval_samples: int = 10_000
 
 
 def _check_types(path: Path, table: dict) -> None:
     expected = {"variants": list, "seeds": list, "dataset": str, "split": str, "device": str, "results": str,
-                "data_root": str, "threads": int}
+                "data_root": str, "threads": int, "eval_every": (int, str), "eval_samples": int}
     for key, value in table.items():
         if key not in expected:
             raise StudyError(f"{path}: unknown key '{key}' in [run]; valid keys: {', '.join(expected)}")
         if not isinstance(value, expected[key]):
-            raise StudyError(f"{path}: [run] {key} must be a {expected[key].__name__}, got {value!r}")
+            raise StudyError(f"{path}: [run] {key} has the wrong type: {value!r}")
+    if table.get("eval_every", 0) != "auto" and (isinstance(table.get("eval_every", 0), str)
+                                                 or table.get("eval_every", 0) < 0):
+        raise StudyError(f"{path}: [run] eval_every must be \"auto\" or a non-negative integer")
+    if table.get("eval_samples", 1) < 1:
+        raise StudyError(f"{path}: [run] eval_samples must be at least 1")
     if table.get("threads", 1) < 1:
         raise StudyError(f"{path}: [run] threads must be at least 1, got {table['threads']}")
     seeds = table.get("seeds", [])
@@ -58,6 +65,11 @@ def load_config(path: Path | None) -> StudyConfig:
     base = path.resolve().parent
     paths = {key: base / table[key] for key in ("results", "data_root") if key in table}
     return StudyConfig(**(table | paths))
+
+
+def resolve_eval_every(value: int | str, epochs: int) -> int:
+    """'auto' evaluates about ten times per run (and always at the last epoch)."""
+    return max(1, round(epochs / 10)) if value == "auto" else int(value)
 
 
 def resolve_data_root(option: Path | None, config: StudyConfig) -> Path:

@@ -18,8 +18,9 @@ def summary_line(outcome: RunOutcome) -> str:
     if outcome.status == "skipped":
         return f"{outcome.run_id}: already complete ({epochs}), skipped; --force retrains it"
     row = outcome.last_row or {}
+    fid = f" FID {row['fid']:.2f}" if "fid" in row else ""
     return (f"{outcome.run_id}: complete, {epochs}, d_loss {row.get('d_loss', float('nan')):.4f}"
-            f" g_loss {row.get('g_loss', float('nan')):.4f} -> {outcome.run_dir}")
+            f" g_loss {row.get('g_loss', float('nan')):.4f}{fid} -> {outcome.run_dir}")
 
 
 class QuietProgress:
@@ -29,6 +30,7 @@ class QuietProgress:
     def begin_run(self, label, epochs, first_epoch, steps): pass
     def begin_epoch(self, epoch): pass
     def step(self, done, live): pass
+    def evaluating(self, epoch): pass
     def end_epoch(self, row): pass
 
     def end_run(self, outcome: RunOutcome) -> None:
@@ -75,10 +77,15 @@ class BarProgress:
                          losses=f"d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
                                 f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}")
 
+    def evaluating(self, epoch: int) -> None:
+        self.bars.update(self.step_task, completed=self.steps, losses="scoring samples (FID, KID, PRDC, ...)")
+        self.bars.refresh()
+
     def end_epoch(self, row: dict) -> None:
         self.bars.update(self.step_task, completed=self.steps)
+        fid = f"  FID {row['fid']:.1f}" if "fid" in row else ""
         self.bars.update(self.run_task, advance=1, losses=f"last epoch: d_loss {row['d_loss']:.4f}  "
-                                                          f"g_loss {row['g_loss']:.4f}")
+                                                          f"g_loss {row['g_loss']:.4f}{fid}")
 
     def end_run(self, outcome: RunOutcome) -> None:
         self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)

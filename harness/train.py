@@ -22,6 +22,8 @@ import torchvision
 
 from harness.data import DeviceImages, Split, epoch_order, load_split
 from harness.errors import StudyError
+from harness.evaluate import EVAL_COLUMNS, Reference, RunEvaluation
+from harness.evaluator import ensure_evaluator, load_evaluator
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
@@ -32,7 +34,7 @@ from harness.variant import Fixes, Variant
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
                   "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
 LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
-TIMING_COLUMNS = ["epoch", "seconds", "images_per_s"]
+TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class RunSpec:
     data_root: Path
     threads: int | None = None  # CPU intra-op threads; None keeps PyTorch's default (one per core)
     compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
+    eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
+    eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
 
     @property
     def run_id(self) -> str:
@@ -74,6 +78,7 @@ class Progress(Protocol):
     def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None: ...
     def begin_epoch(self, epoch: int) -> None: ...
     def step(self, done: int, live: Callable[[], dict[str, float]]) -> None: ...
+    def evaluating(self, epoch: int) -> None: ...
     def end_epoch(self, row: dict) -> None: ...
     def end_run(self, outcome: RunOutcome) -> None: ...
 
@@ -82,6 +87,7 @@ class SilentProgress:
     def begin_run(self, label, epochs, first_epoch, steps): pass
     def begin_epoch(self, epoch): pass
     def step(self, done, live): pass
+    def evaluating(self, epoch): pass
     def end_epoch(self, row): pass
     def end_run(self, outcome): pass
 
@@ -141,11 +147,26 @@ def run_epoch(gan: Gan, data: DeviceImages, epoch: int, progress: Progress) -> t
     return row, log_rows, time.perf_counter() - started
 
 
-def _writeup_columns(variant: Variant) -> list[str]:
-    return METRIC_COLUMNS + list(variant.writeup_columns)
+def metric_columns(variant: Variant) -> list[str]:
+    return METRIC_COLUMNS + list(variant.writeup_columns) + EVAL_COLUMNS
 
 
-def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None) -> dict:
+def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
+    if not spec.eval_every:
+        return None
+    evaluator = ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
+    available = evaluator[1].reference_images
+    reference = Reference.load(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
+                               evaluator)
+    return RunEvaluation.prepare(reference, split.images, spec.split)
+
+
+def evaluation_due(spec: RunSpec, epoch: int) -> bool:
+    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs)
+
+
+def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None,
+              evaluation: RunEvaluation | None) -> dict:
     quirks = [{"name": q.name, "status": q.status, "fix": q.fix, "fixed": q.fix in spec.fixes, "what": q.what}
               for q in spec.variant.quirks]
     return {
@@ -161,6 +182,7 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None) -> d
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__},
         "code_version": code_version(),
+        "evaluation": {"eval_every": spec.eval_every, **evaluation.describe()} if evaluation else None,
         "started_at": previous["started_at"] if previous else _now(),
         "resumed_at": (previous.get("resumed_at", []) + [_now()]) if previous else [],
         "ended_at": None,
@@ -210,6 +232,7 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
         spec_samples.noise == "stream-fixed" else None  # e.g. udacity's fixed_z, drawn before training
     grid_noise = fixed_noise(gan, spec.seed)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
+    evaluation = prepare_evaluation(spec, split)
     rows: list[dict] = []
     log_rows: list[dict] = []
     timing_rows: list[dict] = []
@@ -220,19 +243,24 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
         restore_rng(state["rng"])
         start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
         writeup_fixed = state["writeup_fixed"]
-    manifest = _manifest(spec, gan, split, previous)
+    manifest = _manifest(spec, gan, split, previous, evaluation)
     manifest["epochs_done"] = start_epoch
     write_json(manifest_path, manifest)
-    columns = _writeup_columns(spec.variant)
+    columns = metric_columns(spec.variant)
     steps = math.ceil(len(data) / gan.recipe.batch_size)
     progress.begin_run(spec.run_id, spec.epochs, start_epoch, steps)
     try:
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
             row, logged, seconds = run_epoch(gan, data, epoch, progress)
+            eval_started = time.perf_counter()
+            if evaluation is not None and evaluation_due(spec, epoch):
+                progress.evaluating(epoch)
+                row.update(evaluation.score(gan, spec.seed))
             rows.append(row)
             log_rows.extend(logged)
-            timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds})
+            timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
+                                "eval_seconds": time.perf_counter() - eval_started})
             save_epoch_samples(gan, run_dir, epoch, spec.epochs, spec.seed, grid_noise, writeup_fixed)
             save_checkpoint(checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
                                               "metrics": rows, "log": log_rows, "timings": timing_rows,
@@ -256,3 +284,30 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
     outcome = RunOutcome(spec.run_id, run_dir, "complete", spec.epochs, rows[-1] if rows else None)
     progress.end_run(outcome)
     return outcome
+
+
+def evaluate_run(run_dir: Path, n: int | None, device: torch.device) -> dict:
+    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row."""
+    manifest_path, checkpoint_path = run_dir / "manifest.json", run_dir / "checkpoints" / "last.pt"
+    if not manifest_path.is_file():
+        raise StudyError(f"{run_dir} is not a run folder (no manifest.json); pass folders under results/runs/")
+    if not checkpoint_path.is_file():
+        raise StudyError(f"run {run_dir.name} has no checkpoint ({checkpoint_path}); train it with `study run` first")
+    from variants import get_variant  # the variant registry imports the harness, so look it up late
+    manifest = read_json(manifest_path)
+    data = manifest["data"]
+    results, data_root = run_dir.parent.parent, Path(data["root"])
+    evaluator = load_evaluator(results, data["dataset"])
+    reference = Reference.load(results, data_root, data["dataset"], n, evaluator)
+    split = load_split(data_root, data["dataset"], data["split"], data["limit"])
+    evaluation = RunEvaluation.prepare(reference, split.images, data["split"])
+    state = load_checkpoint(checkpoint_path)
+    gan = Gan.create(get_variant(manifest["variant"]), frozenset(manifest["fixes"]), device)
+    gan.load_state_dict(state["gan"])
+    scores = evaluation.score(gan, manifest["seed"])
+    state["metrics"][-1].update(scores)
+    save_checkpoint(checkpoint_path, state)
+    write_csv(run_dir / "metrics.csv", state["metrics"], metric_columns(gan.variant))
+    manifest["evaluation"] = {**(manifest.get("evaluation") or {}), **evaluation.describe()}
+    write_json(manifest_path, manifest)
+    return {"run_id": run_dir.name, "epoch": state["epoch"], **scores}

@@ -1,0 +1,121 @@
+"""Scoring images against a real reference set in the evaluator's feature space: generator samples during and after
+training, and the calibration rows (real, noisy, blurred and noise images) that tell a reader what a score means."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision.transforms.functional as TF
+
+from harness import metrics
+from harness.data import load_split
+from harness.errors import StudyError
+from harness.evaluator import Evaluator, EvaluatorInfo, load_evaluator, protocol_sets, unit_images
+from harness.images import to_unit
+from harness.sampling import dedicated_seed, generate, private_generator
+from harness.steps import Gan
+
+EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
+                "classes_covered", "class_tv", *[f"class_{c}" for c in range(10)], "nn_median", "nn_median_heldout",
+                "eval_n_fake", "eval_n_real"]
+SAMPLE_CHUNK = 500  # generator batch for evaluation; train-mode BatchNorm sees batches of this size
+
+
+@dataclass
+class Reference:
+    """The n real images scores compare against, with their evaluator features computed once."""
+
+    evaluator: Evaluator
+    info: EvaluatorInfo
+    images: torch.Tensor  # [0, 1], (n, 1, 28, 28)
+    features: torch.Tensor
+    logits: torch.Tensor
+    first_test_index: int  # where the reference starts in the test split (the half-test protocol uses the 2nd half)
+
+    @classmethod
+    def load(cls, results: Path, data_root: Path, dataset: str, n: int | None,
+             evaluator: tuple[Evaluator, EvaluatorInfo] | None = None) -> "Reference":
+        model, info = evaluator or load_evaluator(results, dataset)
+        _, reference = protocol_sets(data_root, dataset, info.protocol)
+        n = len(reference) if n is None else n
+        if n > len(reference):
+            raise StudyError(f"n = {n} exceeds the {len(reference)} real reference images of the {info.protocol} "
+                             f"protocol for {dataset}; use --n {len(reference)} or less")
+        images = unit_images(reference[:n])
+        features, logits = model.features_and_logits(images)
+        test_size = len(load_split(data_root, dataset, "test").images)
+        return cls(model, info, images, features, logits, test_size - len(reference))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def score_images(reference: Reference, images: torch.Tensor) -> dict[str, float]:
+    """Every feature-space score of [0, 1] ``images`` against the reference."""
+    features, logits = reference.evaluator.features_and_logits(images)
+    kid_mean, kid_std = metrics.kid(features, reference.features)
+    scores = {"fid": metrics.fid(features, reference.features), "kid": kid_mean, "kid_std": kid_std,
+              "inception_score": metrics.inception_score(logits), **metrics.prdc(reference.features, features),
+              **metrics.class_coverage(logits),
+              "eval_n_fake": len(images), "eval_n_real": len(reference)}
+    return scores
+
+
+def sample_images(gan: Gan, n: int, seed: int) -> torch.Tensor:
+    """n samples from fixed evaluation noise (a private generator per run seed), in the original's sampling mode."""
+    latent = gan.recipe.latent
+    noise = latent.sample(n, private_generator(latent, dedicated_seed(seed, "evaluation")))
+    parts = [generate(gan, chunk, gan.recipe.sample_train_mode) for chunk in noise.split(SAMPLE_CHUNK)]
+    return to_unit(torch.cat(parts), gan.recipe.pixel_range)
+
+
+@dataclass
+class RunEvaluation:
+    """What scoring one run's generator needs: the reference, and for the memorisation check the run's training
+    images and the median nearest-training-image distance of held-out real images (reference images the run did
+    not train on)."""
+
+    reference: Reference
+    training_images: torch.Tensor
+    heldout_median: float
+    reference_overlap: int  # reference images that are also among the run's training images
+
+    @classmethod
+    def prepare(cls, reference: Reference, training: torch.Tensor, split: str) -> "RunEvaluation":
+        training_images = unit_images(training)
+        trained_on = max(0, min(len(reference), len(training) - reference.first_test_index)) if split == "test" \
+            else 0
+        heldout = reference.images[trained_on:]
+        median = metrics.nearest_distance_median(heldout, training_images) if len(heldout) else float("nan")
+        return cls(reference, training_images, median, trained_on)
+
+    def score(self, gan: Gan, seed: int) -> dict[str, float]:
+        images = sample_images(gan, len(self.reference), seed)
+        return {**score_images(self.reference, images),
+                "nn_median": metrics.nearest_distance_median(images, self.training_images),
+                "nn_median_heldout": self.heldout_median}
+
+    def describe(self) -> dict:
+        info = self.reference.info
+        return {"evaluator_sha256": info.sha256, "protocol": info.protocol, "heldout_accuracy": info.heldout_accuracy,
+                "n_fake": len(self.reference), "n_real": len(self.reference),
+                "reference_overlap": self.reference_overlap}
+
+
+def calibration_rows(reference: Reference, seed: int = 0) -> list[dict]:
+    """Scores of known image sets against the reference's second half, built from its first half: real (the
+    floor), Gaussian pixel noise at four strengths, two blurs, and uniform noise images (the ceiling)."""
+    half = len(reference) // 2
+    candidates, target = reference.images[:half], reference.images[half:2 * half]
+    target_reference = Reference(reference.evaluator, reference.info, target,
+                                 *reference.evaluator.features_and_logits(target), reference.first_test_index + half)
+    generator = torch.Generator().manual_seed(seed)
+    sets = {"real": candidates}
+    for sigma in (0.1, 0.2, 0.4, 0.8):
+        sets[f"noise sigma {sigma}"] = (candidates + sigma * torch.randn(candidates.shape, generator=generator)) \
+            .clamp(0, 1)
+    sets["blur sigma 1"] = TF.gaussian_blur(candidates, kernel_size=5, sigma=1.0)
+    sets["blur sigma 2"] = TF.gaussian_blur(candidates, kernel_size=9, sigma=2.0)
+    sets["uniform noise"] = torch.rand(candidates.shape, generator=generator)
+    return [{"name": name, **score_images(target_reference, images)} for name, images in sets.items()]

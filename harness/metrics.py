@@ -1,0 +1,112 @@
+"""Sample-quality scores on evaluator features and class probabilities. Pure functions, float64 statistics.
+
+fid, kid:                Frechet and kernel distances between feature sets (Heusel et al. 2017; Binkowski et al. 2018).
+inception_score:         exp E[KL(p(y|x) || p(y))] with the evaluator as classifier.
+class_coverage:          histogram of predicted classes, how many classes are covered, total variation to uniform.
+prdc:                    precision, recall, density, coverage: k-NN manifold estimates (Kynkaanniemi et al. 2019; Naeem et al. 2020, as the prdc package).
+nearest_distance_median: median L2 distance from each image to its nearest image of another set (memorisation).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+import torch
+
+CHUNK = 2048
+
+
+def fid(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    a, b = features_a.double().numpy(), features_b.double().numpy()
+    mean_a, mean_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():  # dead ReLU features make the covariances singular; handled below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # as pytorch-fid does: regularise and retry
+            offset = np.eye(len(cov_a)) * 1e-6
+            root = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    trace = np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root.real)
+    return float(np.sum((mean_a - mean_b) ** 2) + trace)
+
+
+def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Polynomial kernel (x.y/d + 1)^3. Gram matrices in float32 (the kernel's relative error stays ~1e-7), sums in
+    float64."""
+    dim = x.shape[1]
+    k_xx = ((x @ x.T).double() / dim + 1) ** 3
+    k_yy = ((y @ y.T).double() / dim + 1) ** 3
+    k_xy = ((x @ y.T).double() / dim + 1) ** 3
+    m = x.shape[0]
+    off_diagonal = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    return float(off_diagonal - 2 * k_xy.mean())
+
+
+def kid(features_a: torch.Tensor, features_b: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float]:
+    """Mean and standard deviation of the unbiased MMD^2 over random equal-size subsets (seeded: deterministic)."""
+    size = min(subset_size, len(features_a), len(features_b))
+    generator = torch.Generator().manual_seed(seed)
+    a, b = features_a.float(), features_b.float()
+    values = []
+    for _ in range(subsets):
+        pick_a = torch.randperm(len(a), generator=generator)[:size]
+        pick_b = torch.randperm(len(b), generator=generator)[:size]
+        values.append(_mmd2_unbiased(a[pick_a], b[pick_b]))
+    return float(np.mean(values)), float(np.std(values))
+
+
+def inception_score(logits: torch.Tensor) -> float:
+    log_p = torch.log_softmax(logits.double(), dim=1)
+    p = log_p.exp()
+    log_marginal = torch.log(p.mean(0))
+    return float(torch.exp((p * (log_p - log_marginal)).sum(1).mean()))
+
+
+def class_coverage(logits: torch.Tensor, classes: int = 10) -> dict[str, float]:
+    """A class counts as covered when it gets at least a fifth of its uniform share of the predictions."""
+    histogram = torch.bincount(logits.argmax(1), minlength=classes).double() / len(logits)
+    covered = int((histogram >= 0.2 / classes).sum())
+    total_variation = float(0.5 * (histogram - 1 / classes).abs().sum())
+    return {"classes_covered": covered, "class_tv": total_variation,
+            **{f"class_{c}": float(histogram[c]) for c in range(classes)}}
+
+
+def _distance_chunks(x: torch.Tensor, y: torch.Tensor):
+    for start in range(0, len(x), CHUNK):
+        yield start, torch.cdist(x[start:start + CHUNK].double(), y.double())
+
+
+def kth_neighbour_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """For each k, the distance from each point to its k-th nearest other point (the point itself is the 0-th)."""
+    nearest = torch.cat([d.topk(max(ks) + 1, dim=1, largest=False).values for _, d in _distance_chunks(x, x)])
+    return {k: nearest[:, k] for k in ks}
+
+
+def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+    """Precision and recall with k_pr neighbours, density and coverage with k_dc, as the prdc package defines them,
+    from one pass over each of the real-real, fake-fake and real-fake distance matrices."""
+    real_radii = kth_neighbour_radii(real, (k_pr, k_dc))
+    fake_radii = kth_neighbour_radii(fake, (k_pr,))[k_pr]
+    fake_in_real_ball = torch.zeros(len(fake), dtype=torch.bool)
+    real_balls_per_fake = torch.zeros(len(fake), dtype=torch.float64)
+    real_in_fake_ball, real_covered = [], []
+    for start, d in _distance_chunks(real, fake):  # rows: real points, columns: fake points
+        rows = slice(start, start + len(d))
+        fake_in_real_ball |= (d < real_radii[k_pr][rows, None]).any(0)
+        real_balls_per_fake += (d < real_radii[k_dc][rows, None]).sum(0)
+        real_in_fake_ball.append((d < fake_radii[None, :]).any(1))
+        real_covered.append(d.min(1).values < real_radii[k_dc][rows])
+    return {"precision": float(fake_in_real_ball.double().mean()),
+            "recall": float(torch.cat(real_in_fake_ball).double().mean()),
+            "density": float(real_balls_per_fake.mean() / k_dc),
+            "coverage": float(torch.cat(real_covered).double().mean())}
+
+
+def nearest_distance_median(images: torch.Tensor, bank: torch.Tensor) -> float:
+    """Median over ``images`` of the L2 distance (pixels in [0, 1]) to the nearest image of ``bank``."""
+    flat_bank = bank.reshape(len(bank), -1).float()
+    nearest = [torch.cdist(part.reshape(len(part), -1).float(), flat_bank).min(1).values
+               for part in images.split(CHUNK)]
+    return float(torch.cat(nearest).median())

@@ -1,0 +1,120 @@
+"""The evaluator's identity, scoring inside runs and from checkpoints, calibration, and their errors."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness import cli
+from harness.errors import StudyError
+from harness.evaluate import EVAL_COLUMNS
+from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator
+from harness.train import train_run
+from tests.conftest import TEST_IMAGES, make_spec
+
+runner = CliRunner()
+
+
+def test_building_twice_gives_the_same_hash_and_tampering_is_caught(data_root, tmp_path):
+    first = build_evaluator(tmp_path / "a", data_root, "mnist", "test", epochs=2)
+    second = build_evaluator(tmp_path / "b", data_root, "mnist", "test", epochs=2)
+    assert first.sha256 == second.sha256 and len(first.sha256) == 64
+    assert (first.protocol, first.train_images, first.reference_images) == ("half-test", TEST_IMAGES // 2,
+                                                                            TEST_IMAGES // 2)
+    assert load_evaluator(tmp_path / "a", "mnist")[1] == first
+    info_file = evaluator_dir(tmp_path / "a", "mnist", "half-test") / "evaluator.json"
+    info_file.write_text(info_file.read_text().replace(first.sha256, "0" * 64))
+    with pytest.raises(StudyError, match="does not match its recorded SHA-256"):
+        load_evaluator(tmp_path / "a", "mnist")
+
+
+def test_a_different_training_gives_a_different_hash(data_root, tmp_path):
+    assert build_evaluator(tmp_path / "a", data_root, "mnist", "test", epochs=1).sha256 != \
+        build_evaluator(tmp_path / "b", data_root, "mnist", "test", epochs=2).sha256
+
+
+def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, epochs=3, limit=128), eval_every=2)
+    outcome = train_run(spec)  # builds the missing evaluator itself
+    metrics = pd.read_csv(outcome.run_dir / "metrics.csv")
+    assert set(EVAL_COLUMNS) <= set(metrics.columns)
+    assert metrics["fid"].notna().tolist() == [False, True, True]  # every 2nd epoch and the last
+    scored = metrics.iloc[-1]
+    assert scored["eval_n_fake"] == scored["eval_n_real"] == TEST_IMAGES  # train-split protocol: all of test
+    assert 0 <= scored["precision"] <= 1 and 1 <= scored["classes_covered"] <= 10
+    assert sum(scored[f"class_{c}"] for c in range(10)) == pytest.approx(1)
+    assert scored["nn_median"] > 0 and scored["nn_median_heldout"] > 0
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    evaluator = load_evaluator(tmp_path, "mnist")[1]
+    assert evaluator.protocol == "train-split"  # a run on the train split builds that protocol's evaluator
+    assert manifest["evaluation"]["evaluator_sha256"] == evaluator.sha256
+    assert manifest["evaluation"]["reference_overlap"] == 0  # trained on the train split
+
+
+def test_overlap_with_the_reference_is_recorded(data_root, tmp_path):
+    spec = replace(make_spec("torch7-mlp", data_root, tmp_path, limit=None, split="test"), eval_every=1)
+    manifest = json.loads((train_run(spec).run_dir / "manifest.json").read_text())
+    assert manifest["evaluation"]["reference_overlap"] == TEST_IMAGES // 2  # all of the test split was trained on
+
+
+def test_eval_rescores_a_checkpoint_identically(data_root, tmp_path):
+    spec = make_spec("dcgan-xavier", data_root, tmp_path, limit=64)
+    train_run(spec)
+    build_evaluator(tmp_path, data_root, "mnist", "test", epochs=2)
+    run = str(spec.run_dir)
+    first = runner.invoke(cli.app, ["eval", run, "--json"])
+    second = runner.invoke(cli.app, ["eval", run, "--json", "--n", "50"])
+    third = runner.invoke(cli.app, ["eval", run, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == json.loads(third.stdout)  # same checkpoint, same numbers
+    assert json.loads(second.stdout)[0]["eval_n_fake"] == 50
+    assert pd.read_csv(spec.run_dir / "metrics.csv")["eval_n_fake"].iloc[-1] == TEST_IMAGES // 2
+
+
+def test_eval_errors(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, limit=64)
+    train_run(spec)
+    result = runner.invoke(cli.app, ["eval", str(spec.run_dir)])
+    assert result.exit_code == 1 and "study evaluator build" in result.stderr  # no evaluator yet
+    build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
+    result = runner.invoke(cli.app, ["eval", str(spec.run_dir), "--n", str(TEST_IMAGES)])
+    assert result.exit_code == 1 and f"exceeds the {TEST_IMAGES // 2} real reference images" in result.stderr
+    (spec.run_dir / "checkpoints" / "last.pt").unlink()
+    result = runner.invoke(cli.app, ["eval", str(spec.run_dir)])
+    assert result.exit_code == 1 and "has no checkpoint" in result.stderr
+    result = runner.invoke(cli.app, ["eval", str(tmp_path)])
+    assert result.exit_code == 1 and "not a run folder" in result.stderr
+
+
+def test_calibrate_through_the_cli(data_root, tmp_path):
+    args = ["calibrate", "--results", str(tmp_path), "--data-root", str(data_root), "--dataset", "mnist"]
+    missing = runner.invoke(cli.app, args)
+    assert missing.exit_code == 1 and "study evaluator build" in missing.stderr
+    build = runner.invoke(cli.app, ["evaluator", "build", "--results", str(tmp_path), "--data-root", str(data_root),
+                                    "--split", "test", "--epochs", "2"])
+    assert build.exit_code == 0 and "half-test" in build.stdout
+    result = runner.invoke(cli.app, args + ["--json", "--n", "40"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows][:2] == ["real", "noise sigma 0.1"] and rows[-1]["name"] == "uniform noise"
+    for row in rows:
+        assert {"name", "fid", "kid", "inception_score", "precision", "recall", "density", "coverage",
+                "classes_covered"} <= set(row) and row["eval_n_fake"] == 40
+    assert (evaluator_dir(tmp_path, "mnist", "half-test") / "calibration-n40.json").is_file()
+    too_many = runner.invoke(cli.app, args + ["--n", str(TEST_IMAGES)])
+    assert too_many.exit_code == 1 and "exceeds half of the" in too_many.stderr
+
+
+def test_calibration_ladder_on_real_digits(real_data_root, tmp_path):
+    build_evaluator(tmp_path, real_data_root, "mnist", "test")
+    result = runner.invoke(cli.app, ["calibrate", "--results", str(tmp_path), "--data-root", str(real_data_root),
+                                     "--dataset", "mnist", "--n", "500", "--json"])
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    ladder = [rows[name]["fid"] for name in ("real", "noise sigma 0.1", "noise sigma 0.2", "noise sigma 0.4",
+                                             "noise sigma 0.8")]
+    assert ladder == sorted(ladder) and len(set(ladder)) == len(ladder)  # strictly rising
+    assert rows["uniform noise"]["fid"] > rows["noise sigma 0.8"]["fid"] and rows["real"]["classes_covered"] == 10
+    assert load_evaluator(tmp_path, "mnist")[1].heldout_accuracy >= 0.97
