@@ -18,7 +18,7 @@ from harness.config import ALL_VARIANTS, load_config, resolve_data_root, resolve
 from harness.data import load_split
 from harness.evaluate import Reference, calibration_rows
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
-from harness.storage import write_json
+from harness.storage import check_writable, write_json
 from harness.errors import StudyError
 from harness.jobs import train_in_parallel
 from harness.progress import BarProgress, QuietProgress, summary_line
@@ -358,6 +358,7 @@ def calibrate(
     if split is not None and split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{split}'; valid splits: train, test")
     folder = results or settings.results
+    check_writable(folder)
     evaluator = load_evaluator(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
     half = evaluator[1].reference_images // 2
     count = parse_count("--n", n, minimum=2) if n is not None else half

@@ -21,7 +21,7 @@ from torch import nn
 from harness.data import load_split
 from harness.errors import StudyError
 from harness.seeding import make_deterministic
-from harness.storage import read_json, save_checkpoint, write_json
+from harness.storage import check_writable, read_json, save_checkpoint, write_json
 
 ARCHITECTURE = "conv5x5(1->16)-ReLU-maxpool2, conv5x5(16->32)-ReLU-maxpool2, FC512->128-ReLU (features), FC128->10"
 PROTOCOL_OF_SPLIT = {"train": "train-split", "test": "half-test"}
@@ -126,6 +126,7 @@ def evaluator_dir(results: Path, dataset: str, protocol: str) -> Path:
 def build_evaluator(results: Path, data_root: Path, dataset: str, split: str,
                     epochs: int | None = None) -> EvaluatorInfo:
     protocol = PROTOCOL_OF_SPLIT[split]
+    check_writable(results)
     started = time.perf_counter()
     (images, labels), reference = protocol_sets(data_root, dataset, protocol)
     heldout_labels = load_split(data_root, dataset, "test").labels[-len(reference):]
