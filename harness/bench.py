@@ -9,7 +9,9 @@ from typing import Callable, Iterator
 
 import torch
 
+from harness import metrics
 from harness.data import DeviceImages, Split
+from harness.evaluate import Reference, score_images
 from harness.reference import reference_loop
 from harness.seeding import device_description, make_deterministic, seed_everything
 from harness.steps import STAT_NAMES, Gan
@@ -95,3 +97,16 @@ def bench_variant(variant: Variant, split: Split, device: torch.device, steps: i
         reference_ms_per_step=1000 * reference_s / steps,
         peak_host_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         suite_peak_device_mb=runs["suite"][1], reference_peak_device_mb=runs["reference"][1])
+
+
+def bench_scoring(reference: Reference, training_images: torch.Tensor) -> dict[str, float]:
+    """Seconds to score n images against the n reference images: every feature-space score (features, FID, KID,
+    IS, class coverage, PRDC), and separately the memorisation check against ``training_images``."""
+    images = torch.rand(reference.images.shape, generator=torch.Generator().manual_seed(0))
+    started = time.perf_counter()
+    score_images(reference, images)
+    scores_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    metrics.nearest_distance_median(images, training_images)
+    return {"n": len(reference), "training_images": len(training_images), "scores_seconds": scores_seconds,
+            "memorisation_seconds": time.perf_counter() - started, "device": device_description(torch.device("cpu"))}

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.bench import bench_variant
+from harness.bench import bench_scoring, bench_variant
 from harness.config import ALL_VARIANTS, load_config, resolve_data_root, resolve_eval_every
 from harness.data import load_split
 from harness.evaluate import Reference, calibration_rows
@@ -237,6 +237,12 @@ def bench(
     config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
     compile_models: bool = typer.Option(False, "--compile", help="Time the suite's loop with torch.compile "
                                                                   "(compilation happens in the warm-up)."),
+    scoring: bool = typer.Option(False, "--scoring", help="Time the scoring of n samples (all scores, and the "
+                                                          "memorisation check) instead of training."),
+    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="With --scoring: images per set (default: the "
+                                                                   "evaluator's whole reference set)."),
+    results: Optional[Path] = typer.Option(None, "--results", help="With --scoring: results folder holding "
+                                                                   "evaluators/."),
 ):
     """Time the suite's training loop against a reference loop written the way the write-ups train.
 
@@ -244,6 +250,8 @@ def bench(
     with its transform, a DataLoader and .item() on the losses every step. Prints images/s of each and the ratio.
     """
     settings = load_config(config)
+    if scoring:
+        return bench_scoring_command(settings, dataset, split, n, as_json, results, data_root)
     step_count = parse_count("--steps", steps, minimum=1)
     variants = [get_variant(name) for name in (variant_names or ALL_VARIANTS)]
     torch_device = resolve_device(device or settings.device)
@@ -267,6 +275,23 @@ def bench(
                       f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}", *memory)
     stdout.print(table)
     stdout.print(f"peak host memory of this process: {max(r.peak_host_mb for r in results):,.0f} MiB")
+
+
+def bench_scoring_command(settings, dataset, split, n, as_json, results, data_root) -> None:
+    name, root = dataset or settings.dataset, resolve_data_root(data_root, settings)
+    evaluator = load_evaluator(results or settings.results, name)
+    count = parse_count("--n", n, minimum=2) if n is not None else None
+    reference = Reference.load(results or settings.results, root, name, count, evaluator)
+    training = load_split(root, name, split or settings.split).images.float().div(255).unsqueeze(1)
+    with stderr.status(f"timing the scoring of {len(reference)} images"):
+        figures = bench_scoring(reference, training)
+    if as_json:
+        print(json.dumps(figures, indent=2))
+        return
+    stdout.print(f"scoring {figures['n']} samples against {figures['n']} reference images on {figures['device']}: "
+                 f"{figures['scores_seconds']:.1f} s for features, FID, KID, IS, class coverage and PRDC; "
+                 f"{figures['memorisation_seconds']:.1f} s for nearest-training-image distances against "
+                 f"{figures['training_images']} training images", highlight=False)
 
 
 evaluator_app = typer.Typer(help="The evaluator network every score is computed in.", no_args_is_help=True,
