@@ -21,6 +21,7 @@ from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluat
 from harness.storage import check_writable, write_json
 from harness.errors import StudyError
 from harness.jobs import train_in_parallel
+from harness.report import write_report
 from harness.progress import BarProgress, QuietProgress, summary_line
 from harness.seeding import resolve_device
 from harness.train import RunSpec, evaluate_run, train_run
@@ -292,6 +293,28 @@ def bench_scoring_command(settings, dataset, split, n, as_json, results, data_ro
                  f"{figures['scores_seconds']:.1f} s for features, FID, KID, IS, class coverage and PRDC; "
                  f"{figures['memorisation_seconds']:.1f} s for nearest-training-image distances against "
                  f"{figures['training_images']} training images", highlight=False)
+
+
+@app.command("report")
+@friendly_errors
+def report(
+    results: Optional[Path] = typer.Option(None, "--results", help="Results folder to read (default: study.toml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write (default: RESULTS/report/)."),
+    variant_names: Optional[List[str]] = typer.Option(None, "--variants", metavar="VARIANT",
+                                                      help="Only these variants (repeatable)."),
+    format: str = typer.Option("md", "--format", help="md | html."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+):
+    """Write report.md (or .html) comparing every run: setup and provenance, summary with bootstrap intervals over
+    seeds, every seed, curves, samples and GIFs, a verdict on each write-up's claim, the cost of each quirk, and
+    which variants differ. Tables also go to tables/*.csv, figures to figures/."""
+    settings = load_config(config)
+    folder = results or settings.results
+    for name in variant_names or []:
+        get_variant(name)
+    with stderr.status("writing the report"):
+        path = write_report(folder, out or folder / "report", variant_names, format)
+    stdout.print(f"report written: {path}", highlight=False)
 
 
 evaluator_app = typer.Typer(help="The evaluator network every score is computed in.", no_args_is_help=True,

@@ -149,7 +149,8 @@ VARIANT = Variant(
         Claim("balance-g", "two model will find the balance finally",
               "final G loss near the shipped 0.81-0.84 (0.7-0.95)", Check("g_loss", low=0.7, high=0.95)),
         Claim("samples-5-10-20-40", "synthetic result durning each epoch(5,10,20,40)",
-              "epoch 5 checkerboard textures, epoch 10 blobs, epochs 20 and 40 clean digits: needs the evaluator"),
+              "clean, varied digits by epoch 20: samples cover at least 8 classes",
+              Check("classes_covered", low=8, high=10, epoch=20)),
         Claim("same-as-infogan", "The Network Architecture is exactly same as in infoGAN",
               "not exact: 2x2 deconvolutions, no BN in dc3, LeakyReLU 0.01, U[0,1) latent of 50 (spec comparison "
               "table); a fact about the code, not a run"),

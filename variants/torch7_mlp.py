@@ -101,9 +101,10 @@ VARIANT = Variant(
     ),
     claims=(
         Claim("blurry-5", "After at around 5 epochs you should start to see blurr digits.",
-              "samples at epoch 5 are digit-like but blurry: needs the evaluator (classes covered, FID at epoch 5)"),
+              "digits begin to appear by epoch 5: the evaluator sees at least 5 classes in the samples",
+              Check("classes_covered", low=5, high=10, epoch=5)),
         Claim("pleasant-80", "after 80 epochs the results look pleasant.",
-              "FID at epoch 80 close to its best value: needs the evaluator"),
+              "by epoch 80 the samples cover at least 8 classes", Check("classes_covered", low=8, high=10, epoch=80)),
         Claim("no-optimum-d", "the loss should be -log4 ... Our model does not achieve the ideal result.",
               "final epoch-mean d_loss stays away from ln 4 = 1.386 (outside 1.386 +- 0.1)",
               Check("d_loss", low=1.286, high=1.486, expect="outside")),

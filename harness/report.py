@@ -1,0 +1,439 @@
+"""`study report`: every run under results/ turned into tables, figures and a verdict on each write-up's claims.
+
+The report is a list of blocks rendered to Markdown or HTML. It holds no wall-clock time: the same runs give the
+same bytes. Incomplete runs are listed with the reason and left out of every aggregate.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness import figures
+from harness.claims import judge
+from harness.config import ALL_VARIANTS
+from harness.errors import StudyError
+from harness.runs import Run, load_runs
+from harness.stats import bootstrap_ci, mean_sd, rank_test
+from harness.storage import atomic_write_text, check_writable, read_json
+from variants import VARIANTS
+
+SUMMARY_METRICS = [("fid", "FID"), ("kid", "KID"), ("inception_score", "IS"), ("precision", "precision"),
+                   ("recall", "recall"), ("classes_covered", "classes covered"), ("d_accuracy", "D accuracy")]
+FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # also the CSV file name under tables/
+    frame: pd.DataFrame
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the report
+    caption: str
+
+
+Block = Heading | Text | Note | Table | Figure
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            lines += [f"{'#' * block.level} {block.text}", ""]
+        elif isinstance(block, Text):
+            lines += [block.text, ""]
+        elif isinstance(block, Note):
+            lines += [f"> **Note.** {block.text}", ""]
+        elif isinstance(block, Table):
+            if block.caption:
+                lines += [f"*{block.caption}*", ""]
+            cells = [[fmt(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in
+                     block.frame.itertuples(index=False)]
+            lines += ["| " + " | ".join(map(str, block.frame.columns)) + " |",
+                      "|" + "---|" * len(block.frame.columns)] + ["| " + " | ".join(row) + " |" for row in cells]
+            lines.append("")
+        else:
+            lines += [f"![{block.caption}]({block.path})", "", f"*{block.caption}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_html(blocks: list[Block]) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mnist-gan-study report</title><style>"
+             "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:90%;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px}"
+             ".note{background:#fff4d6;border-left:4px solid #e0a000;padding:0.5em 1em}img{max-width:100%}"
+             "</style></head><body>"]
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+        elif isinstance(block, Text):
+            parts.append(f"<p>{html.escape(block.text)}</p>")
+        elif isinstance(block, Note):
+            parts.append(f"<p class='note'><b>Note.</b> {html.escape(block.text)}</p>")
+        elif isinstance(block, Table):
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.frame.columns)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+                           for row in block.frame.itertuples(index=False))
+            caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
+            parts.append(f"<table>{caption}<tr>{head}</tr>{body}</table>")
+        else:
+            parts.append(f"<figure><img src='{html.escape(block.path)}' alt='{html.escape(block.caption)}'>"
+                         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+    return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def arm_order(arms: set[str]) -> list[str]:
+    """The five variants in their fixed order, each followed by its fixed arms."""
+    def key(arm: str) -> tuple:
+        variant = arm.split("+")[0]
+        return (ALL_VARIANTS.index(variant) if variant in ALL_VARIANTS else len(ALL_VARIANTS), arm.count("+"), arm)
+    return sorted(arms, key=key)
+
+
+def by_protocol(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    groups: dict[str, dict[str, list[Run]]] = {}
+    for run in sorted(runs, key=lambda r: (r.protocol, r.arm, r.seed)):
+        groups.setdefault(run.protocol, {}).setdefault(run.arm, []).append(run)
+    return groups
+
+
+def mean_sd_text(values: list[float]) -> str:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "-"
+    mean, sd = mean_sd(values)
+    return fmt(mean) if math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
+
+
+def ci_text(values: list[float]) -> str:
+    values = [v for v in values if not math.isnan(v)]
+    low, high = bootstrap_ci(values)
+    return "n/a (1 seed)" if len(values) == 1 else "-" if math.isnan(low) else f"[{fmt(low)}, {fmt(high)}]"
+
+
+def final_values(runs: list[Run], column: str) -> list[float]:
+    return [float(run.final[column]) if column in run.metrics else math.nan for run in runs]
+
+
+class ReportBuilder:
+    def __init__(self, results: Path, out: Path, variants: list[str] | None):
+        runs, excluded = load_runs(results)
+        if variants:
+            runs = [r for r in runs if r.variant in variants]
+            excluded = [(run_id, why) for run_id, why in excluded if run_id.split("+")[0].split("__")[0] in variants]
+        self.results, self.out = results, out
+        self.wanted = variants or ALL_VARIANTS
+        self.runs, self.excluded = runs, excluded
+        self.groups = by_protocol(runs)
+        self.protocols = list(self.groups)
+        self.colours = figures.palette(arm_order({r.arm for r in runs}))
+        self.tables: list[Table] = []
+
+    def figure_path(self, name: str) -> Path:
+        return self.out / "figures" / name
+
+    def protocol_label(self, protocol: str) -> str:
+        return f"protocol {self.protocols.index(protocol) + 1}: {protocol}"
+
+    # 1. Setup --------------------------------------------------------------------------------------------------
+    def setup(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "1. Setup")]
+        rows = []
+        for protocol, arms in self.groups.items():
+            for arm in arm_order(set(arms)):
+                group = arms[arm]
+                rows.append({"protocol": self.protocols.index(protocol) + 1, "arm": arm,
+                             "data": protocol, "seeds": ", ".join(str(r.seed) for r in group),
+                             "devices": ", ".join(sorted({r.manifest["device"] for r in group}))})
+        blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by protocol and arm"))
+        provenance = sorted({(r.manifest["versions"]["torch"], r.manifest["versions"]["torchvision"],
+                              r.manifest["versions"]["python"], r.manifest["code_version"]) for r in self.runs})
+        blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
+                                                                             "code commit"]),
+                            "Library versions and code commits of the runs"))
+        evaluations = {(r.manifest["evaluation"]["evaluator_sha256"], r.manifest["evaluation"]["protocol"],
+                        r.manifest["evaluation"]["heldout_accuracy"], r.manifest["evaluation"]["n_fake"],
+                        r.manifest["evaluation"]["n_real"]) for r in self.runs if r.manifest.get("evaluation")}
+        if evaluations:
+            frame = pd.DataFrame(sorted(evaluations), columns=["evaluator SHA-256", "protocol", "held-out accuracy",
+                                                                "n_fake", "n_real"])
+            blocks.append(Table("setup_evaluators", frame, "Evaluators the scores come from"))
+        blocks += [Note(text) for text in self.setup_notes(evaluations)]
+        if self.excluded:
+            blocks.append(Table("excluded_runs", pd.DataFrame(self.excluded, columns=["run", "left out because"]),
+                                "Runs left out of every aggregate"))
+        missing = [v for v in self.wanted if not any(r.variant == v for r in self.runs)]
+        if missing:
+            blocks.append(Text(f"Variants with no complete runs: {', '.join(missing)}."))
+        return blocks
+
+    def setup_notes(self, evaluations: set) -> list[str]:
+        notes = []
+        if len({e[0] for e in evaluations}) > 1:
+            notes.append("Scores come from more than one evaluator; they are comparable only within one evaluator.")
+        if len(self.protocols) > 1:
+            notes.append("Runs differ in data, image count or epochs; numbers are compared only within a protocol.")
+        reduced = sorted({r.protocol for r in self.runs if r.manifest["data"]["split"] != "train"
+                          or r.manifest["data"]["images"] < FULL_TRAIN_IMAGES
+                          or r.manifest["epochs_done"] < VARIANTS[r.variant].recipe.epochs})
+        if reduced:
+            notes.append("Reduced protocol (not the write-ups' 60,000 training digits at their epoch counts): "
+                         + "; ".join(reduced) + ". Claims about later epochs are then not checkable.")
+        small_n = sorted({r.manifest["evaluation"]["n_fake"] for r in self.runs if r.manifest.get("evaluation")
+                          and r.manifest["evaluation"]["n_fake"] < FULL_EVAL_N})
+        if small_n:
+            notes.append(f"Scores use n = {', '.join(map(str, small_n))} images per set instead of 10,000; FID "
+                         f"and KID are biased upwards at small n, so compare only at equal n.")
+        overlap = sorted({r.run_id for r in self.runs if (r.manifest.get("evaluation") or {})
+                          .get("reference_overlap", 0) > 0})
+        if overlap:
+            notes.append(f"{len(overlap)} run(s) trained on images of the evaluator's reference set (training on "
+                         f"the reference split); their scores flatter them: {', '.join(overlap)}.")
+        if any(not r.manifest.get("evaluation") for r in self.runs):
+            notes.append("Some runs were trained with scoring off; their score columns are empty (`study eval` "
+                         "scores them).")
+        return notes
+
+    # 2. Summary ------------------------------------------------------------------------------------------------
+    def summary(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "2. Summary")]
+        blocks.append(Text("Final-epoch values: mean ± standard deviation over seeds, and a 95% percentile-"
+                           "bootstrap interval of the mean. Failed runs (NaN losses, or collapse to fewer than 5 "
+                           "classes) are counted and kept in the aggregates."))
+        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+            rows, seed_rows = [], []
+            for arm in arm_order(set(arms)):
+                group = arms[arm]
+                row = {"arm": arm, "seeds": len(group), "failed": sum(r.failure() is not None for r in group)}
+                for column, label in SUMMARY_METRICS:
+                    values = final_values(group, column)
+                    row[label] = mean_sd_text(values)
+                    if column in ("fid", "classes_covered"):
+                        row[f"{label} 95% CI"] = ci_text(values)
+                row["best FID (epoch)"] = self.best_fid(group)
+                rows.append(row)
+                seed_rows += [{"arm": arm, "fid": v} for v in final_values(group, "fid") if not math.isnan(v)]
+            blocks.append(Table(f"summary_{number}", pd.DataFrame(rows), self.protocol_label(protocol)))
+            if seed_rows:
+                path = self.figure_path(f"final-fid-{number}.png")
+                figures.final_scores_figure(pd.DataFrame(seed_rows), self.colours, path, "fid",
+                                            "final FID (evaluator features, log scale; lower is better)")
+                blocks.append(Figure(f"figures/{path.name}", f"Final FID per seed (dots) and mean (bar), "
+                                                             f"{self.protocol_label(protocol)}"))
+        blocks += self.calibration()
+        return blocks
+
+    @staticmethod
+    def best_fid(group: list[Run]) -> str:
+        best = [(float(r.metrics["fid"].min()), int(r.metrics.loc[r.metrics["fid"].idxmin(), "epoch"]))
+                for r in group if "fid" in r.metrics and r.metrics["fid"].notna().any()]
+        if not best:
+            return "-"
+        return f"{fmt(sum(b for b, _ in best) / len(best))} (epochs {', '.join(str(e) for _, e in best)})"
+
+    def calibration(self) -> list[Block]:
+        hashes = {r.manifest["evaluation"]["evaluator_sha256"] for r in self.runs if r.manifest.get("evaluation")}
+        blocks: list[Block] = []
+        for folder in sorted((self.results / "evaluators").glob("*")) if hashes else []:
+            info_file = folder / "evaluator.json"
+            if not info_file.is_file() or read_json(info_file)["sha256"] not in hashes:
+                continue
+            for calibration in sorted(folder.glob("calibration-n*.json")):
+                frame = pd.DataFrame(json.loads(calibration.read_text()))[["name", "fid", "kid", "inception_score",
+                                                                    "precision", "recall", "density", "coverage",
+                                                                    "classes_covered", "eval_n_fake"]]
+                blocks.append(Table(f"calibration_{folder.name}_{calibration.stem}", frame,
+                                    f"Calibration rows, evaluator {read_json(info_file)['sha256'][:12]} "
+                                    f"({folder.name}): real vs real is the floor, uniform noise the ceiling"))
+        if hashes and not blocks:
+            blocks.append(Note("No calibration rows for the evaluator(s) used; run `study calibrate` to put the "
+                               "floor (real vs real) and the ceiling (noise) beside these scores."))
+        return blocks
+
+    # 3. Per seed -----------------------------------------------------------------------------------------------
+    def per_seed(self) -> list[Block]:
+        rows = []
+        for run in sorted(self.runs, key=lambda r: (self.protocols.index(r.protocol), arm_order({r.arm}), r.arm,
+                                                    r.seed)):
+            final = run.final
+            rows.append({"protocol": self.protocols.index(run.protocol) + 1, "arm": run.arm, "seed": run.seed,
+                         "epochs": int(final["epoch"]), "d_loss": final["d_loss"], "g_loss": final["g_loss"],
+                         "D accuracy": final["d_accuracy"],
+                         **{label: final[c] if c in final else math.nan for c, label in SUMMARY_METRICS[:-1]},
+                         "failed": run.failure() or ""})
+        return [Heading(2, "3. Every seed"), Table("per_seed", pd.DataFrame(rows), "Final epoch of every run")]
+
+    # 4. Curves -------------------------------------------------------------------------------------------------
+    def curves(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "4. Curves")]
+        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+            path = self.figure_path(f"curves-{number}.png")
+            figures.curves_figure([r for group in arms.values() for r in group], self.colours, path,
+                                  self.protocol_label(protocol))
+            blocks.append(Figure(f"figures/{path.name}", f"Losses, D outputs, D accuracy and scores over epochs, "
+                                                         f"{self.protocol_label(protocol)}"))
+        return blocks
+
+    # 5. Samples ------------------------------------------------------------------------------------------------
+    def samples(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "5. Samples"),
+                               Text("Fixed-noise grids (the same noise at every epoch of a run), G in the mode its "
+                                    "write-up samples in.")]
+        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+            blocks.append(Heading(3, self.protocol_label(protocol)))
+            for arm in arm_order(set(arms)):
+                blocks += self.arm_samples(arm, arms[arm], number)
+        return blocks
+
+    def arm_samples(self, arm: str, group: list[Run], number: int) -> list[Block]:
+        first = group[0]
+        grids = sorted((int(p.stem.split("-")[1]), p) for p in (first.run_dir / "samples").glob("epoch-*.png"))
+        if not grids:
+            return [Text(f"{arm}: no sample grids.")]
+        last = len(grids) - 1
+        matched = sorted({0, round(last * 0.25), round(last * 0.5), last})
+        name = f"samples-{number}-{arm}"
+        figures.strip([(f"epoch {grids[i][0]}", grids[i][1]) for i in matched], self.figure_path(f"{name}.png"))
+        finals = [(f"seed {r.seed}", r.run_dir / "samples" / f"epoch-{int(r.final['epoch']):04d}.png") for r in group]
+        figures.strip([(label, path) for label, path in finals if path.is_file()],
+                      self.figure_path(f"{name}-seeds.png"))
+        figures.progress_gif(grids, self.figure_path(f"{name}.gif"))
+        return [Figure(f"figures/{name}.png", f"{arm}, seed {first.seed}: first, 25%, 50% and last epoch"),
+                Figure(f"figures/{name}-seeds.png", f"{arm}: last epoch of every seed"),
+                Figure(f"figures/{name}.gif", f"{arm}, seed {first.seed}: every epoch (animated)")]
+
+    # 6. Claims -------------------------------------------------------------------------------------------------
+    def claims(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "6. Claims and quirks"),
+                               Text("Each claim is checked on every seed of the faithful runs (no fixes): "
+                                    "reproduced (all seeds), partly (some), not reproduced (none), or not checkable "
+                                    "(and why).")]
+        for name in self.wanted:
+            variant = VARIANTS[name]
+            blocks.append(Heading(3, f"{name}: {variant.title}"))
+            faithful = {p: arms[name] for p, arms in self.groups.items() if name in arms}
+            if not faithful:
+                blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
+            for protocol, group in faithful.items():
+                rows = []
+                for claim in variant.claims:
+                    verdict = judge(claim, group)
+                    measured = ", ".join(f"seed {s}: {fmt(v)}" for s, v in verdict.values) or "-"
+                    rows.append({"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
+                                 "measured": measured, "verdict": verdict.kind, "why": verdict.reason})
+                blocks.append(Table(f"claims_{name}_{self.protocols.index(protocol) + 1}", pd.DataFrame(rows),
+                                    self.protocol_label(protocol)))
+            quirks = pd.DataFrame([{"quirk": q.name, "status": q.status, "opt-in fix": q.fix or "-",
+                                    "what the original does": q.what} for q in variant.quirks])
+            blocks.append(Table(f"quirks_{name}", quirks, f"Quirks of {name}"))
+        return blocks
+
+    # 7. Cost of each quirk -------------------------------------------------------------------------------------
+    def quirk_costs(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "7. Cost of each quirk"),
+                               Text("Fixed minus faithful, paired by seed, over the seeds both arms have: mean "
+                                    "difference and 95% bootstrap interval.")]
+        rows = []
+        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+            for arm in arm_order(set(arms)):
+                variant = arm.split("+")[0]
+                if arm == variant or variant not in arms:
+                    continue
+                faithful = {r.seed: r for r in arms[variant]}
+                fixed = {r.seed: r for r in arms[arm]}
+                seeds = sorted(set(faithful) & set(fixed))
+                row = {"protocol": number, "fixed arm": arm, "seeds": len(seeds)}
+                for column, label in SUMMARY_METRICS:
+                    differences = [float(fixed[s].final.get(column, math.nan)) -
+                                   float(faithful[s].final.get(column, math.nan)) for s in seeds]
+                    differences = [d for d in differences if not math.isnan(d)]
+                    row[f"Δ {label}"] = f"{mean_sd_text(differences)} {ci_text(differences)}" if differences else "-"
+                rows.append(row)
+        if rows:
+            blocks.append(Table("quirk_costs", pd.DataFrame(rows)))
+        else:
+            blocks.append(Text("No fixed runs beside faithful ones yet: train both with the same seeds, e.g. "
+                               "`study run nll-softmax --seeds 3` and `study run nll-softmax --seeds 3 --fix "
+                               "g-backward`."))
+        return blocks
+
+    # 8. Pairwise -----------------------------------------------------------------------------------------------
+    def pairwise(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "8. Which variants differ"),
+                               Text("Final FID of the faithful runs, two-sided Mann-Whitney U test over seeds "
+                                    "(exact). With few seeds even a perfect separation cannot reach p < 0.05: the "
+                                    "smallest attainable p is shown.")]
+        rows = []
+        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+            faithful = [a for a in arm_order(set(arms)) if "+" not in a]
+            scores = {a: [v for v in final_values(arms[a], "fid") if not math.isnan(v)] for a in faithful}
+            for i, a in enumerate(faithful):
+                for b in faithful[i + 1:]:
+                    if not scores[a] or not scores[b]:
+                        continue
+                    p, smallest = rank_test(scores[a], scores[b])
+                    conclusion = "too few seeds to tell" if smallest >= 0.05 else \
+                        "differ (p < 0.05)" if p < 0.05 else "no difference detected"
+                    rows.append({"protocol": number, "A": a, "B": b, "FID A": mean_sd_text(scores[a]),
+                                 "FID B": mean_sd_text(scores[b]), "p": p, "smallest possible p": smallest,
+                                 "conclusion": conclusion})
+        blocks.append(Table("pairwise", pd.DataFrame(rows)) if rows else Text("No scored faithful runs to compare."))
+        return blocks
+
+    def build(self) -> list[Block]:
+        blocks: list[Block] = [Heading(1, "mnist-gan-study report"),
+                               Text(f"{len(self.runs)} complete runs of {len({r.arm for r in self.runs})} arms; "
+                                    f"{len(self.excluded)} left out. Tables are also in tables/ as CSV.")]
+        for section in (self.setup, self.summary, self.per_seed, self.curves, self.samples, self.claims,
+                        self.quirk_costs, self.pairwise):
+            blocks += section()
+        return blocks
+
+
+def write_report(results: Path, out: Path, variants: list[str] | None, format: str) -> Path:
+    if format not in ("md", "html"):
+        raise StudyError(f"unknown format '{format}'; use md or html")
+    check_writable(out)
+    builder = ReportBuilder(results, out, variants)
+    if not builder.runs:
+        raise StudyError(f"no complete runs under {results / 'runs'}"
+                         + (f" for {', '.join(variants)}" if variants else "") + "; finish or start some with "
+                         "`study run`")
+    blocks = builder.build()
+    for block in blocks:
+        if isinstance(block, Table):
+            atomic_write_text(out / "tables" / f"{block.name}.csv", block.frame.to_csv(index=False))
+    text = render_markdown(blocks) if format == "md" else render_html(blocks)
+    path = out / f"report.{format}"
+    atomic_write_text(path, text)
+    return path
