@@ -53,4 +53,4 @@ def judge(claim: Claim, runs: list[Run]) -> Verdict:
         return Verdict(claim, NOT_CHECKABLE, (), reasons[0] if reasons else "no faithful runs")
     passed = sum(holds(claim.check, value) for _, value in measured)
     kind = REPRODUCED if passed == len(measured) else NOT_REPRODUCED if passed == 0 else PARTLY
-    return Verdict(claim, kind, tuple(measured), f"{passed} of {len(measured)} seeds within the claim")
+    return Verdict(claim, kind, tuple(measured), f"{passed} of {len(measured)} seeds satisfy the claim")

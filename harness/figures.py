@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -23,7 +24,7 @@ CURVES = [("d_loss", "D loss (nats)", (LN4, "ln 4: D at the optimum")),
           ("d_real", "mean D(x)", (0.5, "0.5")),
           ("d_fake", "mean D(G(z))", (0.5, "0.5")),
           ("d_accuracy", "D accuracy at 0.5", (0.5, "chance")),
-          ("fid", "FID (evaluator features, log scale)", None),
+          ("fid", "FID (log scale)", None),
           ("classes_covered", "classes covered (of 10)", (10, "all")),
           ("inception_score", "classifier inception score", (10, "max"))]
 
@@ -61,6 +62,7 @@ def curves_figure(runs: list[Run], colours: dict[str, tuple], path: Path, title:
             axis.legend(loc="best", fontsize=7, frameon=False)
         if column == "fid":
             axis.set_yscale("log")
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set(xlabel="epoch", ylabel=label)
     for axis in list(axes.flat)[len(panels):]:
         axis.axis("off")
@@ -74,13 +76,13 @@ def curves_figure(runs: list[Run], colours: dict[str, tuple], path: Path, title:
 
 def final_scores_figure(summary: pd.DataFrame, colours: dict[str, tuple], path: Path, column: str,
                         label: str) -> None:
-    """Each seed's final score as a dot, the mean as a bar: the spread is visible at a glance."""
+    """Each seed's final score as a dot, the mean as a black bar: the spread is visible at a glance."""
     figure, axis = plt.subplots(figsize=(7, 0.5 + 0.45 * summary["arm"].nunique()))
     order = [arm for arm in colours if arm in set(summary["arm"])]
-    sns.barplot(data=summary, y="arm", x=column, hue="arm", order=order, palette=colours, errorbar=None, alpha=0.35,
-                ax=axis, legend=False)
-    sns.stripplot(data=summary, y="arm", x=column, hue="arm", order=order, palette=colours, size=7, ax=axis,
-                  legend=False)
+    sns.stripplot(data=summary, y="arm", x=column, hue="arm", order=order, palette=colours, size=8, jitter=0.15,
+                  ax=axis, legend=False)
+    sns.pointplot(data=summary, y="arm", x=column, order=order, color="black", markers="|", markersize=18,
+                  linestyle="none", errorbar=None, ax=axis)
     if column == "fid":
         axis.set_xscale("log")
     axis.set(xlabel=label, ylabel="")
