@@ -14,7 +14,9 @@ from harness.data import DeviceImages, Split
 from harness.evaluate import Reference, score_images
 from harness.reference import reference_loop
 from harness.seeding import device_description, make_deterministic, seed_everything
-from harness.steps import STAT_NAMES, Gan
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.steps import STAT_NAMES, Gan, train_step
 from harness.train import epoch_steps
 from harness.variant import Variant
 
@@ -30,6 +32,8 @@ class BenchResult:
     ratio: float
     suite_ms_per_step: float
     reference_ms_per_step: float
+    floor_ms_per_step: float  # what no implementation beats here: step FLOPs at the measured GEMM rate plus
+    # Adam's memory traffic at the measured bandwidth
     peak_host_mb: float  # the process's peak resident memory so far (both loops and everything before)
     suite_peak_device_mb: float | None
     reference_peak_device_mb: float | None
@@ -71,14 +75,66 @@ def _timed(loop: Iterator, warmup: int, steps: int, device: torch.device) -> tup
     return seconds, peak
 
 
+@dataclass(frozen=True)
+class Ceilings:
+    gemm_flops_per_s: float
+    bytes_per_s: float
+
+
+def _best_rate(work: Callable[[], object], units: float, device: torch.device, repeats: int = 5) -> float:
+    """The best of several timings: a ceiling is what the machine can do, not what it usually does."""
+    work()
+    rates = []
+    for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
+        work()
+        _synchronize(device)
+        rates.append(units / (time.perf_counter() - started))
+    return max(rates)
+
+
+def measure_ceilings(device: torch.device) -> Ceilings:
+    """This machine's float32 arithmetic rate (the best of 1024^3 and 2048^3 matrix products and a 5x5
+    convolution, whose kernels may outrun the matrix library) and memory bandwidth (a 128 MiB copy, bytes read plus
+    written)."""
+    rates = []
+    for size in (1024, 2048):
+        a = torch.randn(size, size, device=device)
+        rates.append(_best_rate(lambda: a @ a, 2 * size**3, device))
+    images, conv = torch.randn(64, 256, 14, 14, device=device), torch.nn.Conv2d(256, 256, 5, padding=2).to(device)
+    with torch.no_grad():
+        rates.append(_best_rate(lambda: conv(images), 2 * 64 * 256 * 256 * 25 * 14 * 14, device))
+    data = torch.randn(32 * 2**20, device=device)
+    return Ceilings(max(rates), _best_rate(data.clone, 2 * data.numel() * 4, device))
+
+
+def step_floor_seconds(gan: Gan, data: DeviceImages, ceilings: Ceilings) -> float:
+    """FLOPs of real steps (counted by PyTorch, averaged over a D-update cycle) at the GEMM rate, plus Adam's
+    traffic: each updated parameter read with its gradient and two moments, and written back with the moments."""
+    steps = gan.recipe.d_every
+    batch = data.batch(torch.arange(gan.recipe.batch_size, device=gan.device) % len(data))
+    with FlopCounterMode(display=False) as counter:
+        for step in range(steps):
+            train_step(gan, batch, step)
+    flops = counter.get_total_flops() / steps
+    g_params = sum(p.numel() for p in gan.g_params)
+    d_params = sum(p.numel() for p in gan.d_params) / gan.recipe.d_every
+    adam_bytes = 7 * 4 * (g_params * gan.recipe.g_backward + d_params)
+    return flops / ceilings.gemm_flops_per_s + adam_bytes / ceilings.bytes_per_s
+
+
 def _fresh_gan(variant: Variant, device: torch.device, seed: int, compile: bool = False) -> Gan:
     seed_everything(seed)
     return Gan.create(variant, frozenset(), device, compile)
 
 
 def bench_variant(variant: Variant, split: Split, device: torch.device, steps: int, warmup: int,
-                  seed: int = 0, compile: bool = False) -> BenchResult:
+                  ceilings: Ceilings, seed: int = 0, compile: bool = False) -> BenchResult:
     make_deterministic()
+    floor_gan = _fresh_gan(variant, device, seed)
+    floor = step_floor_seconds(floor_gan, DeviceImages(split.images, device, floor_gan.recipe.pixel_range,
+                                                       floor_gan.recipe.flatten_real), ceilings)
     runs: dict[str, tuple[float, float | None]] = {}
     suite_gan = _fresh_gan(variant, device, seed, compile)
     loops: dict[str, Callable[[], Iterator]] = {
@@ -94,7 +150,7 @@ def bench_variant(variant: Variant, split: Split, device: torch.device, steps: i
         variant=variant.name, device=device_description(device), steps=steps, batch_size=batch,
         suite_images_per_s=steps * batch / suite_s, reference_images_per_s=steps * batch / reference_s,
         ratio=reference_s / suite_s, suite_ms_per_step=1000 * suite_s / steps,
-        reference_ms_per_step=1000 * reference_s / steps,
+        reference_ms_per_step=1000 * reference_s / steps, floor_ms_per_step=1000 * floor,
         peak_host_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         suite_peak_device_mb=runs["suite"][1], reference_peak_device_mb=runs["reference"][1])
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.bench import bench_scoring, bench_variant
+from harness.bench import bench_scoring, bench_variant, measure_ceilings
 from harness.config import ALL_VARIANTS, load_config, resolve_data_root, resolve_eval_every
 from harness.data import load_split
 from harness.evaluate import Reference, calibration_rows
@@ -259,23 +259,29 @@ def bench(
     data = load_split(resolve_data_root(data_root, settings), dataset or settings.dataset, split or settings.split)
     results = []
     with stderr.status("timing...") as status:
+        status.update("measuring this machine's matrix-product rate and memory bandwidth")
+        ceilings = measure_ceilings(torch_device)
         for variant in variants:
             status.update(f"timing {variant.name} ({step_count} steps per loop)")
             results.append(bench_variant(variant, data, torch_device, step_count, warmup=max(2, step_count // 10),
-                                         compile=compile_models))
+                                         ceilings=ceilings, compile=compile_models))
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return
     cuda = torch_device.type == "cuda"
     table = Table("variant", "suite img/s", "reference img/s", "ratio", "suite ms/step", "ref. ms/step",
-                  *(["peak GPU MiB suite/ref."] if cuda else []),
+                  "floor ms/step", *(["peak GPU MiB suite/ref."] if cuda else []),
                   title=f"Training throughput on {results[0].device}, {step_count} steps per loop")
     for r in results:
         memory = [f"{r.suite_peak_device_mb:,.0f}/{r.reference_peak_device_mb:,.0f}"] if cuda else []
         table.add_row(r.variant, f"{r.suite_images_per_s:,.0f}", f"{r.reference_images_per_s:,.0f}",
-                      f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}", *memory)
+                      f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}",
+                      f"{r.floor_ms_per_step:.2f}", *memory)
     stdout.print(table)
-    stdout.print(f"peak host memory of this process: {max(r.peak_host_mb for r in results):,.0f} MiB")
+    stdout.print(f"floor: each step's FLOPs (counted by PyTorch) at this machine's best measured float32 rate "
+                 f"({ceilings.gemm_flops_per_s / 1e9:.0f} GFLOP/s) plus Adam's memory traffic at its measured "
+                 f"bandwidth ({ceilings.bytes_per_s / 1e9:.1f} GB/s)\npeak host memory of this process: "
+                 f"{max(r.peak_host_mb for r in results):,.0f} MiB", highlight=False)
 
 
 def bench_scoring_command(settings, dataset, split, n, as_json, results, data_root) -> None:
