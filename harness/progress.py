@@ -61,7 +61,7 @@ class BarProgress:
         for task in (self.run_task, self.step_task):
             if task is not None:
                 self.bars.remove_task(task)
-        self.run_task = self.bars.add_task(f"{label} epochs", total=epochs, completed=first_epoch, losses="")
+        self.run_task = self.bars.add_task(f"{label}: epochs", total=epochs, completed=first_epoch, losses="")
         self.step_task = self.bars.add_task("  steps", total=steps, losses="")
 
     def begin_epoch(self, epoch: int) -> None:
@@ -82,7 +82,7 @@ class BarProgress:
         self.bars.refresh()
 
     def end_epoch(self, row: dict) -> None:
-        self.bars.update(self.step_task, completed=self.steps)
+        self.bars.update(self.step_task, completed=self.steps, losses="")
         fid = f"  FID {row['fid']:.1f}" if "fid" in row else ""
         self.bars.update(self.run_task, advance=1, losses=f"last epoch: d_loss {row['d_loss']:.4f}  "
                                                           f"g_loss {row['g_loss']:.4f}{fid}")

@@ -9,6 +9,9 @@ import torch
 
 from harness.errors import StudyError
 
+# cuBLAS reads this when CUDA starts, so it is set on import: reproducible matrix products on CUDA.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 def seed_everything(seed: int) -> None:
     """Every stream an original may draw from: Python, numpy's global RNG (udacity, nll-softmax), torch CPU/CUDA."""
@@ -18,8 +21,6 @@ def seed_everything(seed: int) -> None:
 
 
 def make_deterministic() -> None:
-    # cuBLAS needs this set before its first use to give reproducible matrix products on CUDA.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
 

@@ -30,6 +30,7 @@ from harness.steps import STAT_NAMES, Gan, train_step
 from harness.storage import (check_writable, code_version, load_checkpoint, read_json, save_checkpoint, write_csv,
                              write_json)
 from harness.variant import Fixes, Variant
+from variants import get_variant
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
                   "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
@@ -59,6 +60,11 @@ class RunSpec:
         fixes = "".join(f"+{fix}" for fix in sorted(self.fixes))
         subset = f"-first{self.limit}" if self.limit is not None else ""
         return f"{self.variant.name}{fixes}__{self.dataset}-{self.split}{subset}__seed{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """Short enough for a progress bar: variant, fixes and seed."""
+        return "+".join((self.variant.name, *sorted(self.fixes))) + f" seed {self.seed}"
 
     @property
     def run_dir(self) -> Path:
@@ -248,7 +254,7 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
     write_json(manifest_path, manifest)
     columns = metric_columns(spec.variant)
     steps = math.ceil(len(data) / gan.recipe.batch_size)
-    progress.begin_run(spec.run_id, spec.epochs, start_epoch, steps)
+    progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
     try:
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
@@ -293,7 +299,6 @@ def evaluate_run(run_dir: Path, n: int | None, device: torch.device) -> dict:
         raise StudyError(f"{run_dir} is not a run folder (no manifest.json); pass folders under results/runs/")
     if not checkpoint_path.is_file():
         raise StudyError(f"run {run_dir.name} has no checkpoint ({checkpoint_path}); train it with `study run` first")
-    from variants import get_variant  # the variant registry imports the harness, so look it up late
     manifest = read_json(manifest_path)
     data = manifest["data"]
     results, data_root = run_dir.parent.parent, Path(data["root"])

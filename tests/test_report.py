@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +177,7 @@ def test_end_to_end_tiny_real_runs(data_root, tmp_path):
     results = tmp_path / "results"
     for name in ("udacity", "torch7-mlp"):
         for seed in range(2):
-            spec = make_spec(name, data_root, results, seed=seed, epochs=2, limit=64)
-            train_run(spec.__class__(**{**spec.__dict__, "eval_every": 1}))
+            train_run(replace(make_spec(name, data_root, results, seed=seed, epochs=2, limit=64), eval_every=1))
     result = runner.invoke(cli.app, ["report", "--results", str(results)])
     assert result.exit_code == 0, result.output
     text = (results / "report" / "report.md").read_text()
