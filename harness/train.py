@@ -168,7 +168,9 @@ def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
 
 
 def evaluation_due(spec: RunSpec, epoch: int) -> bool:
-    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs)
+    """Every eval_every epochs, at the last epoch, and at each epoch a claim of the write-up looks at."""
+    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs
+                                      or epoch in spec.variant.claim_epochs)
 
 
 def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None,

@@ -166,6 +166,11 @@ class Variant:
             raise StudyError(f"unknown fix {', '.join(unknown)!s} for {self.name}; valid fixes: {valid} (or 'all')")
         return frozenset(requested)
 
+    @property
+    def claim_epochs(self) -> set[int]:
+        """Epochs the claims look at; runs score these too, whatever their schedule."""
+        return {c.check.epoch for c in self.claims if c.check is not None and c.check.epoch is not None}
+
     def param_counts(self, fixes: Fixes = frozenset()) -> tuple[int, int]:
         """(G, D) trainable parameters; builds the nets without disturbing the global RNG."""
         with torch.random.fork_rng(devices=[]):

@@ -118,3 +118,12 @@ def test_calibration_ladder_on_real_digits(real_data_root, tmp_path):
     assert ladder == sorted(ladder) and len(set(ladder)) == len(ladder)  # strictly rising
     assert rows["uniform noise"]["fid"] > rows["noise sigma 0.8"]["fid"] and rows["real"]["classes_covered"] == 10
     assert load_evaluator(tmp_path, "mnist")[1].heldout_accuracy >= 0.97
+
+
+def test_runs_also_score_the_epochs_claims_look_at(data_root, tmp_path):
+    from harness.train import evaluation_due
+    spec = replace(make_spec("torch7-mlp", data_root, tmp_path, epochs=300), eval_every=30)
+    # torch7-mlp's claims: "blurry digits after 5 epochs", "pleasant after 80"
+    assert {5, 80} <= {e for e in range(1, 301) if evaluation_due(spec, e)}
+    assert [e for e in range(1, 40) if evaluation_due(spec, e)] == [5, 30]
+    assert not any(evaluation_due(replace(spec, eval_every=0), e) for e in range(1, 301))
