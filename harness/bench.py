@@ -8,16 +8,16 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from harness import metrics
 from harness.data import DeviceImages, Split
 from harness.evaluate import Reference, score_images
 from harness.reference import reference_loop
 from harness.seeding import device_description, make_deterministic, seed_everything
-from torch.utils.flop_counter import FlopCounterMode
-
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.train import epoch_steps
+from harness.storage import code_version
+from harness.train import epoch_steps, library_versions
 from harness.variant import Variant
 
 
@@ -37,6 +37,7 @@ class BenchResult:
     peak_host_mb: float  # the process's peak resident memory so far (both loops and everything before)
     suite_peak_device_mb: float | None
     reference_peak_device_mb: float | None
+    provenance: dict  # data, library versions, code version
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -152,7 +153,13 @@ def bench_variant(variant: Variant, split: Split, device: torch.device, steps: i
         ratio=reference_s / suite_s, suite_ms_per_step=1000 * suite_s / steps,
         reference_ms_per_step=1000 * reference_s / steps, floor_ms_per_step=1000 * floor,
         peak_host_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        suite_peak_device_mb=runs["suite"][1], reference_peak_device_mb=runs["reference"][1])
+        suite_peak_device_mb=runs["suite"][1], reference_peak_device_mb=runs["reference"][1],
+        provenance=provenance(split))
+
+
+def provenance(split: Split) -> dict:
+    return {"dataset": split.dataset, "split": split.split, "images": len(split.images),
+            "versions": library_versions(), "code_version": code_version()}
 
 
 def bench_scoring(reference: Reference, training_images: torch.Tensor) -> dict[str, float]:
@@ -165,4 +172,5 @@ def bench_scoring(reference: Reference, training_images: torch.Tensor) -> dict[s
     started = time.perf_counter()
     metrics.nearest_distance_median(images, training_images)
     return {"n": len(reference), "training_images": len(training_images), "scores_seconds": scores_seconds,
-            "memorisation_seconds": time.perf_counter() - started, "device": device_description(torch.device("cpu"))}
+            "memorisation_seconds": time.perf_counter() - started, "device": device_description(torch.device("cpu")),
+            "evaluator_sha256": reference.info.sha256, "versions": library_versions(), "code_version": code_version()}

@@ -271,13 +271,17 @@ def bench(
     cuda = torch_device.type == "cuda"
     table = Table("variant", "suite img/s", "reference img/s", "ratio", "suite ms/step", "ref. ms/step",
                   "floor ms/step", *(["peak GPU MiB suite/ref."] if cuda else []),
-                  title=f"Training throughput on {results[0].device}, {step_count} steps per loop")
+                  title=f"Training throughput on {results[0].device}, {step_count} steps per loop, "
+                        f"{data.dataset} {data.split} ({len(data.images)} images)")
     for r in results:
         memory = [f"{r.suite_peak_device_mb:,.0f}/{r.reference_peak_device_mb:,.0f}"] if cuda else []
         table.add_row(r.variant, f"{r.suite_images_per_s:,.0f}", f"{r.reference_images_per_s:,.0f}",
                       f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}",
                       f"{r.floor_ms_per_step:.2f}", *memory)
     stdout.print(table)
+    versions = results[0].provenance["versions"]
+    stdout.print(f"torch {versions['torch']}, torchvision {versions['torchvision']}, python {versions['python']}, "
+                 f"code {results[0].provenance['code_version']}", highlight=False)
     stdout.print(f"floor: each step's FLOPs (counted by PyTorch) at this machine's best measured float32 rate "
                  f"({ceilings.gemm_flops_per_s / 1e9:.0f} GFLOP/s) plus Adam's memory traffic at its measured "
                  f"bandwidth ({ceilings.bytes_per_s / 1e9:.1f} GB/s)\npeak host memory of this process: "

@@ -187,14 +187,18 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None,
         "device": device_description(spec.device), "device_type": spec.device.type,
         "cpu_threads": torch.get_num_threads(), "compiled": spec.compile,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "numpy": np.__version__},
+        "versions": library_versions(),
         "code_version": code_version(),
         "evaluation": {"eval_every": spec.eval_every, **evaluation.describe()} if evaluation else None,
         "started_at": previous["started_at"] if previous else _now(),
         "resumed_at": (previous.get("resumed_at", []) + [_now()]) if previous else [],
         "ended_at": None,
     }
+
+
+def library_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__}
 
 
 def _check_resumable(spec: RunSpec, previous: dict) -> None:

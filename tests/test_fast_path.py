@@ -79,6 +79,8 @@ def test_bench_prints_well_formed_json(data_root):
         assert {"variant", "device", "suite_images_per_s", "reference_images_per_s", "ratio"} <= set(row)
         assert row["suite_images_per_s"] > 0 and row["reference_images_per_s"] > 0 and row["peak_host_mb"] > 0
         assert row["ratio"] == pytest.approx(row["suite_images_per_s"] / row["reference_images_per_s"])
+        assert 0 < row["floor_ms_per_step"] and row["provenance"]["images"] == 200
+        assert {"torch", "torchvision", "python"} <= set(row["provenance"]["versions"])
 
 
 def test_compile_refuses_what_it_cannot_reproduce():
