@@ -30,7 +30,8 @@ from variants import VARIANTS, get_variant
 
 app = typer.Typer(
     help="Reproduce and compare five published 'GAN on MNIST' write-ups, faithfully, under fixed seeds.\n\n"
-         "Start with `study list`, read a recipe with `study show udacity`, train with `study run udacity --seeds 3`.",
+         "Start with `study list`, read a recipe with `study show udacity`, train with `study run udacity --seeds 3`, "
+         "then compare everything with `study report`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
