@@ -42,13 +42,14 @@ def save_figure(figure: plt.Figure, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def long_metrics(runs: list[Run]) -> pd.DataFrame:
-    frames = [run.metrics.assign(arm=run.arm, seed=run.seed) for run in runs]
+def long_metrics(groups: dict[str, list[Run]]) -> pd.DataFrame:
+    frames = [run.metrics.assign(arm=label, seed=run.seed) for label, runs in groups.items() for run in runs]
     return pd.concat(frames, ignore_index=True)
 
 
-def curves_figure(runs: list[Run], colours: dict[str, tuple], path: Path, title: str) -> None:
-    data = long_metrics(runs)
+def curves_figure(groups: dict[str, list[Run]], colours: dict[str, tuple], path: Path, title: str) -> None:
+    """groups: arm label -> runs of one protocol."""
+    data = long_metrics(groups)
     panels = [c for c in CURVES if c[0] in data and data[c[0]].notna().any()]
     columns = 4
     rows = math.ceil(len(panels) / columns)

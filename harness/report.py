@@ -115,16 +115,28 @@ def render_html(blocks: list[Block]) -> str:
 def arm_order(arms: set[str]) -> list[str]:
     """The five variants in their fixed order, each followed by its fixed arms."""
     def key(arm: str) -> tuple:
-        variant = arm.split("+")[0]
+        variant = arm.split("+")[0].split(" (")[0]
         return (ALL_VARIANTS.index(variant) if variant in ALL_VARIANTS else len(ALL_VARIANTS), arm.count("+"), arm)
     return sorted(arms, key=key)
 
 
 def by_protocol(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
+    """Protocol (data) -> arm label -> runs. Each variant keeps its own epoch count; an arm whose runs have several
+    lengths gets one label per length, so runs of different lengths are never pooled."""
+    lengths: dict[tuple[str, str], set[int]] = {}
+    for run in runs:
+        lengths.setdefault((run.protocol, run.arm), set()).add(run.epochs)
     groups: dict[str, dict[str, list[Run]]] = {}
-    for run in sorted(runs, key=lambda r: (r.protocol, r.arm, r.seed)):
-        groups.setdefault(run.protocol, {}).setdefault(run.arm, []).append(run)
+    for run in sorted(runs, key=lambda r: (r.protocol, r.arm, r.epochs, r.seed)):
+        label = run.arm if len(lengths[run.protocol, run.arm]) == 1 else f"{run.arm} ({run.epochs} epochs)"
+        groups.setdefault(run.protocol, {}).setdefault(label, []).append(run)
     return groups
+
+
+def faithful_label(label: str) -> str:
+    """The label of the same variant without fixes (and the same length, where the label names one)."""
+    variant = label.split("+")[0].split(" (")[0]
+    return variant + (label[label.index(" ("):] if " (" in label else "")
 
 
 def mean_sd_text(values: list[float]) -> str:
@@ -156,7 +168,7 @@ class ReportBuilder:
         self.runs, self.excluded = runs, excluded
         self.groups = by_protocol(runs)
         self.protocols = list(self.groups)
-        self.colours = figures.palette(arm_order({r.arm for r in runs}))
+        self.colours = figures.palette(arm_order({label for arms in self.groups.values() for label in arms}))
         self.tables: list[Table] = []
 
     def figure_path(self, name: str) -> Path:
@@ -173,7 +185,8 @@ class ReportBuilder:
             for arm in arm_order(set(arms)):
                 group = arms[arm]
                 rows.append({"protocol": self.protocols.index(protocol) + 1, "arm": arm,
-                             "data": protocol, "seeds": ", ".join(str(r.seed) for r in group),
+                             "data": protocol, "epochs": group[0].epochs,
+                             "seeds": ", ".join(str(r.seed) for r in group),
                              "devices": ", ".join(sorted({r.manifest["device"] for r in group}))})
         blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by protocol and arm"))
         provenance = sorted({(r.manifest["versions"]["torch"], r.manifest["versions"]["torchvision"],
@@ -202,13 +215,19 @@ class ReportBuilder:
         if len({e[0] for e in evaluations}) > 1:
             notes.append("Scores come from more than one evaluator; they are comparable only within one evaluator.")
         if len(self.protocols) > 1:
-            notes.append("Runs differ in data, image count or epochs; numbers are compared only within a protocol.")
+            notes.append("Runs trained on different data or image counts; numbers are compared only within a "
+                         "protocol.")
         reduced = sorted({r.protocol for r in self.runs if r.manifest["data"]["split"] != "train"
-                          or r.manifest["data"]["images"] < FULL_TRAIN_IMAGES
-                          or r.manifest["epochs_done"] < VARIANTS[r.variant].recipe.epochs})
+                          or r.manifest["data"]["images"] < FULL_TRAIN_IMAGES})
         if reduced:
-            notes.append("Reduced protocol (not the write-ups' 60,000 training digits at their epoch counts): "
-                         + "; ".join(reduced) + ". Claims about later epochs are then not checkable.")
+            notes.append("Reduced protocol (not the write-ups' 60,000 training digits): " + "; ".join(reduced)
+                         + ". An epoch then has fewer steps than the original's, so claims about epoch N compare "
+                           "at equal epochs, not equal steps.")
+        short = sorted({f"{r.arm} ({r.epochs} of {VARIANTS[r.variant].recipe.epochs})" for r in self.runs
+                        if r.epochs < VARIANTS[r.variant].recipe.epochs})
+        if short:
+            notes.append("Shorter than the write-up: " + ", ".join(short) + " epochs; claims about later epochs are "
+                         "not checkable.")
         small_n = sorted({r.manifest["evaluation"]["n_fake"] for r in self.runs if r.manifest.get("evaluation")
                           and r.manifest["evaluation"]["n_fake"] < FULL_EVAL_N})
         if small_n:
@@ -234,7 +253,8 @@ class ReportBuilder:
             rows, seed_rows = [], []
             for arm in arm_order(set(arms)):
                 group = arms[arm]
-                row = {"arm": arm, "seeds": len(group), "failed": sum(r.failure() is not None for r in group)}
+                row = {"arm": arm, "epochs": group[0].epochs, "seeds": len(group),
+                       "failed": sum(r.failure() is not None for r in group)}
                 for column, label in SUMMARY_METRICS:
                     values = final_values(group, column)
                     row[label] = mean_sd_text(values)
@@ -298,8 +318,7 @@ class ReportBuilder:
         blocks: list[Block] = [Heading(2, "4. Curves")]
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
             path = self.figure_path(f"curves-{number}.png")
-            figures.curves_figure([r for group in arms.values() for r in group], self.colours, path,
-                                  self.protocol_label(protocol))
+            figures.curves_figure(arms, self.colours, path, self.protocol_label(protocol))
             blocks.append(Figure(f"figures/{path.name}", f"Losses, D outputs, D accuracy and scores over epochs, "
                                                          f"{self.protocol_label(protocol)}"))
         return blocks
@@ -341,18 +360,19 @@ class ReportBuilder:
         for name in self.wanted:
             variant = VARIANTS[name]
             blocks.append(Heading(3, f"{name}: {variant.title}"))
-            faithful = {p: arms[name] for p, arms in self.groups.items() if name in arms}
+            faithful = [(p, label, group) for p, arms in self.groups.items() for label, group in arms.items()
+                        if "+" not in label and label.split(" (")[0] == name]
             if not faithful:
                 blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
-            for protocol, group in faithful.items():
+            for protocol, label, group in faithful:
                 rows = []
                 for claim in variant.claims:
                     verdict = judge(claim, group)
                     measured = ", ".join(f"seed {s}: {fmt(v)}" for s, v in verdict.values) or "-"
                     rows.append({"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
                                  "measured": measured, "verdict": verdict.kind, "why": verdict.reason})
-                blocks.append(Table(f"claims_{name}_{self.protocols.index(protocol) + 1}", pd.DataFrame(rows),
-                                    self.protocol_label(protocol)))
+                blocks.append(Table(f"claims_{name}_{self.protocols.index(protocol) + 1}_{group[0].epochs}",
+                                    pd.DataFrame(rows), f"{self.protocol_label(protocol)}, {group[0].epochs} epochs"))
             quirks = pd.DataFrame([{"quirk": q.name, "status": q.status, "opt-in fix": q.fix or "-",
                                     "what the original does": q.what} for q in variant.quirks])
             blocks.append(Table(f"quirks_{name}", quirks, f"Quirks of {name}"))
@@ -366,10 +386,10 @@ class ReportBuilder:
         rows = []
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
             for arm in arm_order(set(arms)):
-                variant = arm.split("+")[0]
-                if arm == variant or variant not in arms:
+                base = faithful_label(arm)
+                if arm == base or base not in arms:
                     continue
-                faithful = {r.seed: r for r in arms[variant]}
+                faithful = {r.seed: r for r in arms[base]}
                 fixed = {r.seed: r for r in arms[arm]}
                 seeds = sorted(set(faithful) & set(fixed))
                 row = {"protocol": number, "fixed arm": arm, "seeds": len(seeds)}
@@ -395,7 +415,7 @@ class ReportBuilder:
                                     "smallest attainable p is shown.")]
         rows = []
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
-            faithful = [a for a in arm_order(set(arms)) if "+" not in a]
+            faithful = [a for a in arm_order(set(arms)) if faithful_label(a) == a]
             scores = {a: [v for v in final_values(arms[a], "fid") if not math.isnan(v)] for a in faithful}
             for i, a in enumerate(faithful):
                 for b in faithful[i + 1:]:

@@ -47,9 +47,13 @@ class Run:
 
     @property
     def protocol(self) -> str:
-        """What makes numbers comparable across runs: data, image count and epochs."""
+        """The data the run trained on: runs are compared only within one protocol."""
         data = self.manifest["data"]
-        return f"{data['dataset']} {data['split']} ({data['images']} images), {self.manifest['epochs_done']} epochs"
+        return f"{data['dataset']} {data['split']} ({data['images']} images)"
+
+    @property
+    def epochs(self) -> int:
+        return int(self.manifest["epochs_done"])
 
     @property
     def final(self) -> pd.Series:

@@ -183,3 +183,17 @@ def test_end_to_end_tiny_real_runs(data_root, tmp_path):
     text = (results / "report" / "report.md").read_text()
     assert "| udacity | 2 |" in text and "| torch7-mlp | 2 |" in text
     assert not math.isnan(pd.read_csv(results / "report" / "tables" / "per_seed.csv")["FID"].iloc[0])
+
+
+def test_runs_of_different_lengths_are_never_pooled(tmp_path):
+    write_run(tmp_path, "udacity", 0, epochs=3)
+    write_run(tmp_path, "udacity", 1, epochs=3)
+    longer = write_run(tmp_path, "udacity", 2, epochs=5)
+    longer.rename(longer.parent / "udacity__mnist-test-first512__seed2-long")
+    write_run(tmp_path, "dcgan-xavier", 0, epochs=4)
+    write_report(tmp_path, tmp_path / "out", None, "md")
+    table = summary(tmp_path / "out")
+    assert table.loc["udacity (3 epochs)", "seeds"] == 2 and table.loc["udacity (5 epochs)", "seeds"] == 1
+    assert table.loc["dcgan-xavier", "epochs"] == 4  # variants at their own lengths share one protocol
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "protocol 2" not in text
