@@ -450,9 +450,16 @@ def write_report(results: Path, out: Path, variants: list[str] | None, format: s
                          + (f" for {', '.join(variants)}" if variants else "") + "; finish or start some with "
                          "`study run`")
     blocks = builder.build()
+    written = set()
     for block in blocks:
         if isinstance(block, Table):
             atomic_write_text(out / "tables" / f"{block.name}.csv", block.frame.to_csv(index=False))
+            written.add(out / "tables" / f"{block.name}.csv")
+        elif isinstance(block, Figure):
+            written.add(out / block.path)
+    for folder in ("tables", "figures"):  # the report owns these: files of an earlier report would mislead
+        for stale in set((out / folder).glob("*")) - written:
+            stale.unlink()
     text = render_markdown(blocks) if format == "md" else render_html(blocks)
     path = out / f"report.{format}"
     atomic_write_text(path, text)

@@ -165,8 +165,11 @@ def test_pairwise_says_when_seeds_are_too_few(tmp_path):
 
 
 def test_variant_filter_and_empty_results(results, tmp_path):
+    write_report(results, tmp_path / "only", None, "md")
     write_report(results, tmp_path / "only", ["udacity"], "md")
     assert set(summary(tmp_path / "only").index) == {"udacity"}
+    leftovers = [p.name for p in (tmp_path / "only").glob("*/*") if "dcgan" in p.name or "nll" in p.name]
+    assert leftovers == []  # a rewritten report keeps no tables or figures of the earlier one
     with pytest.raises(StudyError, match="no runs under"):
         write_report(tmp_path / "empty", tmp_path / "out", None, "md")
     result = runner.invoke(cli.app, ["report", "--results", str(tmp_path / "missing")])
