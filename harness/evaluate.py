@@ -9,7 +9,6 @@ import torch
 import torchvision.transforms.functional as TF
 
 from harness import metrics
-from harness.data import load_split
 from harness.errors import StudyError
 from harness.evaluator import Evaluator, EvaluatorInfo, load_evaluator, protocol_sets, unit_images
 from harness.images import to_unit
@@ -37,15 +36,15 @@ class Reference:
     def load(cls, results: Path, data_root: Path, dataset: str, n: int | None,
              evaluator: tuple[Evaluator, EvaluatorInfo] | None = None) -> "Reference":
         model, info = evaluator or load_evaluator(results, dataset)
-        _, reference = protocol_sets(data_root, dataset, info.protocol)
+        sets = protocol_sets(data_root, dataset, info.protocol)
+        reference = sets.reference_images
         n = len(reference) if n is None else n
         if n > len(reference):
             raise StudyError(f"n = {n} exceeds the {len(reference)} real reference images of the {info.protocol} "
                              f"protocol for {dataset}; use --n {len(reference)} or less")
         images = unit_images(reference[:n])
         features, logits = model.features_and_logits(images)
-        test_size = len(load_split(data_root, dataset, "test").images)
-        return cls(model, info, images, features, logits, test_size - len(reference))
+        return cls(model, info, images, features, logits, sets.first_test_index)
 
     def __len__(self) -> int:
         return len(self.images)

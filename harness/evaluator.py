@@ -82,15 +82,22 @@ def unit_images(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(255).unsqueeze(1)
 
 
-def protocol_sets(data_root: Path, dataset: str, protocol: str) -> tuple[tuple[torch.Tensor, torch.Tensor],
-                                                                         torch.Tensor]:
-    """((train images, labels), reference images) of a protocol, uint8."""
+@dataclass(frozen=True)
+class ProtocolSets:
+    train_images: torch.Tensor  # uint8
+    train_labels: torch.Tensor
+    reference_images: torch.Tensor
+    reference_labels: torch.Tensor
+    first_test_index: int  # where the reference starts in the test split
+
+
+def protocol_sets(data_root: Path, dataset: str, protocol: str) -> ProtocolSets:
+    test = load_split(data_root, dataset, "test")
     if protocol == "train-split":
         train = load_split(data_root, dataset, "train")
-        return (train.images, train.labels), load_split(data_root, dataset, "test").images
-    test = load_split(data_root, dataset, "test")
+        return ProtocolSets(train.images, train.labels, test.images, test.labels, 0)
     half = len(test.images) // 2
-    return (test.images[:half], test.labels[:half]), test.images[half:]
+    return ProtocolSets(test.images[:half], test.labels[:half], test.images[half:], test.labels[half:], half)
 
 
 def default_epochs(train_images: int) -> int:
@@ -128,15 +135,14 @@ def build_evaluator(results: Path, data_root: Path, dataset: str, split: str,
     protocol = PROTOCOL_OF_SPLIT[split]
     check_writable(results)
     started = time.perf_counter()
-    (images, labels), reference = protocol_sets(data_root, dataset, protocol)
-    heldout_labels = load_split(data_root, dataset, "test").labels[-len(reference):]
-    epochs = epochs or default_epochs(len(images))
-    model = train_classifier(images, labels, epochs)
-    with torch.no_grad():
-        _, logits = model.features_and_logits(unit_images(reference))
-    accuracy = (logits.argmax(1) == heldout_labels.long()).double().mean().item()
+    sets = protocol_sets(data_root, dataset, protocol)
+    epochs = epochs or default_epochs(len(sets.train_images))
+    model = train_classifier(sets.train_images, sets.train_labels, epochs)
+    _, logits = model.features_and_logits(unit_images(sets.reference_images))
+    accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
     info = EvaluatorInfo(sha256=weights_sha256(model), dataset=dataset, protocol=protocol, architecture=ARCHITECTURE,
-                         seed=SEED, epochs=epochs, train_images=len(images), reference_images=len(reference),
+                         seed=SEED, epochs=epochs, train_images=len(sets.train_images),
+                         reference_images=len(sets.reference_images),
                          heldout_accuracy=accuracy, cpu_threads=torch.get_num_threads(),
                          torch_version=torch.__version__, build_seconds=time.perf_counter() - started)
     folder = evaluator_dir(results, dataset, protocol)
