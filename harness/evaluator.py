@@ -92,10 +92,11 @@ class ProtocolSets:
 
 
 def protocol_sets(data_root: Path, dataset: str, protocol: str) -> ProtocolSets:
-    test = load_split(data_root, dataset, "test")
-    if protocol == "train-split":
+    if protocol == "train-split":  # the train split first: a missing one is what a train-split user must hear of
         train = load_split(data_root, dataset, "train")
+        test = load_split(data_root, dataset, "test")
         return ProtocolSets(train.images, train.labels, test.images, test.labels, 0)
+    test = load_split(data_root, dataset, "test")
     half = len(test.images) // 2
     return ProtocolSets(test.images[:half], test.labels[:half], test.images[half:], test.labels[half:], half)
 
