@@ -63,6 +63,10 @@ def curves_figure(groups: dict[str, list[Run]], colours: dict[str, tuple], path:
             axis.legend(loc="best", fontsize=7, frameon=False)
         if column == "fid":
             axis.set_yscale("log")
+        elif column in ("d_loss", "g_loss") and data[column].max() > 10:  # one diverged arm would flatten the rest
+            axis.set_yscale("symlog", linthresh=1)
+            axis.set_ylim(bottom=0)
+            label += ", symlog"
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set(xlabel="epoch", ylabel=label)
     for axis in list(axes.flat)[len(panels):]:
