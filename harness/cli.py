@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -21,7 +20,6 @@ from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluat
 from harness.storage import check_writable, write_json
 from harness.errors import StudyError
 from harness.jobs import train_in_parallel
-from harness.report import write_report
 from harness.progress import BarProgress, QuietProgress, summary_line
 from harness.seeding import resolve_device
 from harness.train import RunSpec, evaluate_run, train_run
@@ -45,11 +43,11 @@ def friendly_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except StudyError as error:
             print(f"error: {error}", file=sys.stderr)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             print("interrupted: the unfinished run keeps its last completed epoch; re-run the same command to "
                   "resume it", file=sys.stderr)
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
     return wrapper
 
 
@@ -323,6 +321,7 @@ def report(
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
+    from harness.report import write_report  # matplotlib and seaborn: imported only when a report is written
     with stderr.status("writing the report"):
         path = write_report(folder, out or folder / "report", variant_names, format)
     stdout.print(f"report written: {path}", highlight=False)

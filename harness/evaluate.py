@@ -42,9 +42,12 @@ class Reference:
         if n > len(reference):
             raise StudyError(f"n = {n} exceeds the {len(reference)} real reference images of the {info.protocol} "
                              f"protocol for {dataset}; use --n {len(reference)} or less")
-        images = unit_images(reference[:n])
-        features, logits = model.features_and_logits(images)
-        return cls(model, info, images, features, logits, sets.first_test_index)
+        return cls.of_images(model, info, unit_images(reference[:n]), sets.first_test_index)
+
+    @classmethod
+    def of_images(cls, evaluator: Evaluator, info: EvaluatorInfo, images: torch.Tensor,
+                  first_test_index: int) -> "Reference":
+        return cls(evaluator, info, images, *evaluator.features_and_logits(images), first_test_index)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -107,8 +110,8 @@ def calibration_rows(reference: Reference, seed: int = 0) -> list[dict]:
     floor), Gaussian pixel noise at four strengths, two blurs, and uniform noise images (the ceiling)."""
     half = len(reference) // 2
     candidates, target = reference.images[:half], reference.images[half:2 * half]
-    target_reference = Reference(reference.evaluator, reference.info, target,
-                                 *reference.evaluator.features_and_logits(target), reference.first_test_index + half)
+    target_reference = Reference.of_images(reference.evaluator, reference.info, target,
+                                           reference.first_test_index + half)
     generator = torch.Generator().manual_seed(seed)
     sets = {"real": candidates}
     for sigma in (0.1, 0.2, 0.4, 0.8):

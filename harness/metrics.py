@@ -3,7 +3,8 @@
 fid, kid:                Frechet and kernel distances between feature sets (Heusel et al. 2017; Binkowski et al. 2018).
 inception_score:         exp E[KL(p(y|x) || p(y))] with the evaluator as classifier.
 class_coverage:          histogram of predicted classes, how many classes are covered, total variation to uniform.
-prdc:                    precision, recall, density, coverage: k-NN manifold estimates (Kynkaanniemi et al. 2019; Naeem et al. 2020, as the prdc package).
+prdc:                    precision, recall, density, coverage: k-NN manifold estimates (Kynkaanniemi et al.
+                         2019; Naeem et al. 2020, as the prdc package).
 nearest_distance_median: median L2 distance from each image to its nearest image of another set (memorisation).
 """
 from __future__ import annotations

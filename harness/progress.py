@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from harness.train import RunOutcome
+from harness.train import RunOutcome, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
 
@@ -23,15 +23,11 @@ def summary_line(outcome: RunOutcome) -> str:
             f" g_loss {row.get('g_loss', float('nan')):.4f}{fid} -> {outcome.run_dir}")
 
 
-class QuietProgress:
+class QuietProgress(SilentProgress):
+    """Nothing while training; one line per finished run."""
+
     def __init__(self, console: Console):
         self.console = console
-
-    def begin_run(self, label, epochs, first_epoch, steps): pass
-    def begin_epoch(self, epoch): pass
-    def step(self, done, live): pass
-    def evaluating(self, epoch): pass
-    def end_epoch(self, row): pass
 
     def end_run(self, outcome: RunOutcome) -> None:
         self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)

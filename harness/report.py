@@ -112,10 +112,15 @@ def render_html(blocks: list[Block]) -> str:
     return "\n".join(parts + ["</body></html>"]) + "\n"
 
 
+def label_variant(label: str) -> str:
+    """The variant of an arm label such as 'nll-softmax+g-backward (100 epochs)'."""
+    return label.split(" (")[0].split("+")[0]
+
+
 def arm_order(arms: set[str]) -> list[str]:
     """The five variants in their fixed order, each followed by its fixed arms."""
     def key(arm: str) -> tuple:
-        variant = arm.split("+")[0].split(" (")[0]
+        variant = label_variant(arm)
         return (ALL_VARIANTS.index(variant) if variant in ALL_VARIANTS else len(ALL_VARIANTS), arm.count("+"), arm)
     return sorted(arms, key=key)
 
@@ -135,8 +140,7 @@ def by_protocol(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
 
 def faithful_label(label: str) -> str:
     """The label of the same variant without fixes (and the same length, where the label names one)."""
-    variant = label.split("+")[0].split(" (")[0]
-    return variant + (label[label.index(" ("):] if " (" in label else "")
+    return label_variant(label) + (label[label.index(" ("):] if " (" in label else "")
 
 
 def mean_sd_text(values: list[float]) -> str:
@@ -360,11 +364,11 @@ class ReportBuilder:
         for name in self.wanted:
             variant = VARIANTS[name]
             blocks.append(Heading(3, f"{name}: {variant.title}"))
-            faithful = [(p, label, group) for p, arms in self.groups.items() for label, group in arms.items()
-                        if "+" not in label and label.split(" (")[0] == name]
+            faithful = [(p, group) for p, arms in self.groups.items() for label, group in arms.items()
+                        if label == faithful_label(label) and label_variant(label) == name]
             if not faithful:
                 blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
-            for protocol, label, group in faithful:
+            for protocol, group in faithful:
                 rows = []
                 for claim in variant.claims:
                     verdict = judge(claim, group)
@@ -384,7 +388,7 @@ class ReportBuilder:
                                Text("Fixed minus faithful, paired by seed, over the seeds both arms have: mean "
                                     "difference and 95% bootstrap interval.")]
         rows = []
-        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+        for number, arms in enumerate(self.groups.values(), start=1):
             for arm in arm_order(set(arms)):
                 base = faithful_label(arm)
                 if arm == base or base not in arms:
@@ -414,7 +418,7 @@ class ReportBuilder:
                                     "(exact). With few seeds even a perfect separation cannot reach p < 0.05: the "
                                     "smallest attainable p is shown.")]
         rows = []
-        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
+        for number, arms in enumerate(self.groups.values(), start=1):
             faithful = [a for a in arm_order(set(arms)) if faithful_label(a) == a]
             scores = {a: [v for v in final_values(arms[a], "fid") if not math.isnan(v)] for a in faithful}
             for i, a in enumerate(faithful):

@@ -84,8 +84,8 @@ def load_runs(results: Path) -> tuple[list[Run], list[tuple[str, str]]]:
             excluded.append((run_dir.name, "no readable manifest.json"))
             continue
         if manifest.get("status") != "complete":
-            reason = manifest.get("error") or f"{manifest.get('epochs_done', 0)} of {manifest.get('epochs_requested')} " \
-                                              f"epochs done"
+            done = f"{manifest.get('epochs_done', 0)} of {manifest.get('epochs_requested')} epochs done"
+            reason = manifest.get("error") or done
             excluded.append((run_dir.name, f"status {manifest.get('status')}: {reason}"))
             continue
         log_path = run_dir / "writeup_log.csv"

@@ -32,14 +32,8 @@ class Gan:
     g_optimizer: torch.optim.Optimizer
     d_optimizer: torch.optim.Optimizer | DataAliasAdam
     device: torch.device
-
-    @property
-    def g_params(self) -> list[torch.nn.Parameter]:
-        return list(self.generator.parameters())
-
-    @property
-    def d_params(self) -> list[torch.nn.Parameter]:
-        return list(self.discriminator.parameters())
+    g_params: list[nn.Parameter]  # what each backward differentiates for, listed once
+    d_params: list[nn.Parameter]
 
     @classmethod
     def create(cls, variant: Variant, fixes: Fixes, device: torch.device, compile: bool = False) -> "Gan":
@@ -59,7 +53,8 @@ class Gan:
         d_optimizer_type = DataAliasAdam if recipe.shared_forward and recipe.g_through_pre_update_d else \
             torch.optim.Adam
         d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=True)
-        return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device)
+        return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device,
+                   list(generator.parameters()), list(discriminator.parameters()))
 
     def latent(self, n: int) -> torch.Tensor:
         # Every original draws its noise on the CPU (torch or numpy) and moves it, so that is what we do.

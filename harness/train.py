@@ -111,22 +111,22 @@ def _means(totals: list[float], steps: int) -> dict[str, float]:
     return per_update | per_step
 
 
+def _single_step(values: list[float]) -> dict[str, float]:
+    """One step's values as the original prints them; its D loss exists only if D updated on that step."""
+    stats = dict(zip(STAT_NAMES, values))
+    return {"d_loss": stats["d_loss"] if stats["d_updates"] else math.nan, "g_loss": stats["g_loss"],
+            "d_real": stats["d_real"], "d_fake": stats["d_fake"]}
+
+
 def _epoch_row(variant: Variant, epoch: int, totals: list[float], last: list[float], steps: int,
                images: int) -> dict:
     row = {"epoch": epoch, **_means(totals, steps)}
     row["d_accuracy"] = (row["d_real_acc"] + row["d_fake_acc"]) / 2
-    last_stats = dict(zip(STAT_NAMES, last))
-    row["d_loss_last"] = last_stats["d_loss"] if last_stats["d_updates"] else math.nan
-    row["g_loss_last"] = last_stats["g_loss"]
-    row.update(steps=steps, d_updates=int(dict(zip(STAT_NAMES, totals))["d_updates"]), images=images)
+    last_step = _single_step(last)
+    row.update(d_loss_last=last_step["d_loss"], g_loss_last=last_step["g_loss"], steps=steps,
+               d_updates=int(totals[STAT_NAMES.index("d_updates")]), images=images)
     row.update({name: compute(row) for name, compute in variant.writeup_columns.items()})
     return row
-
-
-def _log_row(epoch: int, step: int, values: list[float]) -> dict:
-    stats = dict(zip(STAT_NAMES, values))
-    return {"epoch": epoch, "step": step, "d_loss": stats["d_loss"] if stats["d_updates"] else math.nan,
-            "g_loss": stats["g_loss"], "d_real": stats["d_real"], "d_fake": stats["d_fake"]}
 
 
 def epoch_steps(gan: Gan, data: DeviceImages) -> Iterator[tuple[int, torch.Tensor]]:
@@ -149,7 +149,8 @@ def run_epoch(gan: Gan, data: DeviceImages, epoch: int, progress: Progress) -> t
             logged[step] = stats
         progress.step(step + 1, lambda done=step + 1: _means(totals.tolist(), done))
     row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
-    log_rows = [_log_row(epoch, step, values.tolist()) for step, values in sorted(logged.items())]
+    log_rows = [{"epoch": epoch, "step": step, **_single_step(values.tolist())}
+                for step, values in sorted(logged.items())]
     return row, log_rows, time.perf_counter() - started
 
 

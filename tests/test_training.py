@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -50,9 +51,11 @@ def test_writeup_columns_and_log(data_root, tmp_path):
     metrics = pd.read_csv(run / "metrics.csv")
     assert metrics["fail_real_pct"].item() == pytest.approx(100 * (1 - metrics["d_real_acc"].item()))
     assert metrics["d_updates"].item() == 1  # 3 steps of 50: D updates on step 0 only
+    assert math.isnan(metrics["d_loss_last"].item())  # no D update on the last step: no D loss to report
     run = train_run(make_spec("udacity", data_root, tmp_path, limit=None)).run_dir
     log = pd.read_csv(run / "writeup_log.csv")
     assert list(log["step"]) == [0]  # udacity prints at batch_i % 400 == 0: here only batch 0 exists
+    assert log["d_loss"].notna().all() and pd.read_csv(run / "metrics.csv")["d_loss_last"].notna().all()
     assert (run / "samples" / "writeup-epoch-0001.png").is_file()
 
 

@@ -245,5 +245,7 @@ def test_every_variant_declares_ledger_quirks_and_claims(name):
     assert {q.status for q in variant.quirks} <= {"reproduced", "forced", "cosmetic"}
     assert all(q.fix for q in variant.quirks if q.status == "reproduced")
     assert all(not q.fix for q in variant.quirks if q.status != "reproduced")
-    for quirk in variant.quirks:  # every override names a real recipe field
-        variant.recipe_for(frozenset({quirk.fix})) if quirk.fix else None
+    for quirk in variant.quirks:
+        if quirk.overrides:  # every override names a real recipe field and changes it
+            recipe = variant.recipe_for(frozenset({quirk.fix}))
+            assert all(getattr(recipe, k) == v != getattr(variant.recipe, k) for k, v in quirk.overrides.items())

@@ -109,7 +109,8 @@ VARIANT = Variant(
               "final epoch-mean d_loss stays away from ln 4 = 1.386 (outside 1.386 +- 0.1)",
               Check("d_loss", low=1.286, high=1.486, expect="outside")),
         Claim("no-optimum-score", "the accuracy should be 0.5. Our model does not achieve the ideal result.",
-              "final mean D(x) stays away from 0.5 (outside 0.5 +- 0.1)", Check("d_real", low=0.4, high=0.6, expect="outside")),
+              "final mean D(x) stays away from 0.5 (outside 0.5 +- 0.1)",
+              Check("d_real", low=0.4, high=0.6, expect="outside")),
         Claim("overfit-80", "our model start to overfit at around 80 epochs.",
               "undefined in the write-up; read off the loss and score curves after epoch 80 (not checkable as a "
               "number)"),
