@@ -12,12 +12,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import metrics
 from harness.data import DeviceImages, Split
-from harness.evaluate import Reference, score_images
-from harness.reference import reference_loop
+from harness.original_loop import original_loop
+from harness.scoring import ReferenceSet, score_images
 from harness.seeding import device_description, make_deterministic, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.storage import code_version
-from harness.train import epoch_steps, library_versions
+from harness.storage import code_version, library_versions
+from harness.train import epoch_steps
 from harness.variant import Variant
 
 
@@ -66,7 +66,7 @@ def _timed(loop: Iterator, warmup: int, steps: int, device: torch.device) -> tup
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
     last = None
-    for last in itertools.islice(loop, steps):
+    for last in itertools.islice(loop, steps):  # noqa: B007 (the last step is read after the loop)
         pass
     if isinstance(last, torch.Tensor):
         last.tolist()  # the suite reads its statistics back once, as the driver does at an epoch's end
@@ -141,7 +141,7 @@ def bench_variant(variant: Variant, split: Split, device: torch.device, steps: i
     loops: dict[str, Callable[[], Iterator]] = {
         "suite": lambda: suite_loop(suite_gan, DeviceImages(split.images, device, suite_gan.recipe.pixel_range,
                                                             suite_gan.recipe.flatten_real)),
-        "reference": lambda: reference_loop(_fresh_gan(variant, device, seed), split.images, split.labels),
+        "reference": lambda: original_loop(_fresh_gan(variant, device, seed), split.images, split.labels),
     }
     for name, make_loop in loops.items():
         runs[name] = _timed(make_loop(), warmup, steps, device)
@@ -162,7 +162,7 @@ def provenance(split: Split) -> dict:
             "versions": library_versions(), "code_version": code_version()}
 
 
-def bench_scoring(reference: Reference, training_images: torch.Tensor) -> dict[str, float]:
+def bench_scoring(reference: ReferenceSet, training_images: torch.Tensor) -> dict[str, object]:
     """Seconds to score n images against the n reference images: every feature-space score (features, FID, KID,
     IS, class coverage, PRDC), and separately the memorisation check against ``training_images``."""
     images = torch.rand(reference.images.shape, generator=torch.Generator().manual_seed(0))

@@ -1,4 +1,8 @@
-"""The `study` command: list and show the variants, train runs."""
+"""The `study` command: list and show the variants, train runs, score them, and report on them.
+
+Options shared by several commands are declared once below; integer options parse through one parser; a usage
+error, like every StudyError, is one line on stderr.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,27 +10,52 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from harness.bench import bench_scoring, bench_variant, measure_ceilings
-from harness.config import ALL_VARIANTS, load_config, resolve_data_root, resolve_eval_every
+from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, load_config, resolve_data_root
 from harness.data import load_split
-from harness.evaluate import Reference, calibration_rows
-from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
-from harness.storage import check_writable, write_json
 from harness.errors import StudyError
+from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
+from harness.planning import RunChoices, plan_runs
 from harness.progress import BarProgress, QuietProgress, summary_line
+from harness.run_folder import RunFolder
+from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
-from harness.train import RunSpec, evaluate_run, train_run
+from harness.signals import Terminated, terminate_as_interrupt
+from harness.storage import check_writable
+from harness.train import evaluate_run, train_run
 from harness.variant import Variant
 from variants import VARIANTS, get_variant
 
+
+class StudyGroup(TyperGroup):
+    """Usage errors (a bad option value, an unknown option) as one line on stderr, like every other error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False  # errors come back here, to be printed as one line
+        try:
+            result = super().main(*args, **kwargs)
+        except typer.TyperException as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # `study` alone: the help text, as usual
+                error.show()  # type: ignore[attr-defined]
+                sys.exit(error.exit_code)  # type: ignore[attr-defined]
+            param = getattr(error, "param", None)
+            message = f"{param.opts[0] if param is not None and param.opts else ''} {error.message}".strip() \
+                if isinstance(error, typer.BadParameter) else error.format_message()  # type: ignore[attr-defined]
+            print(f"error: {message}; see --help", file=sys.stderr)
+            sys.exit(error.exit_code)  # type: ignore[attr-defined]
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=StudyGroup,
     help="Reproduce and compare five published 'GAN on MNIST' write-ups, faithfully, under fixed seeds.\n\n"
          "Start with `study list`, read a recipe with `study show udacity`, train with `study run udacity --seeds 3`, "
          "then compare everything with `study report`.",
@@ -44,22 +73,56 @@ def friendly_errors(command: Callable) -> Callable:
         except StudyError as error:
             print(f"error: {error}", file=sys.stderr)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            print("interrupted: the unfinished run keeps its last completed epoch; re-run the same command to "
+        except OSError as error:  # disk full, permissions, a path too long: what was written before stays
+            where = f" ({error.filename})" if error.filename else ""
+            print(f"error: {error.strerror or error}{where}; free space or fix the path or permissions, then re-run "
+                  f"the same command (completed epochs are kept)", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt as interrupt:
+            print("interrupted: an unfinished run keeps its last completed epoch; re-run the same command to "
                   "resume it", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(interrupt, Terminated) else 130) from None
     return wrapper
 
 
-def parse_count(option: str, text: str, minimum: int = 0) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        kind = "a non-negative" if minimum == 0 else f"an integer >= {minimum}, i.e. a"
-        raise StudyError(f"{option} must be {kind} integer, got '{text}'")
-    return value
+def count(minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    """The parser of every integer option: a whole number in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        try:
+            value: int | None = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            wanted = f"an integer from {minimum} to {maximum}" if maximum is not None else \
+                "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+            raise typer.BadParameter(f"must be {wanted}, got '{text}'")
+        return value
+    return parse
+
+
+def count_option(name: str, metavar: str, help: str, minimum: int = 0, maximum: int | None = None) -> Any:
+    return typer.Option(name, metavar=metavar, help=help, parser=count(minimum, maximum))
+
+
+# Options several commands share, declared once.
+DatasetOption = Annotated[Optional[str], typer.Option("--dataset", help="mnist | fashion-mnist.")]
+SplitOption = Annotated[Optional[str], typer.Option(
+    "--split", help="train | test. Runs: the split trained on (test: the 10k digits available offline in "
+                    "../shared/data). Evaluators: train trains on the train split and scores against the test split; "
+                    "test trains on the first half of the test split and scores against the second half.")]
+DataRootOption = Annotated[Optional[Path], typer.Option(
+    "--data-root", help="Folder holding <Class>/raw/ IDX files (else $STUDY_DATA_ROOT, else study.toml).")]
+ResultsOption = Annotated[Optional[Path], typer.Option(
+    "--results", help="Results folder: runs in RESULTS/runs/, evaluators in RESULTS/evaluators/ (default: "
+                      "study.toml's).")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: ./study.toml).")]
+DeviceOption = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ImagesOption = Annotated[Optional[int], count_option("--n", "N", "Generated and real images per set (default: the "
+                                                                 "evaluator's whole reference set).",
+                                                     minimum=MIN_EVAL_SAMPLES)]
+VariantArguments = Annotated[Optional[List[str]], typer.Argument(metavar="[VARIANT]...", help="Variants (default: "
+                                                                                               "all).")]
 
 
 def describe(variant: Variant) -> dict:
@@ -91,7 +154,7 @@ def list_variants(as_json: bool = typer.Option(False, "--json", help="Print a JS
 
 @app.command("show")
 @friendly_errors
-def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One of: {', '.join(ALL_VARIANTS)}."),
+def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One of: {', '.join(VARIANTS)}."),
          as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
     """A variant's hyperparameter ledger (with sources), its quirks and their status, and its claims."""
     variant = get_variant(variant_name)
@@ -119,130 +182,89 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
         stdout.print(table)
 
 
-def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, frozenset[str]]:
-    """Each requested fix applies to the selected variants that have it; a fix none of them has is an error."""
-    if not requested or "all" in requested:
-        return {v.name: v.resolve_fixes(requested) for v in variants}
-    for fix in requested:
-        if not any(fix in v.fix_names for v in variants):
-            valid = "; ".join(f"{v.name}: {', '.join(v.fix_names) or 'none'}" for v in variants)
-            raise StudyError(f"unknown fix '{fix}' for the selected variants; valid fixes are {valid} (or 'all')")
-    return {v.name: frozenset(f for f in requested if f in v.fix_names) for v in variants}
-
-
-def resolve_seeds(seeds: Optional[str], seed: List[str], configured: list[int]) -> list[int]:
-    if seeds is not None and seed:
-        raise StudyError("use either --seeds N (seeds 0..N-1) or --seed S (repeatable), not both")
-    if seeds is not None:
-        return list(range(parse_count("--seeds", seeds, minimum=1)))
-    if seed:
-        return [parse_count("--seed", s) for s in seed]
-    return configured
-
-
 @app.command("run")
 @friendly_errors
 def run(
-    variant_names: Optional[List[str]] = typer.Argument(None, metavar="[VARIANT]...",
-                                                        help="Variants to train (default: study.toml's list)."),
-    all_variants: bool = typer.Option(False, "--all", help="Train every variant."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="N", help="Seeds 0..N-1."),
-    seed: List[str] = typer.Option([], "--seed", metavar="S", help="One seed; repeat for several."),
-    epochs: Optional[str] = typer.Option(None, "--epochs", metavar="E",
-                                         help="Epochs per run (default: each write-up's own count)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
-    split: Optional[str] = typer.Option(None, "--split", help="train | test (test: the 10k digits available "
-                                                              "offline in ../shared/data)."),
-    limit: Optional[str] = typer.Option(None, "--limit", metavar="N", help="Train on the first N images only "
-                                                                          "(smoke tests)."),
-    fix: List[str] = typer.Option([], "--fix", metavar="QUIRK", help="Apply an opt-in fix (repeatable; 'all' for "
-                                                                     "every fix). See `study show VARIANT`."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
-    threads: Optional[str] = typer.Option(None, "--threads", metavar="T",
-                                          help="CPU threads per run (default: study.toml, else one per core). "
-                                               "Part of a CPU run's identity: results depend on it."),
-    results: Optional[Path] = typer.Option(None, "--results", help="Results folder (runs go to RESULTS/runs/)."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files "
-                                                                       "(else $STUDY_DATA_ROOT, else study.toml)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
-    force: bool = typer.Option(False, "--force", help="Retrain runs that are already complete."),
-    compile_models: bool = typer.Option(False, "--compile", help="torch.compile G and D (slow to start, faster "
-                                                                  "per step; equal to eager to float32 rounding, "
-                                                                  "not bit for bit)."),
-    eval_every: Optional[str] = typer.Option(None, "--eval-every", metavar="E",
-                                             help="Score G (FID, KID, IS, PRDC, class coverage) every E epochs and "
-                                                  "at the last; 0 turns scoring off (default: study.toml, 'auto' = "
-                                                  "about ten times per run)."),
-    jobs: str = typer.Option("1", "--jobs", metavar="N", help="Train N runs at once in separate processes (one "
-                                                              "GPU is shared). Each run's results are what it "
-                                                              "gives alone; on CPU set --threads so N x threads "
-                                                              "fits the cores."),
-    quiet: bool = typer.Option(False, "--quiet", help="Print one line per finished run, no progress bar."),
+    variant_names: Annotated[Optional[List[str]], typer.Argument(
+        metavar="[VARIANT]...", help="Variants to train (default: study.toml's list).")] = None,
+    all_variants: Annotated[bool, typer.Option("--all", help="Train every variant.")] = False,
+    seeds: Annotated[Optional[int], count_option("--seeds", "N", "Seeds 0..N-1.", minimum=1)] = None,
+    seed: Annotated[Optional[List[int]], count_option("--seed", "S", "One seed; repeat for several.",
+                                                      maximum=SEED_MAX)] = None,
+    epochs: Annotated[Optional[int], count_option("--epochs", "E", "Epochs per run (default: each write-up's own "
+                                                                   "count).", minimum=1)] = None,
+    dataset: DatasetOption = None,
+    split: SplitOption = None,
+    limit: Annotated[Optional[int], count_option("--limit", "N", "Train on the first N images only (smoke tests).",
+                                                 minimum=1)] = None,
+    fix: Annotated[Optional[List[str]], typer.Option(
+        "--fix", metavar="QUIRK", help="Apply an opt-in fix (repeatable; 'all' for every fix). See `study show "
+                                       "VARIANT`.")] = None,
+    device: DeviceOption = None,
+    threads: Annotated[Optional[int], count_option(
+        "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
+                          "identity: results depend on it.", minimum=1)] = None,
+    results: ResultsOption = None,
+    data_root: DataRootOption = None,
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Retrain runs that are already complete.")] = False,
+    compile_models: Annotated[bool, typer.Option(
+        "--compile", help="torch.compile G and D (slow to start, faster per step; equal to eager to float32 "
+                          "rounding, not bit for bit).")] = False,
+    eval_every: Annotated[Optional[int], count_option(
+        "--eval-every", "E", "Score G (FID, KID, IS, PRDC, class coverage) every E epochs and at the last; 0 turns "
+                             "scoring off (default: study.toml, 'auto' = about ten times per run).")] = None,
+    jobs: Annotated[int, count_option(
+        "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
+                       "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
+    terminate_as_interrupt()
     settings = load_config(config)
-    names = ALL_VARIANTS if all_variants else (variant_names or settings.variants)
-    variants = [get_variant(name) for name in names]
-    fixes = resolve_fixes(variants, fix)
-    seed_list = resolve_seeds(seeds, seed, settings.seeds)
-    epoch_count = parse_count("--epochs", epochs) if epochs is not None else None
-    image_limit = parse_count("--limit", limit, minimum=1) if limit is not None else None
-    torch_device = resolve_device(device or settings.device)
-    thread_count = parse_count("--threads", threads, minimum=1) if threads is not None else settings.threads
-    every = parse_count("--eval-every", eval_every) if eval_every is not None else settings.eval_every
-    specs = []
-    for v in variants:
-        epochs_of_run = epoch_count if epoch_count is not None else v.recipe_for(fixes[v.name]).epochs
-        specs += [RunSpec(variant=v, fixes=fixes[v.name], seed=s, epochs=epochs_of_run,
-                          dataset=dataset or settings.dataset, split=split or settings.split, limit=image_limit,
-                          device=torch_device, results=results or settings.results,
-                          data_root=resolve_data_root(data_root, settings), threads=thread_count,
-                          compile=compile_models, eval_every=resolve_eval_every(every, epochs_of_run),
-                          eval_samples=settings.eval_samples)
-                  for s in seed_list]
+    names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
+    specs = plan_runs(settings, RunChoices(
+        variants=[get_variant(name) for name in names], fixes=fix or [], seeds=seeds, seed=seed or [],
+        epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
+        data_root=data_root, compile=compile_models, eval_every=eval_every))
     for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it
         if spec.eval_every:
             with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
                                f"{spec.results / 'evaluators'})"):
                 ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
-    job_count = parse_count("--jobs", jobs, minimum=1)
-    if job_count > 1:
-        train_in_parallel(specs, job_count, force, lambda outcome: stdout.print(summary_line(outcome),
-                                                                                highlight=False))
+    if jobs > 1:
+        train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
         return
     if quiet:
         progress = QuietProgress(stdout)
         for spec in specs:
             train_run(spec, progress, force)
         return
-    with BarProgress(stdout) as progress:
+    with BarProgress(stdout) as bars:
         for spec in specs:
-            train_run(spec, progress, force)
+            train_run(spec, bars, force)
 
 
 @app.command("bench")
 @friendly_errors
 def bench(
-    variant_names: Optional[List[str]] = typer.Argument(None, metavar="[VARIANT]...",
-                                                        help="Variants to time (default: all)."),
-    steps: str = typer.Option("100", "--steps", metavar="N", help="Timed steps per loop, after a warm-up."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
-    split: Optional[str] = typer.Option(None, "--split", help="train | test."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
-    compile_models: bool = typer.Option(False, "--compile", help="Time the suite's loop with torch.compile "
-                                                                  "(compilation happens in the warm-up)."),
-    scoring: bool = typer.Option(False, "--scoring", help="Time the scoring of n samples (all scores, and the "
-                                                          "memorisation check) instead of training."),
-    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="With --scoring: images per set (default: the "
-                                                                   "evaluator's whole reference set)."),
-    results: Optional[Path] = typer.Option(None, "--results", help="With --scoring: results folder holding "
-                                                                   "evaluators/."),
+    variant_names: VariantArguments = None,
+    steps: Annotated[int, count_option("--steps", "N", "Timed steps per loop, after a warm-up.", minimum=1)] = 100,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+    dataset: DatasetOption = None,
+    split: SplitOption = None,
+    data_root: DataRootOption = None,
+    config: ConfigOption = None,
+    compile_models: Annotated[bool, typer.Option("--compile", help="Time the suite's loop with torch.compile "
+                                                                   "(compilation happens in the warm-up).")] = False,
+    scoring: Annotated[bool, typer.Option("--scoring", help="Time the scoring of n samples (all scores, and the "
+                                                            "memorisation check) instead of training.")] = False,
+    n: ImagesOption = None,
+    results: ResultsOption = None,
 ):
     """Time the suite's training loop against a reference loop written the way the write-ups train.
 
@@ -252,46 +274,46 @@ def bench(
     settings = load_config(config)
     if scoring:
         return bench_scoring_command(settings, dataset, split, n, as_json, results, data_root)
-    step_count = parse_count("--steps", steps, minimum=1)
-    variants = [get_variant(name) for name in (variant_names or ALL_VARIANTS)]
+    step_count = steps
+    variants = [get_variant(name) for name in (variant_names or VARIANTS)]
     torch_device = resolve_device(device or settings.device)
     data = load_split(resolve_data_root(data_root, settings), dataset or settings.dataset, split or settings.split)
-    results = []
+    timings = []
     with stderr.status("timing...") as status:
         status.update("measuring this machine's matrix-product rate and memory bandwidth")
         ceilings = measure_ceilings(torch_device)
         for variant in variants:
             status.update(f"timing {variant.name} ({step_count} steps per loop)")
-            results.append(bench_variant(variant, data, torch_device, step_count, warmup=max(2, step_count // 10),
+            timings.append(bench_variant(variant, data, torch_device, step_count, warmup=max(2, step_count // 10),
                                          ceilings=ceilings, compile=compile_models))
     if as_json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
+        print(json.dumps([r.as_dict() for r in timings], indent=2))
         return
     cuda = torch_device.type == "cuda"
     table = Table("variant", "suite img/s", "reference img/s", "ratio", "suite ms/step", "ref. ms/step",
                   "floor ms/step", *(["peak GPU MiB suite/ref."] if cuda else []),
-                  title=f"Training throughput on {results[0].device}, {step_count} steps per loop, "
+                  title=f"Training throughput on {timings[0].device}, {step_count} steps per loop, "
                         f"{data.dataset} {data.split} ({len(data.images)} images)")
-    for r in results:
+    for r in timings:
         memory = [f"{r.suite_peak_device_mb:,.0f}/{r.reference_peak_device_mb:,.0f}"] if cuda else []
         table.add_row(r.variant, f"{r.suite_images_per_s:,.0f}", f"{r.reference_images_per_s:,.0f}",
                       f"{r.ratio:.2f}x", f"{r.suite_ms_per_step:.2f}", f"{r.reference_ms_per_step:.2f}",
                       f"{r.floor_ms_per_step:.2f}", *memory)
     stdout.print(table)
-    versions = results[0].provenance["versions"]
+    versions = timings[0].provenance["versions"]
     stdout.print(f"torch {versions['torch']}, torchvision {versions['torchvision']}, python {versions['python']}, "
-                 f"code {results[0].provenance['code_version']}", highlight=False)
+                 f"code {timings[0].provenance['code_version']}", highlight=False)
     stdout.print(f"floor: each step's FLOPs (counted by PyTorch) at this machine's best measured float32 rate "
                  f"({ceilings.gemm_flops_per_s / 1e9:.0f} GFLOP/s) plus Adam's memory traffic at its measured "
                  f"bandwidth ({ceilings.bytes_per_s / 1e9:.1f} GB/s)\npeak host memory of this process: "
-                 f"{max(r.peak_host_mb for r in results):,.0f} MiB", highlight=False)
+                 f"{max(r.peak_host_mb for r in timings):,.0f} MiB", highlight=False)
 
 
-def bench_scoring_command(settings, dataset, split, n, as_json, results, data_root) -> None:
+def bench_scoring_command(settings, dataset: str | None, split: str | None, n: int | None, as_json: bool,
+                          results: Path | None, data_root: Path | None) -> None:
     name, root = dataset or settings.dataset, resolve_data_root(data_root, settings)
     evaluator = load_evaluator(results or settings.results, name)
-    count = parse_count("--n", n, minimum=2) if n is not None else None
-    reference = Reference.load(results or settings.results, root, name, count, evaluator)
+    reference = ReferenceSet.load(results or settings.results, root, name, n, evaluator)
     training = load_split(root, name, split or settings.split).images.float().div(255).unsqueeze(1)
     with stderr.status(f"timing the scoring of {len(reference)} images"):
         figures = bench_scoring(reference, training)
@@ -307,12 +329,12 @@ def bench_scoring_command(settings, dataset, split, n, as_json, results, data_ro
 @app.command("report")
 @friendly_errors
 def report(
-    results: Optional[Path] = typer.Option(None, "--results", help="Results folder to read (default: study.toml)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where to write (default: RESULTS/report/)."),
-    variant_names: Optional[List[str]] = typer.Option(None, "--variants", metavar="VARIANT",
-                                                      help="Only these variants (repeatable)."),
-    format: str = typer.Option("md", "--format", help="md | html."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+    results: ResultsOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write (default: RESULTS/report/).")] = None,
+    variant_names: Annotated[Optional[List[str]], typer.Option("--variants", metavar="VARIANT",
+                                                               help="Only these variants (repeatable).")] = None,
+    format: Annotated[str, typer.Option("--format", help="md | html.")] = "md",
+    config: ConfigOption = None,
 ):
     """Write report.md (or .html) comparing every run: setup and provenance, summary with bootstrap intervals over
     seeds, every seed, curves, samples and GIFs, a verdict on each write-up's claim, the cost of each quirk, and
@@ -323,7 +345,7 @@ def report(
         get_variant(name)
     from harness.report import write_report  # matplotlib and seaborn: imported only when a report is written
     with stderr.status("writing the report"):
-        path = write_report(folder, out or folder / "report", variant_names, format)
+        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format)
     stdout.print(f"report written: {path}", highlight=False)
 
 
@@ -335,17 +357,14 @@ app.add_typer(evaluator_app, name="evaluator")
 @evaluator_app.command("build")
 @friendly_errors
 def evaluator_build(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
-    split: Optional[str] = typer.Option(None, "--split", help="train: train on the train split, score against the "
-                                                              "test split; test: train on the first half of the "
-                                                              "test split, score against the second half."),
-    epochs: Optional[str] = typer.Option(None, "--epochs", metavar="E", help="Training epochs (default: 12 up to "
-                                                                             "10k images, else 6); part of the "
-                                                                             "evaluator's identity."),
-    results: Optional[Path] = typer.Option(None, "--results", help="Results folder (evaluators go to "
-                                                                   "RESULTS/evaluators/)."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+    dataset: DatasetOption = None,
+    split: SplitOption = None,
+    epochs: Annotated[Optional[int], count_option("--epochs", "E", "Training epochs (default: 12 up to 10k "
+                                                                   "images, else 6); part of the evaluator's "
+                                                                   "identity.", minimum=1)] = None,
+    results: ResultsOption = None,
+    data_root: DataRootOption = None,
+    config: ConfigOption = None,
 ):
     """Train the evaluator CNN deterministically and cache it with its SHA-256 and held-out accuracy."""
     settings = load_config(config)
@@ -354,8 +373,7 @@ def evaluator_build(
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
     with stderr.status("training the evaluator..."):
         info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
-                               dataset or settings.dataset, chosen_split,
-                               parse_count("--epochs", epochs, minimum=1) if epochs else None)
+                               dataset or settings.dataset, chosen_split, epochs)
     folder = evaluator_dir(results or settings.results, info.dataset, info.protocol)
     stdout.print(f"evaluator {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
                  f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
@@ -377,19 +395,20 @@ def score_table(title: str, first: str, rows: list[dict]) -> Table:
 @app.command("eval")
 @friendly_errors
 def evaluate(
-    run_dirs: List[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Run folders under results/runs/."),
-    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="Generated and real images per score "
-                                                                   "(default: the whole reference set)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders under results/runs/.")],
+    n: ImagesOption = None,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+    data_root: Annotated[Optional[Path], typer.Option(
+        "--data-root", help="Folder holding <Class>/raw/ IDX files (default: the folder the run was trained from, "
+                            "else $STUDY_DATA_ROOT).")] = None,
 ):
     """Score finished runs again from their last checkpoint; the scores replace those of the last metrics row."""
-    count = parse_count("--n", n, minimum=2) if n is not None else None
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
         with stderr.status(f"scoring {run_dir.name}"):
-            rows.append(evaluate_run(run_dir, count, torch_device))
+            rows.append(evaluate_run(RunFolder(run_dir), get_variant, n, torch_device, data_root))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -399,18 +418,22 @@ def evaluate(
 @app.command("calibrate")
 @friendly_errors
 def calibrate(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist | fashion-mnist."),
-    split: Optional[str] = typer.Option(None, "--split", help="Which evaluator: train (train-split protocol) or "
-                                                              "test (half-test); default: whichever is built."),
-    n: Optional[str] = typer.Option(None, "--n", metavar="N", help="Images per set (default and maximum: half the "
-                                                                   "reference set)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    results: Optional[Path] = typer.Option(None, "--results", help="Results folder holding evaluators/."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding <Class>/raw/ IDX files."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: ./study.toml)."),
+    dataset: DatasetOption = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Which evaluator: train (train-split protocol) or "
+                                                                 "test (half-test); default: whichever is built.")]
+    = None,
+    n: Annotated[Optional[int], count_option("--n", "N", "Images per set (default and maximum: the evaluator's "
+                                                         "reference set, or its training set if smaller).",
+                                             minimum=MIN_EVAL_SAMPLES)] = None,
+    as_json: JsonOption = False,
+    results: ResultsOption = None,
+    data_root: DataRootOption = None,
+    config: ConfigOption = None,
 ):
-    """Scores of known image sets, to read any score by: real vs real (the floor), Gaussian pixel noise of sigma
-    0.1-0.8, two blurs, and uniform noise images (the ceiling). Also saved beside the evaluator for the report."""
+    """Scores of known image sets, to read any score by: real digits outside the reference (the floor), Gaussian
+    pixel noise of sigma 0.1-0.8, two blurs, and uniform noise images (the ceiling), against the first n reference
+    images, exactly what runs scored at n compare against. Saved beside the evaluator for the report; runs compute
+    it for their own n."""
     settings = load_config(config)
     name = dataset or settings.dataset
     if split is not None and split not in PROTOCOL_OF_SPLIT:
@@ -418,15 +441,14 @@ def calibrate(
     folder = results or settings.results
     check_writable(folder)
     evaluator = load_evaluator(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
-    half = evaluator[1].reference_images // 2
-    count = parse_count("--n", n, minimum=2) if n is not None else half
-    if count > half:
-        raise StudyError(f"--n {count} exceeds half of the {evaluator[1].reference_images} reference images (each "
-                         f"row compares two disjoint sets); use --n {half} or less")
+    largest = largest_calibration_n(evaluator[1])
+    count = n if n is not None else largest
+    if count > largest:
+        raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the evaluator's "
+                         f"reference and training sets); use --n {largest} or less")
+    root = resolve_data_root(data_root, settings)
     with stderr.status(f"scoring the calibration sets ({count} images each)"):
-        reference = Reference.load(folder, resolve_data_root(data_root, settings), name, 2 * count, evaluator)
-        rows = calibration_rows(reference)
-    write_json(evaluator_dir(folder, name, evaluator[1].protocol) / f"calibration-n{count}.json", rows)
+        rows = ensure_calibration(folder, root, ReferenceSet.load(folder, root, name, count, evaluator))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

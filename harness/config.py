@@ -6,16 +6,17 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from harness.errors import StudyError
+from harness.metrics import MIN_IMAGES as MIN_EVAL_SAMPLES
 
 DEFAULT_CONFIG = Path("study.toml")
-ALL_VARIANTS = ["torch7-mlp", "udacity", "nll-softmax", "infogan", "dcgan-xavier"]
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS))
+    variants: list[str] | None = None  # None: every variant
     seeds: list[int] = field(default_factory=lambda: [0])
     dataset: str = "mnist"
     split: str = "train"
@@ -27,24 +28,46 @@ class StudyConfig:
     eval_samples: int = 10_000
 
 
-def _check_types(path: Path, table: dict) -> None:
-    expected = {"variants": list, "seeds": list, "dataset": str, "split": str, "device": str, "results": str,
-                "data_root": str, "threads": int, "eval_every": (int, str), "eval_samples": int}
+SEED_MAX = 2**32 - 1  # numpy's global RNG, which two write-ups draw from, takes seeds below 2**32
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML's true is a bool, never a count
+
+
+def _problem(key: str, value: object) -> str | None:
+    """What is wrong with one [run] value, or None."""
+    if key in ("variants", "seeds"):
+        if not isinstance(value, list) or not value:
+            return "must be a non-empty list"
+        if key == "seeds" and not all(_is_int(s) and 0 <= s <= SEED_MAX for s in value):
+            return f"must be integers from 0 to {SEED_MAX}"
+        if key == "variants" and not all(isinstance(v, str) for v in value):
+            return "must be variant names"
+        return None
+    if key in ("dataset", "split", "device", "results", "data_root"):
+        return None if isinstance(value, str) and value else "must be a non-empty string"
+    if key == "threads":
+        return None if _is_int(value) and value >= 1 else "must be an integer >= 1"
+    if key == "eval_every":
+        return None if value == "auto" or (_is_int(value) and value >= 0) else \
+            "must be \"auto\" or a non-negative integer"
+    if key == "eval_samples":
+        return None if _is_int(value) and value >= MIN_EVAL_SAMPLES else \
+            f"must be an integer >= {MIN_EVAL_SAMPLES}"
+    return "is not a known key; valid keys: variants, seeds, dataset, split, device, results, data_root, threads, " \
+           "eval_every, eval_samples"
+
+
+def _check(path: Path, document: dict) -> dict:
+    table = document.get("run", {})
+    if not isinstance(table, dict):
+        raise StudyError(f"{path}: 'run' must be a [run] table of settings, got {table!r}")
     for key, value in table.items():
-        if key not in expected:
-            raise StudyError(f"{path}: unknown key '{key}' in [run]; valid keys: {', '.join(expected)}")
-        if not isinstance(value, expected[key]):
-            raise StudyError(f"{path}: [run] {key} has the wrong type: {value!r}")
-    if table.get("eval_every", 0) != "auto" and (isinstance(table.get("eval_every", 0), str)
-                                                 or table.get("eval_every", 0) < 0):
-        raise StudyError(f"{path}: [run] eval_every must be \"auto\" or a non-negative integer")
-    if table.get("eval_samples", 1) < 1:
-        raise StudyError(f"{path}: [run] eval_samples must be at least 1")
-    if table.get("threads", 1) < 1:
-        raise StudyError(f"{path}: [run] threads must be at least 1, got {table['threads']}")
-    seeds = table.get("seeds", [])
-    if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
-        raise StudyError(f"{path}: [run] seeds must be non-negative integers, got {seeds!r}")
+        problem = _problem(key, value)
+        if problem:
+            raise StudyError(f"{path}: [run] {key} {problem} (got {value!r}); fix the file or pass another --config")
+    return table
 
 
 def load_config(path: Path | None) -> StudyConfig:
@@ -54,14 +77,16 @@ def load_config(path: Path | None) -> StudyConfig:
             return StudyConfig()
         path = DEFAULT_CONFIG
     try:
-        table = tomllib.loads(path.read_text()).get("run", {})
+        document = tomllib.loads(path.read_text())
     except OSError as error:
         raise StudyError(f"cannot read config {path}: {error.strerror}; pass --config with an existing file") \
             from None
+    except UnicodeDecodeError:
+        raise StudyError(f"config {path} is not a text file; pass --config with a TOML file") from None
     except tomllib.TOMLDecodeError as error:
         raise StudyError(f"config {path} is not valid TOML ({error}); fix the file or pass another --config") \
             from None
-    _check_types(path, table)
+    table = _check(path, document)
     base = path.resolve().parent
     paths = {key: base / table[key] for key in ("results", "data_root") if key in table}
     return StudyConfig(**(table | paths))
@@ -70,6 +95,16 @@ def load_config(path: Path | None) -> StudyConfig:
 def resolve_eval_every(value: int | str, epochs: int) -> int:
     """'auto' evaluates about ten times per run (and always at the last epoch)."""
     return max(1, round(epochs / 10)) if value == "auto" else int(value)
+
+
+def resolve_recorded_root(option: Path | None, recorded: Path) -> Path:
+    """Where a finished run's data is now: --data-root, else where it was trained from if that still exists,
+    else $STUDY_DATA_ROOT."""
+    if option is not None:
+        return option
+    if recorded.is_dir() or not os.environ.get("STUDY_DATA_ROOT"):
+        return recorded
+    return Path(os.environ["STUDY_DATA_ROOT"])
 
 
 def resolve_data_root(option: Path | None, config: StudyConfig) -> Path:

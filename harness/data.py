@@ -53,6 +53,8 @@ def read_idx(path: Path, ndim: int) -> torch.Tensor:
     if len(data) != expected:
         raise StudyError(f"{path} is truncated or corrupt ({len(data)} bytes, header promises {expected}); delete "
                          f"it so it is downloaded again, or point --data-root at intact files")
+    if len(data) == header:  # no items: frombuffer refuses an empty buffer
+        return torch.empty(dims, dtype=torch.uint8)
     return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header).view(*dims)
 
 
@@ -60,10 +62,14 @@ def _download(root: Path, dataset: str, split: str) -> None:
     """torchvision fetches and unpacks the files into <root>/<Class>/raw; offline it fails and we say what to do."""
     images, labels = idx_stems(split)
     raw = raw_folder(root, dataset)
+    created = [folder for folder in (root, raw.parent, raw) if not folder.exists()]
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             DATASET_CLASSES[dataset](str(root), train=split == "train", download=True)
     except Exception:  # torchvision raises RuntimeError or URLError variants; the message below says it all
+        for folder in reversed(created):  # torchvision made them for the download: leave no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise StudyError(
             f"{dataset} {split} data not found (looked for {raw / images}[.gz] and {raw / labels}[.gz]) and the "
             f"download failed; point --data-root, STUDY_DATA_ROOT or data_root in study.toml at a folder holding "
@@ -92,15 +98,27 @@ def load_split(root: Path, dataset: str, split: str, limit: int | None = None) -
     image_path, label_path = (_existing(raw, stem) for stem in stems)
     assert image_path is not None and label_path is not None
     images, labels = read_idx(image_path, 3), read_idx(label_path, 1)
-    if images.shape[0] != labels.shape[0]:
-        raise StudyError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels; "
-                         f"the two files are from different releases, replace both")
+    _check_contents(images, labels, image_path, label_path)
     if limit is not None:
         if limit > images.shape[0]:
             raise StudyError(f"--limit {limit} exceeds the {images.shape[0]} images of {dataset} {split}; use a "
                              f"smaller --limit")
         images, labels = images[:limit], labels[:limit]
     return Split(images, labels, dataset, split, (str(image_path), str(label_path)))
+
+
+def _check_contents(images: torch.Tensor, labels: torch.Tensor, image_path: Path, label_path: Path) -> None:
+    """What every variant and the evaluator assume: some 28x28 images, one label 0-9 each."""
+    fix = "replace the files with intact MNIST-format ones, or point --data-root elsewhere"
+    if images.shape[1:] != (28, 28):
+        raise StudyError(f"{image_path} holds {tuple(images.shape[1:])} images, not 28x28; {fix}")
+    if images.shape[0] == 0:
+        raise StudyError(f"{image_path} holds no images; {fix}")
+    if images.shape[0] != labels.shape[0]:
+        raise StudyError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels; "
+                         f"the two files are from different releases, replace both")
+    if int(labels.max()) > 9:
+        raise StudyError(f"{label_path} holds label {int(labels.max())}, outside 0-9; {fix}")
 
 
 def epoch_order(n: int, shuffle: bool) -> torch.Tensor:

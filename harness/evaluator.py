@@ -164,16 +164,19 @@ def find_evaluator(results: Path, dataset: str, protocol: str | None = None) -> 
 def load_evaluator(results: Path, dataset: str, protocol: str | None = None) -> tuple[Evaluator, EvaluatorInfo]:
     folder = find_evaluator(results, dataset, protocol)
     if folder is not None:
-        info = EvaluatorInfo(**read_json(folder / "evaluator.json"))
+        rebuild = f"delete {folder} and rebuild it with `study evaluator build --dataset {dataset}`"
+        try:
+            info = EvaluatorInfo(**read_json(folder / "evaluator.json"))  # type: ignore[arg-type]
+        except (StudyError, TypeError) as error:
+            raise StudyError(f"evaluator record {folder / 'evaluator.json'} is damaged ({error}); {rebuild}") \
+                from None
         model = Evaluator()
         try:
             model.load_state_dict(torch.load(folder / "evaluator.pt", map_location="cpu", weights_only=True))
         except Exception as error:  # a damaged file can fail in many ways
-            raise StudyError(f"evaluator {folder / 'evaluator.pt'} cannot be read ({error}); delete {folder} and "
-                             f"rebuild it with `study evaluator build --dataset {dataset}`") from None
+            raise StudyError(f"evaluator {folder / 'evaluator.pt'} cannot be read ({error}); {rebuild}") from None
         if weights_sha256(model) != info.sha256:
-            raise StudyError(f"evaluator in {folder} does not match its recorded SHA-256; delete {folder} and "
-                             f"rebuild it with `study evaluator build --dataset {dataset}`")
+            raise StudyError(f"evaluator in {folder} does not match its recorded SHA-256; {rebuild}")
         return model.eval(), info
     split = "train" if protocol == "train-split" else "test"
     raise StudyError(f"no {dataset} evaluator under {results / 'evaluators'}; build one with `study evaluator build "

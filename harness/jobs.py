@@ -6,7 +6,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
-from harness.train import RunOutcome, RunSpec, train_run
+from harness.planning import RunSpec
+from harness.signals import terminate_as_interrupt
+from harness.train import RunOutcome, train_run
 
 
 def _train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
@@ -16,17 +18,23 @@ def _train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
 
 
 def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Callable[[RunOutcome], None]) -> None:
-    """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads)."""
+    """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads).
+    Ctrl-C or SIGTERM stops every worker, each marking its run interrupted, before this returns."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited RNG or threads
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = []
-        for spec in specs:
-            fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}
-            futures.append(pool.submit(_train_by_name, spec.variant.name, fields, force))
-        try:
-            for future in as_completed(futures):
-                on_done(future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=terminate_as_interrupt)
+    futures = []
+    for spec in specs:
+        fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}
+        futures.append(pool.submit(_train_by_name, spec.variant.name, fields, force))
+    try:
+        for future in as_completed(futures):
+            on_done(future.result())
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        for process in list(getattr(pool, "_processes", {}).values()):  # the executor keeps no public list
+            if process.is_alive():
+                process.terminate()  # SIGTERM: the worker's run ends as interrupted, resumable
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

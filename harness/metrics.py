@@ -16,6 +16,8 @@ import scipy.linalg
 import torch
 
 CHUNK = 2048
+K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
+MIN_IMAGES = K_DENSITY_COVERAGE + 1  # the k-th nearest neighbour of a point other than itself must exist
 
 
 def fid(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
@@ -85,7 +87,8 @@ def kth_neighbour_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch
     return {k: nearest[:, k] for k in ks}
 
 
-def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = K_PRECISION_RECALL,
+         k_dc: int = K_DENSITY_COVERAGE) -> dict[str, float]:
     """Precision and recall with k_pr neighbours, density and coverage with k_dc, as the prdc package defines them,
     from one pass over each of the real-real, fake-fake and real-fake distance matrices."""
     real_radii = kth_neighbour_radii(real, (k_pr, k_dc))

@@ -16,9 +16,10 @@ class DropoutMLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.dropout = nn.Dropout(p)
         self.output = output
+        self.in_features = sizes[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.view(-1, self.layers[0].in_features)
+        x = x.view(-1, self.in_features)
         for layer in self.layers[:-1]:
             x = self.dropout(nn.functional.leaky_relu(layer(x), 0.2))
         return self.output(self.layers[-1](x))
@@ -36,5 +37,5 @@ def batch_norm(kind: type[nn.Module], features: int, gamma_uniform: bool) -> nn.
     """BatchNorm whose weight is drawn U(0,1) at construction when asked, as PyTorch <= 1.1 did (same RNG order)."""
     layer = kind(features)
     if gamma_uniform:
-        nn.init.uniform_(layer.weight)
+        nn.init.uniform_(layer.weight)  # type: ignore[arg-type]
     return layer

@@ -5,8 +5,15 @@ import time
 from typing import Callable
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from harness.train import RunOutcome, SilentProgress
 
@@ -20,7 +27,7 @@ def summary_line(outcome: RunOutcome) -> str:
     row = outcome.last_row or {}
     fid = f" FID {row['fid']:.2f}" if "fid" in row else ""
     return (f"{outcome.run_id}: complete, {epochs}, d_loss {row.get('d_loss', float('nan')):.4f}"
-            f" g_loss {row.get('g_loss', float('nan')):.4f}{fid} -> {outcome.run_dir}")
+            f" g_loss {row.get('g_loss', float('nan')):.4f}{fid} -> {outcome.folder.path}")
 
 
 class QuietProgress(SilentProgress):
@@ -41,7 +48,7 @@ class BarProgress:
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                              console=console, transient=False)
-        self.run_task = self.step_task = None
+        self.run_task = self.step_task = TaskID(-1)  # -1: no run begun yet
         self.steps = 0
         self.last_refresh = 0.0
 
@@ -55,7 +62,7 @@ class BarProgress:
     def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
         self.steps = steps
         for task in (self.run_task, self.step_task):
-            if task is not None:
+            if task in self.bars.task_ids:
                 self.bars.remove_task(task)
         self.run_task = self.bars.add_task(f"{label}: epochs", total=epochs, completed=first_epoch, losses="")
         self.step_task = self.bars.add_task("  steps", total=steps, losses="")

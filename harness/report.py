@@ -5,142 +5,44 @@ same bytes. Incomplete runs are listed with the reason and left out of every agg
 """
 from __future__ import annotations
 
-import html
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
 from harness import figures
+from harness.arms import Arm
 from harness.claims import judge
-from harness.config import ALL_VARIANTS
 from harness.errors import StudyError
+from harness.report_render import Block, Figure, Heading, Note, Table, Text, fmt, render_html, render_markdown
 from harness.runs import Run, load_runs
 from harness.stats import bootstrap_ci, mean_sd, rank_test
-from harness.storage import atomic_write_text, check_writable, read_json
-from variants import VARIANTS
+from harness.storage import atomic_write_text, check_writable, read_json, write_json
+from harness.variant import Variant
 
 SUMMARY_METRICS = [("fid", "FID"), ("kid", "KID"), ("inception_score", "IS"), ("precision", "precision"),
                    ("recall", "recall"), ("classes_covered", "classes covered"), ("d_accuracy", "D accuracy")]
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
+REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
 
 
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class Note:
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str  # also the CSV file name under tables/
-    frame: pd.DataFrame
-    caption: str = ""
-
-
-@dataclass(frozen=True)
-class Figure:
-    path: str  # relative to the report
-    caption: str
-
-
-Block = Heading | Text | Note | Table | Figure
-
-
-def fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def render_markdown(blocks: list[Block]) -> str:
-    lines: list[str] = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            lines += [f"{'#' * block.level} {block.text}", ""]
-        elif isinstance(block, Text):
-            lines += [block.text, ""]
-        elif isinstance(block, Note):
-            lines += [f"> **Note.** {block.text}", ""]
-        elif isinstance(block, Table):
-            if block.caption:
-                lines += [f"*{block.caption}*", ""]
-            cells = [[fmt(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in
-                     block.frame.itertuples(index=False)]
-            lines += ["| " + " | ".join(map(str, block.frame.columns)) + " |",
-                      "|" + "---|" * len(block.frame.columns)] + ["| " + " | ".join(row) + " |" for row in cells]
-            lines.append("")
-        else:
-            lines += [f"![{block.caption}]({block.path})", "", f"*{block.caption}*", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def render_html(blocks: list[Block]) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mnist-gan-study report</title><style>"
-             "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:90%;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px}"
-             ".note{background:#fff4d6;border-left:4px solid #e0a000;padding:0.5em 1em}img{max-width:100%}"
-             "</style></head><body>"]
-    for block in blocks:
-        if isinstance(block, Heading):
-            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
-        elif isinstance(block, Text):
-            parts.append(f"<p>{html.escape(block.text)}</p>")
-        elif isinstance(block, Note):
-            parts.append(f"<p class='note'><b>Note.</b> {html.escape(block.text)}</p>")
-        elif isinstance(block, Table):
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.frame.columns)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
-                           for row in block.frame.itertuples(index=False))
-            caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
-            parts.append(f"<table>{caption}<tr>{head}</tr>{body}</table>")
-        else:
-            parts.append(f"<figure><img src='{html.escape(block.path)}' alt='{html.escape(block.caption)}'>"
-                         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
-    return "\n".join(parts + ["</body></html>"]) + "\n"
-
-
-def label_variant(label: str) -> str:
-    """The variant of an arm label such as 'nll-softmax+g-backward (100 epochs)'."""
-    return label.split(" (")[0].split("+")[0]
-
-
-def arm_order(arms: set[str]) -> list[str]:
-    """The five variants in their fixed order, each followed by its fixed arms."""
-    def key(arm: str) -> tuple:
-        variant = label_variant(arm)
-        return (ALL_VARIANTS.index(variant) if variant in ALL_VARIANTS else len(ALL_VARIANTS), arm.count("+"), arm)
-    return sorted(arms, key=key)
-
-
-def by_protocol(runs: list[Run]) -> dict[str, dict[str, list[Run]]]:
-    """Protocol (data) -> arm label -> runs. Each variant keeps its own epoch count; an arm whose runs have several
-    lengths gets one label per length, so runs of different lengths are never pooled."""
-    lengths: dict[tuple[str, str], set[int]] = {}
-    for run in runs:
-        lengths.setdefault((run.protocol, run.arm), set()).add(run.epochs)
-    groups: dict[str, dict[str, list[Run]]] = {}
-    for run in sorted(runs, key=lambda r: (r.protocol, r.arm, r.epochs, r.seed)):
-        label = run.arm if len(lengths[run.protocol, run.arm]) == 1 else f"{run.arm} ({run.epochs} epochs)"
-        groups.setdefault(run.protocol, {}).setdefault(label, []).append(run)
+def by_protocol(runs: list[Run]) -> dict[str, dict[Arm, list[Run]]]:
+    """Protocol (data) -> arm -> runs, seeds in order. Each variant keeps its own epoch count; runs of different
+    lengths are different arms, never pooled."""
+    groups: dict[str, dict[Arm, list[Run]]] = {}
+    for run in sorted(runs, key=lambda r: (r.protocol, r.arm.name, r.epochs, r.seed)):
+        groups.setdefault(run.protocol, {}).setdefault(run.arm, []).append(run)
     return groups
 
 
-def faithful_label(label: str) -> str:
-    """The label of the same variant without fixes (and the same length, where the label names one)."""
-    return label_variant(label) + (label[label.index(" ("):] if " (" in label else "")
+def arm_labels(arms: list[Arm]) -> dict[Arm, str]:
+    """Each arm's label: its name, with its length where one protocol has the same name at several lengths."""
+    lengths: dict[tuple[str, str], set[int]] = {}
+    for arm in arms:
+        lengths.setdefault((arm.protocol, arm.name), set()).add(arm.epochs)
+    return {arm: arm.label(with_epochs=len(lengths[arm.protocol, arm.name]) > 1) for arm in arms}
 
 
 def mean_sd_text(values: list[float]) -> str:
@@ -162,18 +64,27 @@ def final_values(runs: list[Run], column: str) -> list[float]:
 
 
 class ReportBuilder:
-    def __init__(self, results: Path, out: Path, variants: list[str] | None):
+    """Decides what the report says: sections of blocks, from the runs and the variants' declarations."""
+
+    def __init__(self, results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None):
         runs, excluded = load_runs(results)
-        if variants:
-            runs = [r for r in runs if r.variant in variants]
-            excluded = [(run_id, why) for run_id, why in excluded if run_id.split("+")[0].split("__")[0] in variants]
-        self.results, self.out = results, out
-        self.wanted = variants or ALL_VARIANTS
+        if wanted:
+            runs = [r for r in runs if r.variant in wanted]
+            excluded = [e for e in excluded if e.variant is None or e.variant in wanted]
+        self.results, self.out, self.variants = results, out, variants
+        self.wanted = wanted or list(variants)
         self.runs, self.excluded = runs, excluded
         self.groups = by_protocol(runs)
         self.protocols = list(self.groups)
-        self.colours = figures.palette(arm_order({label for arms in self.groups.values() for label in arms}))
-        self.tables: list[Table] = []
+        self.labels = arm_labels([arm for arms in self.groups.values() for arm in arms])
+        self.colours = figures.palette([self.labels[arm] for arm in self.ordered(self.labels)])
+
+    def ordered(self, arms) -> list[Arm]:
+        return sorted(arms, key=lambda arm: arm.sort_key(list(self.variants)))
+
+    def labelled(self, arms: dict[Arm, list[Run]]) -> dict[str, list[Run]]:
+        """Arms keyed by their labels, in order: what the figures draw."""
+        return {self.labels[arm]: arms[arm] for arm in self.ordered(arms)}
 
     def figure_path(self, name: str) -> Path:
         return self.out / "figures" / name
@@ -186,28 +97,28 @@ class ReportBuilder:
         blocks: list[Block] = [Heading(2, "1. Setup")]
         rows = []
         for protocol, arms in self.groups.items():
-            for arm in arm_order(set(arms)):
+            for arm in self.ordered(arms):
                 group = arms[arm]
-                rows.append({"protocol": self.protocols.index(protocol) + 1, "arm": arm,
-                             "data": protocol, "epochs": group[0].epochs,
+                rows.append({"protocol": self.protocols.index(protocol) + 1, "arm": self.labels[arm],
+                             "data": protocol, "epochs": arm.epochs,
                              "seeds": ", ".join(str(r.seed) for r in group),
-                             "devices": ", ".join(sorted({r.manifest["device"] for r in group}))})
+                             "devices": ", ".join(sorted({r.manifest.device for r in group}))})
         blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by protocol and arm"))
-        provenance = sorted({(r.manifest["versions"]["torch"], r.manifest["versions"]["torchvision"],
-                              r.manifest["versions"]["python"], r.manifest["code_version"]) for r in self.runs})
+        provenance = sorted({(r.manifest.versions["torch"], r.manifest.versions["torchvision"],
+                              r.manifest.versions["python"], r.manifest.code_version) for r in self.runs})
         blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
                                                                              "code commit"]),
                             "Library versions and code commits of the runs"))
-        evaluations = {(r.manifest["evaluation"]["evaluator_sha256"], r.manifest["evaluation"]["protocol"],
-                        r.manifest["evaluation"]["heldout_accuracy"], r.manifest["evaluation"]["n_fake"],
-                        r.manifest["evaluation"]["n_real"]) for r in self.runs if r.manifest.get("evaluation")}
+        evaluations = {(e["evaluator_sha256"], e["protocol"], e["heldout_accuracy"], e["n_fake"], e["n_real"])
+                       for e in (r.manifest.evaluation for r in self.runs) if e}
         if evaluations:
             frame = pd.DataFrame(sorted(evaluations), columns=["evaluator SHA-256", "protocol", "held-out accuracy",
                                                                 "n_fake", "n_real"])
             blocks.append(Table("setup_evaluators", frame, "Evaluators the scores come from"))
         blocks += [Note(text) for text in self.setup_notes(evaluations)]
         if self.excluded:
-            blocks.append(Table("excluded_runs", pd.DataFrame(self.excluded, columns=["run", "left out because"]),
+            blocks.append(Table("excluded_runs", pd.DataFrame([(e.run_id, e.reason) for e in self.excluded],
+                                                             columns=["run", "left out because"]),
                                 "Runs left out of every aggregate"))
         missing = [v for v in self.wanted if not any(r.variant == v for r in self.runs)]
         if missing:
@@ -221,28 +132,28 @@ class ReportBuilder:
         if len(self.protocols) > 1:
             notes.append("Runs trained on different data or image counts; numbers are compared only within a "
                          "protocol.")
-        reduced = sorted({r.protocol for r in self.runs if r.manifest["data"]["split"] != "train"
-                          or r.manifest["data"]["images"] < FULL_TRAIN_IMAGES})
+        reduced = sorted({r.protocol for r in self.runs if r.manifest.data.split != "train"
+                          or r.manifest.data.images < FULL_TRAIN_IMAGES})
         if reduced:
             notes.append("Reduced protocol (not the write-ups' 60,000 training digits): " + "; ".join(reduced)
                          + ". An epoch then has fewer steps than the original's, so claims about epoch N compare "
                            "at equal epochs, not equal steps.")
-        short = sorted({f"{r.arm} ({r.epochs} of {VARIANTS[r.variant].recipe.epochs})" for r in self.runs
-                        if r.epochs < VARIANTS[r.variant].recipe.epochs})
+        short = sorted({f"{r.arm.name} ({r.epochs} of {self.variants[r.variant].recipe.epochs})"
+                        for r in self.runs if r.epochs < self.variants[r.variant].recipe.epochs})
         if short:
             notes.append("Shorter than the write-up: " + ", ".join(short) + " epochs; claims about later epochs are "
                          "not checkable.")
-        small_n = sorted({r.manifest["evaluation"]["n_fake"] for r in self.runs if r.manifest.get("evaluation")
-                          and r.manifest["evaluation"]["n_fake"] < FULL_EVAL_N})
+        small_n = sorted({e["n_fake"] for e in (r.manifest.evaluation for r in self.runs)
+                          if e and e["n_fake"] < FULL_EVAL_N})
         if small_n:
             notes.append(f"Scores use n = {', '.join(map(str, small_n))} images per set instead of 10,000; FID "
                          f"and KID are biased upwards at small n, so compare only at equal n.")
-        overlap = sorted({r.run_id for r in self.runs if (r.manifest.get("evaluation") or {})
-                          .get("reference_overlap", 0) > 0})
+        overlap = sorted({r.run_id for r in self.runs
+                          if (r.manifest.evaluation or {}).get("reference_overlap", 0) > 0})
         if overlap:
             notes.append(f"{len(overlap)} run(s) trained on images of the evaluator's reference set (training on "
                          f"the reference split); their scores flatter them: {', '.join(overlap)}.")
-        if any(not r.manifest.get("evaluation") for r in self.runs):
+        if any(not r.manifest.evaluation for r in self.runs):
             notes.append("Some runs were trained with scoring off; their score columns are empty (`study eval` "
                          "scores them).")
         return notes
@@ -255,9 +166,9 @@ class ReportBuilder:
                            "classes) are counted and kept in the aggregates."))
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
             rows, seed_rows = [], []
-            for arm in arm_order(set(arms)):
+            for arm in self.ordered(arms):
                 group = arms[arm]
-                row = {"arm": arm, "epochs": group[0].epochs, "seeds": len(group),
+                row = {"arm": self.labels[arm], "epochs": arm.epochs, "seeds": len(group),
                        "failed": sum(r.failure() is not None for r in group)}
                 for column, label in SUMMARY_METRICS:
                     values = final_values(group, column)
@@ -266,7 +177,8 @@ class ReportBuilder:
                         row[f"{label} 95% CI"] = ci_text(values)
                 row["best FID (epoch)"] = self.best_fid(group)
                 rows.append(row)
-                seed_rows += [{"arm": arm, "fid": v} for v in final_values(group, "fid") if not math.isnan(v)]
+                seed_rows += [{"arm": self.labels[arm], "fid": v} for v in final_values(group, "fid")
+                              if not math.isnan(v)]
             blocks.append(Table(f"summary_{number}", pd.DataFrame(rows), self.protocol_label(protocol)))
             if seed_rows:
                 path = self.figure_path(f"final-fid-{number}.png")
@@ -286,18 +198,25 @@ class ReportBuilder:
         return f"{fmt(sum(b for b, _ in best) / len(best))} (epochs {', '.join(str(e) for _, e in best)})"
 
     def calibration(self) -> list[Block]:
-        hashes = {r.manifest["evaluation"]["evaluator_sha256"] for r in self.runs if r.manifest.get("evaluation")}
+        hashes = {r.manifest.evaluation["evaluator_sha256"] for r in self.runs if r.manifest.evaluation}
         blocks: list[Block] = []
         for folder in sorted((self.results / "evaluators").glob("*")) if hashes else []:
             info_file = folder / "evaluator.json"
-            if not info_file.is_file() or read_json(info_file)["sha256"] not in hashes:
+            try:
+                info = read_json(info_file)
+            except StudyError:  # no or a damaged record: not the evaluator of these runs
+                continue
+            if not isinstance(info, dict) or info.get("sha256") not in hashes:
                 continue
             for calibration in sorted(folder.glob("calibration-n*.json")):
-                frame = pd.DataFrame(json.loads(calibration.read_text()))[["name", "fid", "kid", "inception_score",
+                stored = read_json(calibration)
+                if not isinstance(stored, dict) or stored.get("evaluator_sha256") != info["sha256"]:
+                    continue  # written by an earlier version, or damaged
+                frame = pd.DataFrame(stored["rows"])[["name", "fid", "kid", "inception_score",
                                                                     "precision", "recall", "density", "coverage",
                                                                     "classes_covered", "eval_n_fake"]]
                 blocks.append(Table(f"calibration_{folder.name}_{calibration.stem}", frame,
-                                    f"Calibration rows, evaluator {read_json(info_file)['sha256'][:12]} "
+                                    f"Calibration rows, evaluator {info['sha256'][:12]} "
                                     f"({folder.name}): real vs real is the floor, uniform noise the ceiling"))
         if hashes and not blocks:
             blocks.append(Note("No calibration rows for the evaluator(s) used; run `study calibrate` to put the "
@@ -307,10 +226,10 @@ class ReportBuilder:
     # 3. Per seed -----------------------------------------------------------------------------------------------
     def per_seed(self) -> list[Block]:
         rows = []
-        for run in sorted(self.runs, key=lambda r: (self.protocols.index(r.protocol), arm_order({r.arm}), r.arm,
-                                                    r.seed)):
+        for run in sorted(self.runs, key=lambda r: (self.protocols.index(r.protocol), self.labels[r.arm], r.seed)):
             final = run.final
-            rows.append({"protocol": self.protocols.index(run.protocol) + 1, "arm": run.arm, "seed": run.seed,
+            rows.append({"protocol": self.protocols.index(run.protocol) + 1, "arm": self.labels[run.arm],
+                         "seed": run.seed,
                          "epochs": int(final["epoch"]), "d_loss": final["d_loss"], "g_loss": final["g_loss"],
                          "D accuracy": final["d_accuracy"],
                          **{label: final[c] if c in final else math.nan for c, label in SUMMARY_METRICS[:-1]},
@@ -322,7 +241,7 @@ class ReportBuilder:
         blocks: list[Block] = [Heading(2, "4. Curves")]
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
             path = self.figure_path(f"curves-{number}.png")
-            figures.curves_figure(arms, self.colours, path, self.protocol_label(protocol))
+            figures.curves_figure(self.labelled(arms), self.colours, path, self.protocol_label(protocol))
             blocks.append(Figure(f"figures/{path.name}", f"Losses, D outputs, D accuracy and scores over epochs, "
                                                          f"{self.protocol_label(protocol)}"))
         return blocks
@@ -334,20 +253,20 @@ class ReportBuilder:
                                     "write-up samples in.")]
         for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
             blocks.append(Heading(3, self.protocol_label(protocol)))
-            for arm in arm_order(set(arms)):
-                blocks += self.arm_samples(arm, arms[arm], number)
+            for label, group in self.labelled(arms).items():
+                blocks += self.arm_samples(label, group, number)
         return blocks
 
     def arm_samples(self, arm: str, group: list[Run], number: int) -> list[Block]:
         first = group[0]
-        grids = sorted((int(p.stem.split("-")[1]), p) for p in (first.run_dir / "samples").glob("epoch-*.png"))
+        grids = first.folder.sample_grids()
         if not grids:
             return [Text(f"{arm}: no sample grids.")]
         last = len(grids) - 1
         matched = sorted({0, round(last * 0.25), round(last * 0.5), last})
         name = f"samples-{number}-{arm}"
         figures.strip([(f"epoch {grids[i][0]}", grids[i][1]) for i in matched], self.figure_path(f"{name}.png"))
-        finals = [(f"seed {r.seed}", r.run_dir / "samples" / f"epoch-{int(r.final['epoch']):04d}.png") for r in group]
+        finals = [(f"seed {r.seed}", r.folder.sample_path(int(r.final["epoch"]))) for r in group]
         figures.strip([(label, path) for label, path in finals if path.is_file()],
                       self.figure_path(f"{name}-seeds.png"))
         figures.progress_gif(grids, self.figure_path(f"{name}.gif"))
@@ -362,10 +281,10 @@ class ReportBuilder:
                                     "reproduced (all seeds), partly (some), not reproduced (none), or not checkable "
                                     "(and why).")]
         for name in self.wanted:
-            variant = VARIANTS[name]
+            variant = self.variants[name]
             blocks.append(Heading(3, f"{name}: {variant.title}"))
-            faithful = [(p, group) for p, arms in self.groups.items() for label, group in arms.items()
-                        if label == faithful_label(label) and label_variant(label) == name]
+            faithful = [(p, group) for p, arms in self.groups.items() for arm, group in arms.items()
+                        if arm.is_faithful and arm.variant == name]
             if not faithful:
                 blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
             for protocol, group in faithful:
@@ -389,14 +308,14 @@ class ReportBuilder:
                                     "difference and 95% bootstrap interval.")]
         rows = []
         for number, arms in enumerate(self.groups.values(), start=1):
-            for arm in arm_order(set(arms)):
-                base = faithful_label(arm)
+            for arm in self.ordered(arms):
+                base = arm.faithful
                 if arm == base or base not in arms:
                     continue
                 faithful = {r.seed: r for r in arms[base]}
                 fixed = {r.seed: r for r in arms[arm]}
                 seeds = sorted(set(faithful) & set(fixed))
-                row = {"protocol": number, "fixed arm": arm, "seeds": len(seeds)}
+                row = {"protocol": number, "fixed arm": self.labels[arm], "seeds": len(seeds)}
                 for column, label in SUMMARY_METRICS:
                     differences = [float(fixed[s].final.get(column, math.nan)) -
                                    float(faithful[s].final.get(column, math.nan)) for s in seeds]
@@ -419,7 +338,7 @@ class ReportBuilder:
                                     "smallest attainable p is shown.")]
         rows = []
         for number, arms in enumerate(self.groups.values(), start=1):
-            faithful = [a for a in arm_order(set(arms)) if faithful_label(a) == a]
+            faithful = [a for a in self.ordered(arms) if a.is_faithful]
             scores = {a: [v for v in final_values(arms[a], "fid") if not math.isnan(v)] for a in faithful}
             for i, a in enumerate(faithful):
                 for b in faithful[i + 1:]:
@@ -428,15 +347,16 @@ class ReportBuilder:
                     p, smallest = rank_test(scores[a], scores[b])
                     conclusion = "too few seeds to tell" if smallest >= 0.05 else \
                         "differ (p < 0.05)" if p < 0.05 else "no difference detected"
-                    rows.append({"protocol": number, "A": a, "B": b, "FID A": mean_sd_text(scores[a]),
-                                 "FID B": mean_sd_text(scores[b]), "p": p, "smallest possible p": smallest,
+                    rows.append({"protocol": number, "A": self.labels[a], "B": self.labels[b],
+                                 "FID A": mean_sd_text(scores[a]), "FID B": mean_sd_text(scores[b]), "p": p,
+                                 "smallest possible p": smallest,
                                  "conclusion": conclusion})
         blocks.append(Table("pairwise", pd.DataFrame(rows)) if rows else Text("No scored faithful runs to compare."))
         return blocks
 
     def build(self) -> list[Block]:
         blocks: list[Block] = [Heading(1, "mnist-gan-study report"),
-                               Text(f"{len(self.runs)} complete runs of {len({r.arm for r in self.runs})} arms; "
+                               Text(f"{len(self.runs)} complete runs of {len({r.arm.name for r in self.runs})} arms; "
                                     f"{len(self.excluded)} left out. Tables are also in tables/ as CSV.")]
         for section in (self.setup, self.summary, self.per_seed, self.curves, self.samples, self.claims,
                         self.quirk_costs, self.pairwise):
@@ -444,27 +364,38 @@ class ReportBuilder:
         return blocks
 
 
-def write_report(results: Path, out: Path, variants: list[str] | None, format: str) -> Path:
+def write_report(results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
+                 format: str) -> Path:
+    """Report on the runs under ``results`` of the ``wanted`` variants (all when None), judged against the
+    declarations in ``variants``."""
     if format not in ("md", "html"):
         raise StudyError(f"unknown format '{format}'; use md or html")
-    check_writable(out)
-    builder = ReportBuilder(results, out, variants)
+    builder = ReportBuilder(results, out, variants, wanted)
     if not builder.runs:
         raise StudyError(f"no complete runs under {results / 'runs'}"
-                         + (f" for {', '.join(variants)}" if variants else "") + "; finish or start some with "
+                         + (f" for {', '.join(wanted)}" if wanted else "") + "; finish or start some with "
                          "`study run`")
+    check_writable(out, "--out")
     blocks = builder.build()
-    written = set()
+    written = {f"report.{format}"}
     for block in blocks:
         if isinstance(block, Table):
             atomic_write_text(out / "tables" / f"{block.name}.csv", block.frame.to_csv(index=False))
-            written.add(out / "tables" / f"{block.name}.csv")
+            written.add(f"tables/{block.name}.csv")
         elif isinstance(block, Figure):
-            written.add(out / block.path)
-    for folder in ("tables", "figures"):  # the report owns these: files of an earlier report would mislead
-        for stale in set((out / folder).glob("*")) - written:
+            written.add(block.path)
+    atomic_write_text(out / f"report.{format}", render_markdown(blocks) if format == "md" else render_html(blocks))
+    _prune_earlier_report(out, written)
+    return out / f"report.{format}"
+
+
+def _prune_earlier_report(out: Path, written: set[str]) -> None:
+    """Delete what an earlier report in ``out`` wrote and this one did not (its tables and figures would mislead),
+    and nothing else: the list of a report's own files is kept beside it."""
+    listing = out / REPORT_FILES
+    earlier = set(json.loads(listing.read_text())) if listing.is_file() else set()
+    for name in sorted(earlier - written):
+        stale = out / name
+        if stale.is_file():
             stale.unlink()
-    text = render_markdown(blocks) if format == "md" else render_html(blocks)
-    path = out / f"report.{format}"
-    atomic_write_text(path, text)
-    return path
+    write_json(listing, sorted(written))

@@ -1,59 +1,49 @@
-"""Reading run folders back: manifest, per-epoch metrics, and which group ("arm") a run belongs to."""
+"""Reading finished runs back for the report: manifest, per-epoch metrics, the write-up's log, and the run's arm."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from harness.arms import Arm
 from harness.errors import StudyError
+from harness.run_folder import COMPLETE, Manifest, RunFolder, run_folders
 
 COLLAPSE_CLASSES = 5  # a run whose final samples cover fewer classes counts as failed (mode collapse)
 
 
 @dataclass(frozen=True)
 class Run:
-    run_dir: Path
-    manifest: dict
+    folder: RunFolder
+    manifest: Manifest
     metrics: pd.DataFrame
     log: pd.DataFrame
 
     @property
     def run_id(self) -> str:
-        return self.run_dir.name
+        return self.folder.run_id
 
     @property
     def variant(self) -> str:
-        return self.manifest["variant"]
-
-    @property
-    def fixes(self) -> tuple[str, ...]:
-        return tuple(self.manifest["fixes"])
+        return self.manifest.variant
 
     @property
     def seed(self) -> int:
-        return self.manifest["seed"]
-
-    @property
-    def status(self) -> str:
-        return self.manifest["status"]
-
-    @property
-    def arm(self) -> str:
-        """Variant and fixes, e.g. 'nll-softmax' or 'nll-softmax+g-backward'."""
-        return "+".join((self.variant, *self.fixes))
+        return self.manifest.seed
 
     @property
     def protocol(self) -> str:
-        """The data the run trained on: runs are compared only within one protocol."""
-        data = self.manifest["data"]
-        return f"{data['dataset']} {data['split']} ({data['images']} images)"
+        return self.manifest.data.protocol
 
     @property
     def epochs(self) -> int:
-        return int(self.manifest["epochs_done"])
+        return self.manifest.epochs_done
+
+    @property
+    def arm(self) -> Arm:
+        return Arm(self.variant, tuple(self.manifest.fixes), self.protocol, self.epochs)
 
     @property
     def final(self) -> pd.Series:
@@ -70,25 +60,42 @@ class Run:
         return None
 
 
-def load_runs(results: Path) -> tuple[list[Run], list[tuple[str, str]]]:
-    """Complete runs, and (run id, reason) for every folder left out of the aggregates."""
-    runs_dir = results / "runs"
-    if not runs_dir.is_dir() or not any(runs_dir.iterdir()):
-        raise StudyError(f"no runs under {runs_dir}; train some first, e.g. `study run --all --seeds 2 --epochs 2 "
-                         f"--split test --limit 512`, or pass --results")
+@dataclass(frozen=True)
+class LeftOut:
+    """A run folder left out of every aggregate, and why; variant is None where the manifest cannot be read."""
+
+    run_id: str
+    reason: str
+    variant: str | None
+
+
+def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
+    """Complete runs, and every folder left out of the aggregates."""
+    folders = run_folders(results)
+    if not folders:
+        raise StudyError(f"no runs under {results / 'runs'}; train some first, e.g. `study run --all --seeds 2 "
+                         f"--epochs 2 --split test --limit 512`, or pass --results")
     complete, excluded = [], []
-    for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+    for folder in folders:
         try:
-            manifest = json.loads((run_dir / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            excluded.append((run_dir.name, "no readable manifest.json"))
+            manifest = folder.read_manifest()
+        except StudyError:
+            excluded.append(LeftOut(folder.run_id, "no readable manifest.json", None))
             continue
-        if manifest.get("status") != "complete":
-            done = f"{manifest.get('epochs_done', 0)} of {manifest.get('epochs_requested')} epochs done"
-            reason = manifest.get("error") or done
-            excluded.append((run_dir.name, f"status {manifest.get('status')}: {reason}"))
+        if manifest.status != COMPLETE:
+            reason = manifest.error or f"{manifest.epochs_done} of {manifest.epochs_requested} epochs done"
+            excluded.append(LeftOut(folder.run_id, f"status {manifest.status}: {reason}", manifest.variant))
             continue
-        log_path = run_dir / "writeup_log.csv"
-        log = pd.read_csv(log_path) if log_path.is_file() and log_path.stat().st_size else pd.DataFrame()
-        complete.append(Run(run_dir, manifest, pd.read_csv(run_dir / "metrics.csv"), log))
+        try:
+            metrics, log = folder.read_metrics(), folder.read_log()
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            excluded.append(LeftOut(folder.run_id, f"damaged tables ({type(error).__name__}: {error})",
+                                    manifest.variant))
+            continue
+        if "epoch" not in metrics or list(metrics["epoch"]) != list(range(1, manifest.epochs_done + 1)):
+            excluded.append(LeftOut(folder.run_id, f"metrics.csv does not hold epochs 1-{manifest.epochs_done} "
+                                                   f"(re-run the same `study run` command to repair it from the "
+                                                   f"checkpoint)", manifest.variant))
+            continue
+        complete.append(Run(folder, manifest, metrics, log))
     return complete, excluded

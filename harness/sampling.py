@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from harness.images import save_grid, to_unit
+from harness.run_folder import RunFolder
 from harness.seeding import capture_rng, restore_rng
 from harness.steps import Gan
 from harness.variant import WriteupSamples
@@ -59,11 +60,11 @@ def writeup_noise(gan: Gan, spec: WriteupSamples, seed: int, epoch: int, fixed: 
     return latent.sample(spec.n, generator, distribution=spec.distribution)
 
 
-def save_epoch_samples(gan: Gan, run_dir, epoch: int, last_epoch: int, seed: int, grid_noise: torch.Tensor,
+def save_epoch_samples(gan: Gan, folder: RunFolder, epoch: int, last_epoch: int, seed: int, grid_noise: torch.Tensor,
                        writeup_fixed: torch.Tensor | None) -> None:
     pixel_range = gan.recipe.pixel_range
     grid = generate(gan, grid_noise, gan.recipe.sample_train_mode)
-    save_grid(to_unit(grid, pixel_range), run_dir / "samples" / f"epoch-{epoch:04d}.png", GRID_ROW)
+    save_grid(to_unit(grid, pixel_range), folder.sample_path(epoch), GRID_ROW)
     spec = gan.variant.writeup_samples
     if spec is None or (spec.final_only and epoch != last_epoch):
         return
@@ -72,5 +73,5 @@ def save_epoch_samples(gan: Gan, run_dir, epoch: int, last_epoch: int, seed: int
     images = generate(gan, noise, spec.train_mode)
     if rng is not None:
         restore_rng(rng)
-    save_grid(to_unit(images, pixel_range, spec.pixel_map), run_dir / "samples" / f"writeup-epoch-{epoch:04d}.png",
+    save_grid(to_unit(images, pixel_range, spec.pixel_map), folder.writeup_sample_path(epoch),
               spec.nrow)

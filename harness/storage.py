@@ -6,23 +6,37 @@ import io
 import json
 import math
 import os
+import platform
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
 import torch
+import torchvision
 
 from harness.errors import StudyError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_current_umask()  # what open() would give: shared results stay readable by colleagues
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over: readers see the old or the new file, whole."""
+    """Write to a temporary file beside ``path`` and rename it over: readers see the old or the new file, whole.
+    The file gets the mode the user's umask allows (mkstemp alone would make it private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -41,12 +55,12 @@ def write_json(path: Path, value: object) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> object:
+    """The JSON value in ``path``; a missing or damaged file is a StudyError (callers add what to do about it)."""
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise StudyError(f"cannot read {path}: {error}; delete the run folder {path.parent} to start it afresh") \
-            from None
+    except (OSError, ValueError) as error:
+        raise StudyError(f"cannot read {path}: {error}") from None
 
 
 def format_value(value: object) -> str:
@@ -79,14 +93,15 @@ def load_checkpoint(path: Path) -> dict:
                          f"afresh") from None
 
 
-def check_writable(folder: Path) -> None:
+def check_writable(folder: Path, option: str = "--results") -> None:
+    """Create ``folder`` if needed and prove a file can be written there; ``option`` names the flag that moves it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as error:
-        raise StudyError(f"results folder {folder} is not writable ({error.strerror}); pass --results with a "
-                         f"folder you can write to") from None
+        raise StudyError(f"folder {folder} is not writable ({error.strerror}); pass {option} with a folder you can "
+                         f"write to") from None
 
 
 def code_version() -> str:
@@ -99,3 +114,8 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return f"{commit}-dirty" if dirty else commit
+
+
+def library_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__}

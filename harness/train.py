@@ -6,75 +6,35 @@ models, optimizers, every RNG state and the tables, so an interrupted run resume
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
-import platform
-import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-import numpy as np
 import torch
-import torchvision
 
+from harness.config import resolve_recorded_root
 from harness.data import DeviceImages, Split, epoch_order, load_split
 from harness.errors import StudyError
-from harness.evaluate import EVAL_COLUMNS, Reference, RunEvaluation
 from harness.evaluator import ensure_evaluator, load_evaluator
+from harness.planning import RunSpec
+from harness.run_folder import COMPLETE, DataRecord, Manifest, RunFolder, metric_columns, now
 from harness.sampling import fixed_noise, save_epoch_samples
+from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.storage import (check_writable, code_version, load_checkpoint, read_json, save_checkpoint, write_csv,
-                             write_json)
-from harness.variant import Fixes, Variant
-from variants import get_variant
-
-METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
-                  "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
-LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
-TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    variant: Variant
-    fixes: Fixes
-    seed: int
-    epochs: int
-    dataset: str
-    split: str
-    limit: int | None
-    device: torch.device
-    results: Path
-    data_root: Path
-    threads: int | None = None  # CPU intra-op threads; None keeps PyTorch's default (one per core)
-    compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
-    eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
-    eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
-
-    @property
-    def run_id(self) -> str:
-        fixes = "".join(f"+{fix}" for fix in sorted(self.fixes))
-        subset = f"-first{self.limit}" if self.limit is not None else ""
-        return f"{self.variant.name}{fixes}__{self.dataset}-{self.split}{subset}__seed{self.seed}"
-
-    @property
-    def label(self) -> str:
-        """Short enough for a progress bar: variant, fixes and seed."""
-        return "+".join((self.variant.name, *sorted(self.fixes))) + f" seed {self.seed}"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.results / "runs" / self.run_id
+from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
+from harness.variant import Variant
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
-    run_dir: Path
+    folder: RunFolder
     status: str  # complete | skipped
     epochs_done: int
     last_row: dict | None
@@ -98,10 +58,6 @@ class SilentProgress:
     def end_run(self, outcome): pass
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _means(totals: list[float], steps: int) -> dict[str, float]:
     sums = dict(zip(STAT_NAMES, totals))
     updates = sums["d_updates"]
@@ -109,6 +65,10 @@ def _means(totals: list[float], steps: int) -> dict[str, float]:
                                                                                   "d_loss_fake")}
     per_step = {name: sums[name] / steps for name in ("g_loss", "d_real", "d_fake", "d_real_acc", "d_fake_acc")}
     return per_update | per_step
+
+
+def _live_means(totals: torch.Tensor, steps: int) -> dict[str, float]:
+    return _means(totals.tolist(), steps)
 
 
 def _single_step(values: list[float]) -> dict[str, float]:
@@ -147,15 +107,11 @@ def run_epoch(gan: Gan, data: DeviceImages, epoch: int, progress: Progress) -> t
         totals += stats
         if step in logged_steps:
             logged[step] = stats
-        progress.step(step + 1, lambda done=step + 1: _means(totals.tolist(), done))
+        progress.step(step + 1, functools.partial(_live_means, totals, step + 1))
     row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
     log_rows = [{"epoch": epoch, "step": step, **_single_step(values.tolist())}
                 for step, values in sorted(logged.items())]
     return row, log_rows, time.perf_counter() - started
-
-
-def metric_columns(variant: Variant) -> list[str]:
-    return METRIC_COLUMNS + list(variant.writeup_columns) + EVAL_COLUMNS
 
 
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
@@ -163,8 +119,9 @@ def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
         return None
     evaluator = ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
     available = evaluator[1].reference_images
-    reference = Reference.load(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
-                               evaluator)
+    reference = ReferenceSet.load(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
+                                  evaluator)
+    ensure_calibration(spec.results, spec.data_root, reference)  # the floor and ceiling of this n, for the report
     return RunEvaluation.prepare(reference, split.images, spec.split)
 
 
@@ -174,69 +131,107 @@ def evaluation_due(spec: RunSpec, epoch: int) -> bool:
                                       or epoch in spec.variant.claim_epochs)
 
 
-def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: dict | None,
-              evaluation: RunEvaluation | None) -> dict:
+def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
+              evaluation: RunEvaluation | None, epochs_done: int) -> Manifest:
     quirks = [{"name": q.name, "status": q.status, "fix": q.fix, "fixed": q.fix in spec.fixes, "what": q.what}
               for q in spec.variant.quirks]
-    return {
-        "run_id": spec.run_id, "status": "running", "variant": spec.variant.name, "writeup": spec.variant.writeup,
-        "fixes": sorted(spec.fixes), "quirks": quirks, "seed": spec.seed,
-        "recipe": dataclasses.asdict(gan.recipe), "epochs_requested": spec.epochs,
-        "epochs_done": previous["epochs_done"] if previous else 0,
-        "data": {"dataset": spec.dataset, "split": spec.split, "images": len(split.images), "limit": spec.limit,
-                 "root": str(spec.data_root), "files": list(split.files)},
-        "device": device_description(spec.device), "device_type": spec.device.type,
-        "cpu_threads": torch.get_num_threads(), "compiled": spec.compile,
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-        "versions": library_versions(),
-        "code_version": code_version(),
-        "evaluation": {"eval_every": spec.eval_every, **evaluation.describe()} if evaluation else None,
-        "started_at": previous["started_at"] if previous else _now(),
-        "resumed_at": (previous.get("resumed_at", []) + [_now()]) if previous else [],
-        "ended_at": None,
-    }
+    return Manifest(
+        run_id=spec.run_id, status="running", variant=spec.variant.name, writeup=spec.variant.writeup,
+        fixes=sorted(spec.fixes), quirks=quirks, seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
+        epochs_requested=spec.epochs, epochs_done=epochs_done,
+        data=DataRecord(dataset=spec.dataset, split=spec.split, images=len(split.images), limit=spec.limit,
+                        root=str(spec.data_root.absolute()), files=list(split.files)),
+        device=device_description(spec.device), device_type=spec.device.type,
+        cpu_threads=torch.get_num_threads(), compiled=spec.compile,
+        deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+        versions=library_versions(), code_version=code_version(),
+        evaluation={"eval_every": spec.eval_every, **evaluation.describe()} if evaluation else None,
+        started_at=previous.started_at if previous else now(),
+        resumed_at=(previous.resumed_at + [now()]) if previous else [])
 
 
-def library_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__}
-
-
-def _check_resumable(spec: RunSpec, previous: dict) -> None:
+def _check_resumable(spec: RunSpec, previous: Manifest) -> None:
     """Resuming must not change the numbers: same device type, and on CPU the same thread count (oneDNN's
     convolutions sum in a thread-dependent order)."""
-    if previous.get("device_type") != spec.device.type:
-        raise StudyError(f"run {spec.run_id} was trained on {previous.get('device_type')}, not {spec.device.type}; "
-                         f"resume it with --device {previous.get('device_type')} or pass --force to retrain it")
-    if previous.get("compiled", False) != spec.compile:
-        flag = "with" if previous.get("compiled") else "without"
+    if previous.device_type != spec.device.type:
+        raise StudyError(f"run {spec.run_id} was trained on {previous.device_type}, not {spec.device.type}; "
+                         f"resume it with --device {previous.device_type} or pass --force to retrain it")
+    if previous.compiled != spec.compile:
+        flag = "with" if previous.compiled else "without"
         raise StudyError(f"run {spec.run_id} was trained {flag} --compile; resume it {flag} --compile or pass "
                          f"--force to retrain it")
-    if spec.device.type == "cpu" and previous.get("cpu_threads") != torch.get_num_threads():
-        raise StudyError(f"run {spec.run_id} was trained with {previous.get('cpu_threads')} CPU threads, not "
-                         f"{torch.get_num_threads()}; resume it with --threads {previous.get('cpu_threads')} or pass "
+    if spec.device.type == "cpu" and previous.cpu_threads != torch.get_num_threads():
+        raise StudyError(f"run {spec.run_id} was trained with {previous.cpu_threads} CPU threads, not "
+                         f"{torch.get_num_threads()}; resume it with --threads {previous.cpu_threads} or pass "
                          f"--force to retrain it")
 
 
 def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> RunOutcome:
-    """Train (or resume, or skip) one run. Raises StudyError for bad input; KeyboardInterrupt leaves it resumable."""
+    """Train (or resume, or skip) one run. Raises StudyError for bad input; KeyboardInterrupt leaves it resumable.
+    The run is locked for the whole call: one writer per run folder."""
     progress = progress or SilentProgress()
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    run_dir, manifest_path = spec.run_dir, spec.run_dir / "manifest.json"
-    checkpoint_path = run_dir / "checkpoints" / "last.pt"
-    previous = read_json(manifest_path) if manifest_path.exists() and not force else None
-    if previous is not None:
-        if previous["status"] == "complete" and previous["epochs_done"] >= spec.epochs:
-            outcome = RunOutcome(spec.run_id, run_dir, "skipped", previous["epochs_done"], None)
+    if spec.limit is not None:
+        _check_batches(spec, spec.limit)  # refused before any folder is made
+    check_writable(spec.results)
+    spec.folder.check_path_room()
+    with spec.folder.locked("trained"):
+        previous = _previous_attempt(spec, force)
+        if previous is not None and previous.status == COMPLETE and previous.epochs_done >= spec.epochs:
+            _repair_tables(spec, previous)
+            outcome = RunOutcome(spec.run_id, spec.folder, "skipped", previous.epochs_done, None)
             progress.end_run(outcome)
             return outcome
-        _check_resumable(spec, previous)
-    split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
-    check_writable(spec.results)
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
+        split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
+        _check_batches(spec, len(split.images))
+        with spec.folder.replacing() if force else contextlib.nullcontext(lambda: None) as drop_old_run:
+            return _train(spec, split, previous, progress, drop_old_run)
 
+
+def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
+    """The manifest of an earlier attempt at this run, when it is to be resumed or skipped."""
+    if force or not spec.folder.has_manifest():
+        return None
+    try:
+        previous = spec.folder.read_manifest()
+    except StudyError as error:
+        raise StudyError(f"run {spec.run_id} cannot be resumed: {error}; pass --force to retrain it") from None
+    if previous.status != COMPLETE and previous.epochs_done > spec.epochs:
+        raise StudyError(f"run {spec.run_id} already has {previous.epochs_done} epochs, more than the {spec.epochs} "
+                         f"asked for; pass --epochs {previous.epochs_requested} to finish it, or --force to "
+                         f"retrain it with {spec.epochs}")
+    if previous.status != COMPLETE or previous.epochs_done < spec.epochs:
+        _check_resumable(spec, previous)
+    return previous
+
+
+def _repair_tables(spec: RunSpec, manifest: Manifest) -> None:
+    """A finished run's CSV tables must say what its checkpoint holds; damaged ones are rewritten from it."""
+    folder = spec.folder
+    if folder.tables_match(manifest.epochs_done):
+        return
+    if not folder.checkpoint_path.is_file():
+        raise StudyError(f"run {spec.run_id}: metrics.csv does not hold epochs 1-{manifest.epochs_done} and there is "
+                         f"no checkpoint to repair it from; pass --force to retrain it")
+    state = load_checkpoint(folder.checkpoint_path)
+    folder.write_tables(state["metrics"], metric_columns(list(spec.variant.writeup_columns)), state["log"],
+                        state["timings"])
+
+
+def _check_batches(spec: RunSpec, images: int) -> None:
+    """No write-up ever trains on a batch of one image, and three cannot (train-mode BatchNorm, and nll-softmax's
+    squeeze() of D's output): refuse an image count that leaves one over."""
+    batch = spec.variant.recipe_for(spec.fixes).batch_size
+    if images % batch == 1:
+        raise StudyError(f"{images} images in batches of {batch} leave a last batch of 1 image, which the "
+                         f"write-ups never train on (BatchNorm and squeeze() fail on it); use --limit "
+                         f"{max(images - 1, 2)} or {images + 1}")
+
+
+def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
+           first_epoch_done: Callable[[], None]) -> RunOutcome:
+    folder = spec.folder
     seed_everything(spec.seed)
     make_deterministic()
     gan = Gan.create(spec.variant, spec.fixes, spec.device, spec.compile)
@@ -250,19 +245,17 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
     log_rows: list[dict] = []
     timing_rows: list[dict] = []
     start_epoch = 0
-    if previous is not None and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path)
+    columns = metric_columns(list(spec.variant.writeup_columns))
+    if previous is not None and folder.checkpoint_path.exists():
+        state = load_checkpoint(folder.checkpoint_path)
         gan.load_state_dict(state["gan"])
         restore_rng(state["rng"])
         start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
         writeup_fixed = state["writeup_fixed"]
-    manifest = _manifest(spec, gan, split, previous, evaluation)
-    manifest["epochs_done"] = start_epoch
-    write_json(manifest_path, manifest)
-    columns = metric_columns(spec.variant)
+        folder.write_tables(rows, columns, log_rows, timing_rows)  # the checkpoint is the truth: tables follow it
     steps = math.ceil(len(data) / gan.recipe.batch_size)
-    progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
-    try:
+    with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest:
+        progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
             row, logged, seconds = run_epoch(gan, data, epoch, progress)
@@ -274,52 +267,52 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
             log_rows.extend(logged)
             timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
                                 "eval_seconds": time.perf_counter() - eval_started})
-            save_epoch_samples(gan, run_dir, epoch, spec.epochs, spec.seed, grid_noise, writeup_fixed)
-            save_checkpoint(checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
-                                              "metrics": rows, "log": log_rows, "timings": timing_rows,
-                                              "writeup_fixed": writeup_fixed})
-            write_csv(run_dir / "metrics.csv", rows, columns)
-            write_csv(run_dir / "writeup_log.csv", log_rows, LOG_COLUMNS)
-            write_csv(run_dir / "timings.csv", timing_rows, TIMING_COLUMNS)
-            manifest["epochs_done"] = epoch
-            write_json(manifest_path, manifest)
+            save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise, writeup_fixed)
+            save_checkpoint(folder.checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
+                                                     "metrics": rows, "log": log_rows, "timings": timing_rows,
+                                                     "writeup_fixed": writeup_fixed})
+            folder.write_tables(rows, columns, log_rows, timing_rows)
+            manifest.epochs_done = epoch
+            folder.write_manifest(manifest)
+            first_epoch_done()
             progress.end_epoch(row)
-    except KeyboardInterrupt:
-        manifest["status"] = "interrupted"
-        write_json(manifest_path, manifest)
-        raise
-    except BaseException as error:
-        manifest.update(status="failed", error=f"{type(error).__name__}: {error}")
-        write_json(manifest_path, manifest)
-        raise
-    manifest.update(status="complete", ended_at=_now())
-    write_json(manifest_path, manifest)
-    outcome = RunOutcome(spec.run_id, run_dir, "complete", spec.epochs, rows[-1] if rows else None)
+    outcome = RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
     progress.end_run(outcome)
     return outcome
 
 
-def evaluate_run(run_dir: Path, n: int | None, device: torch.device) -> dict:
-    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row."""
-    manifest_path, checkpoint_path = run_dir / "manifest.json", run_dir / "checkpoints" / "last.pt"
-    if not manifest_path.is_file():
-        raise StudyError(f"{run_dir} is not a run folder (no manifest.json); pass folders under results/runs/")
-    if not checkpoint_path.is_file():
-        raise StudyError(f"run {run_dir.name} has no checkpoint ({checkpoint_path}); train it with `study run` first")
-    manifest = read_json(manifest_path)
-    data = manifest["data"]
-    results, data_root = run_dir.parent.parent, Path(data["root"])
-    evaluator = load_evaluator(results, data["dataset"])
-    reference = Reference.load(results, data_root, data["dataset"], n, evaluator)
-    split = load_split(data_root, data["dataset"], data["split"], data["limit"])
-    evaluation = RunEvaluation.prepare(reference, split.images, data["split"])
-    state = load_checkpoint(checkpoint_path)
-    gan = Gan.create(get_variant(manifest["variant"]), frozenset(manifest["fixes"]), device)
+def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,
+                 device: torch.device, data_root: Path | None = None) -> dict:
+    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row.
+    ``variant_named`` looks the run's variant up in the registry; ``data_root`` overrides the recorded one. A run
+    being trained is refused (it is locked), so scoring never rewinds a run."""
+    if not folder.has_manifest():
+        raise StudyError(f"{folder.path} is not a run folder (no manifest.json); pass folders under results/runs/")
+    with folder.locked("scored"):
+        return _evaluate(folder, variant_named, n, device, data_root)
+
+
+def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None, device: torch.device,
+              data_root: Path | None) -> dict:
+    if not folder.checkpoint_path.is_file():
+        raise StudyError(f"run {folder.run_id} has no checkpoint ({folder.checkpoint_path}); train it with `study "
+                         f"run` first")
+    manifest = folder.read_manifest()
+    variant = variant_named(manifest.variant)
+    data, results = manifest.data, folder.results
+    data_root = resolve_recorded_root(data_root, Path(data.root))
+    evaluator = load_evaluator(results, data.dataset)
+    reference = ReferenceSet.load(results, data_root, data.dataset, n, evaluator)
+    split = load_split(data_root, data.dataset, data.split, data.limit)
+    evaluation = RunEvaluation.prepare(reference, split.images, data.split)
+    state = load_checkpoint(folder.checkpoint_path)
+    gan = Gan.create(variant, frozenset(manifest.fixes), device)
     gan.load_state_dict(state["gan"])
-    scores = evaluation.score(gan, manifest["seed"])
+    scores = evaluation.score(gan, manifest.seed)
     state["metrics"][-1].update(scores)
-    save_checkpoint(checkpoint_path, state)
-    write_csv(run_dir / "metrics.csv", state["metrics"], metric_columns(gan.variant))
-    manifest["evaluation"] = {**(manifest.get("evaluation") or {}), **evaluation.describe()}
-    write_json(manifest_path, manifest)
-    return {"run_id": run_dir.name, "epoch": state["epoch"], **scores}
+    save_checkpoint(folder.checkpoint_path, state)
+    folder.write_tables(state["metrics"], metric_columns(list(variant.writeup_columns)), state["log"],
+                        state["timings"])
+    manifest.evaluation = {**(manifest.evaluation or {}), **evaluation.describe()}
+    folder.write_manifest(manifest)
+    return {"run_id": folder.run_id, "epoch": state["epoch"], **scores}

@@ -80,11 +80,13 @@ class Latent:
         """Draw n vectors. generator=None draws from the global stream the original uses (torch CPU or numpy)."""
         dist = distribution or self.distribution
         if self.rng == "numpy":
+            assert generator is None or isinstance(generator, np.random.RandomState)
             rng = generator if generator is not None else np.random
             if dist != "uniform(-1,1)":
                 raise ValueError(f"numpy latent supports uniform(-1,1) only, not {dist}")
             # The originals draw float64 and cast with .float(): keep that rounding.
             return torch.from_numpy(rng.uniform(-1, 1, size=(n, self.dim))).float()
+        assert generator is None or isinstance(generator, torch.Generator)
         if dist == "normal":
             return torch.randn(n, self.dim, generator=generator)
         if dist == "uniform[0,1)":
@@ -182,7 +184,7 @@ class Variant:
         for quirk in self.quirks:
             if quirk.fix in fixes:
                 overrides.update(quirk.overrides)
-        return dataclasses.replace(self.recipe, **overrides)
+        return dataclasses.replace(self.recipe, **overrides)  # type: ignore[arg-type]
 
 
 def count_params(module: nn.Module) -> int:

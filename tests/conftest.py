@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.train import RunSpec
+from harness.planning import RunSpec
 from variants import get_variant
 
 TRAIN_IMAGES, TEST_IMAGES = 300, 200

@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from harness import cli
+from harness.run_folder import RunFolder, run_folders
 
 runner = CliRunner()
 
@@ -69,8 +70,8 @@ def test_run_applies_fixes_and_config_defaults(data_root, tmp_path):
     result = study("run", "--config", str(config), "--epochs", "1", "--limit", "64", "--fix", "g-backward",
                    "--quiet")
     assert result.exit_code == 0, result.output
-    run = tmp_path / "out" / "runs" / "nll-softmax+g-backward__mnist-test-first64__seed3"
-    manifest = json.loads((run / "manifest.json").read_text())
+    run = RunFolder.of(tmp_path / "out", "nll-softmax+g-backward__mnist-test-first64__seed3")
+    manifest = json.loads(run.manifest_path.read_text())
     assert manifest["fixes"] == ["g-backward"] and manifest["recipe"]["g_backward"] is True
 
 
@@ -86,8 +87,12 @@ def test_run_with_progress_bar(data_root, tmp_path):
     (["show", "nope"], ["unknown variant 'nope'", "dcgan-xavier"]),
     (["run", "udacity", "--fix", "nope"], ["unknown fix 'nope'", "lr-2e-4"]),
     (["run", "udacity", "--seeds", "-1"], ["--seeds", "'-1'"]),
-    (["run", "udacity", "--seed", "x"], ["--seed must be a non-negative integer", "'x'"]),
-    (["run", "udacity", "--epochs", "1.5"], ["--epochs must be a non-negative integer"]),
+    (["run", "udacity", "--seed", "x"], ["--seed must be an integer from 0 to 4294967295", "'x'"]),
+    (["run", "udacity", "--seed", "4294967296"], ["--seed must be an integer from 0 to 4294967295"]),
+    (["run", "udacity", "--bogus"], ["No such option: --bogus"]),
+    (["run", "udacity", "--seed", "0", "--seed", "0"], ["--seed 0 is given more than once"]),
+    (["run", "udacity", "--epochs", "1.5"], ["--epochs must be an integer >= 1"]),
+    (["run", "udacity", "--epochs", "0"], ["--epochs must be an integer >= 1"]),
     (["run", "udacity", "--limit", "0"], ["--limit"]),
     (["run", "udacity", "--seeds", "2", "--seed", "1"], ["not both"]),
     (["run", "udacity", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
@@ -128,9 +133,18 @@ def test_cuda_where_there_is_none(data_root, tmp_path, monkeypatch):
 def test_broken_config(tmp_path):
     config = tmp_path / "study.toml"
     config.write_text("[run]\nseeds = [-1]\n")
-    assert_one_line_error(study("run", "--config", str(config)), "seeds must be non-negative")
+    assert_one_line_error(study("run", "--config", str(config)), "seeds must be integers from 0 to 4294967295")
     config.write_text("[run\n")
     assert_one_line_error(study("run", "--config", str(config)), "not valid TOML")
+    for text, needle in [("run = 5\n", "'run' must be a [run] table"), ("[run]\nthreads = true\n", "threads must be"),
+                         ("[run]\neval_samples = 1\n", "eval_samples must be an integer >= 6"),
+                         ("[run]\nseeds = []\n", "seeds must be a non-empty list"),
+                         ("[run]\nvariants = []\n", "variants must be a non-empty list"),
+                         ("[run]\nsplit = 3\n", "split must be a non-empty string")]:
+        config.write_text(text)
+        assert_one_line_error(study("run", "--config", str(config)), needle)
+    config.write_bytes(bytes(range(256)))
+    assert_one_line_error(study("run", "--config", str(config)), "not a text file")
 
 
 def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
@@ -153,5 +167,5 @@ def test_data_root_from_environment(data_root, tmp_path, monkeypatch):
     result = study("run", "udacity", "--results", str(tmp_path), "--split", "test", "--limit", "16", "--epochs", "1",
                    "--quiet")
     assert result.exit_code == 0, result.output
-    manifest = json.loads(next((tmp_path / "runs").iterdir()).joinpath("manifest.json").read_text())
+    manifest = json.loads(run_folders(tmp_path)[0].manifest_path.read_text())
     assert manifest["data"]["root"] == str(data_root)

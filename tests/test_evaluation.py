@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.errors import StudyError
-from harness.evaluate import EVAL_COLUMNS
 from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator
+from harness.run_folder import EVAL_COLUMNS
 from harness.train import train_run
 from tests.conftest import TEST_IMAGES, make_spec
 
@@ -39,7 +39,7 @@ def test_a_different_training_gives_a_different_hash(data_root, tmp_path):
 def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
     spec = replace(make_spec("udacity", data_root, tmp_path, epochs=3, limit=128), eval_every=2)
     outcome = train_run(spec)  # builds the missing evaluator itself
-    metrics = pd.read_csv(outcome.run_dir / "metrics.csv")
+    metrics = pd.read_csv(outcome.folder.metrics_path)
     assert set(EVAL_COLUMNS) <= set(metrics.columns)
     assert metrics["fid"].notna().tolist() == [False, True, True]  # every 2nd epoch and the last
     scored = metrics.iloc[-1]
@@ -47,7 +47,7 @@ def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
     assert 0 <= scored["precision"] <= 1 and 1 <= scored["classes_covered"] <= 10
     assert sum(scored[f"class_{c}"] for c in range(10)) == pytest.approx(1)
     assert scored["nn_median"] > 0 and scored["nn_median_heldout"] > 0
-    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    manifest = json.loads((outcome.folder.manifest_path).read_text())
     evaluator = load_evaluator(tmp_path, "mnist")[1]
     assert evaluator.protocol == "train-split"  # a run on the train split builds that protocol's evaluator
     assert manifest["evaluation"]["evaluator_sha256"] == evaluator.sha256
@@ -56,7 +56,7 @@ def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
 
 def test_overlap_with_the_reference_is_recorded(data_root, tmp_path):
     spec = replace(make_spec("torch7-mlp", data_root, tmp_path, limit=None, split="test"), eval_every=1)
-    manifest = json.loads((train_run(spec).run_dir / "manifest.json").read_text())
+    manifest = json.loads((train_run(spec).folder.manifest_path).read_text())
     assert manifest["evaluation"]["reference_overlap"] == TEST_IMAGES // 2  # all of the test split was trained on
 
 
@@ -64,26 +64,26 @@ def test_eval_rescores_a_checkpoint_identically(data_root, tmp_path):
     spec = make_spec("dcgan-xavier", data_root, tmp_path, limit=64)
     train_run(spec)
     build_evaluator(tmp_path, data_root, "mnist", "test", epochs=2)
-    run = str(spec.run_dir)
+    run = str(spec.folder.path)
     first = runner.invoke(cli.app, ["eval", run, "--json"])
     second = runner.invoke(cli.app, ["eval", run, "--json", "--n", "50"])
     third = runner.invoke(cli.app, ["eval", run, "--json"])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout) == json.loads(third.stdout)  # same checkpoint, same numbers
     assert json.loads(second.stdout)[0]["eval_n_fake"] == 50
-    assert pd.read_csv(spec.run_dir / "metrics.csv")["eval_n_fake"].iloc[-1] == TEST_IMAGES // 2
+    assert pd.read_csv(spec.folder.metrics_path)["eval_n_fake"].iloc[-1] == TEST_IMAGES // 2
 
 
 def test_eval_errors(data_root, tmp_path):
     spec = make_spec("udacity", data_root, tmp_path, limit=64)
     train_run(spec)
-    result = runner.invoke(cli.app, ["eval", str(spec.run_dir)])
+    result = runner.invoke(cli.app, ["eval", str(spec.folder.path)])
     assert result.exit_code == 1 and "study evaluator build" in result.stderr  # no evaluator yet
     build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
-    result = runner.invoke(cli.app, ["eval", str(spec.run_dir), "--n", str(TEST_IMAGES)])
+    result = runner.invoke(cli.app, ["eval", str(spec.folder.path), "--n", str(TEST_IMAGES)])
     assert result.exit_code == 1 and f"exceeds the {TEST_IMAGES // 2} real reference images" in result.stderr
-    (spec.run_dir / "checkpoints" / "last.pt").unlink()
-    result = runner.invoke(cli.app, ["eval", str(spec.run_dir)])
+    (spec.folder.checkpoint_path).unlink()
+    result = runner.invoke(cli.app, ["eval", str(spec.folder.path)])
     assert result.exit_code == 1 and "has no checkpoint" in result.stderr
     result = runner.invoke(cli.app, ["eval", str(tmp_path)])
     assert result.exit_code == 1 and "not a run folder" in result.stderr
@@ -105,7 +105,7 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
                 "classes_covered"} <= set(row) and row["eval_n_fake"] == 40
     assert (evaluator_dir(tmp_path, "mnist", "half-test") / "calibration-n40.json").is_file()
     too_many = runner.invoke(cli.app, args + ["--n", str(TEST_IMAGES)])
-    assert too_many.exit_code == 1 and "exceeds half of the" in too_many.stderr
+    assert too_many.exit_code == 1 and "real images calibration can draw on" in too_many.stderr
 
 
 def test_calibration_ladder_on_real_digits(real_data_root, tmp_path):

@@ -13,7 +13,8 @@ from harness import cli
 from harness.bench import suite_loop
 from harness.data import DeviceImages, load_split
 from harness.errors import StudyError
-from harness.reference import reference_loop
+from harness.original_loop import original_loop
+from harness.run_folder import RunFolder, run_folders
 from harness.seeding import seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
 from harness.train import epoch_steps
@@ -39,7 +40,7 @@ def test_twenty_steps_equal_the_reference_loop_bit_for_bit(name, data_root):
         (item for _ in itertools.count() for item in epoch_steps(suite, data)), STEPS)]
     seed_everything(0)
     reference = Gan.create(VARIANTS[name], frozenset(), torch.device("cpu"))
-    reference_steps = list(itertools.islice(reference_loop(reference, split.images, split.labels), STEPS))
+    reference_steps = list(itertools.islice(original_loop(reference, split.images, split.labels), STEPS))
     for ours, (d_loss, g_loss) in zip(suite_steps, reference_steps):
         stats = dict(zip(STAT_NAMES, ours))
         assert stats["g_loss"] == g_loss
@@ -62,11 +63,11 @@ def test_jobs_give_the_same_metrics_as_sequential_runs(data_root, tmp_path):
     parallel = runner.invoke(cli.app, common + ["--results", str(tmp_path / "par"), "--jobs", "2"])
     sequential = runner.invoke(cli.app, common + ["--results", str(tmp_path / "seq")])
     assert parallel.exit_code == 0 and sequential.exit_code == 0, parallel.output + sequential.output
-    runs = sorted(p.name for p in (tmp_path / "seq" / "runs").iterdir())
-    assert len(runs) == 2 and sorted(p.name for p in (tmp_path / "par" / "runs").iterdir()) == runs
+    runs = [folder.run_id for folder in run_folders(tmp_path / "seq")]
+    assert len(runs) == 2 and [folder.run_id for folder in run_folders(tmp_path / "par")] == runs
     for run in runs:
-        assert (tmp_path / "par" / "runs" / run / "metrics.csv").read_bytes() == \
-            (tmp_path / "seq" / "runs" / run / "metrics.csv").read_bytes()
+        assert RunFolder.of(tmp_path / "par", run).metrics_path.read_bytes() == \
+            RunFolder.of(tmp_path / "seq", run).metrics_path.read_bytes()
 
 
 def test_bench_prints_well_formed_json(data_root):

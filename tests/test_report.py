@@ -1,7 +1,6 @@
 """`study report` on run folders written by the test (no training), and once end to end on tiny real runs."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -11,13 +10,14 @@ import pandas as pd
 import pytest
 import scipy.stats
 import torch
-import torchvision
 from typer.testing import CliRunner
 
 from harness import cli
 from harness.claims import NOT_CHECKABLE, NOT_REPRODUCED, PARTLY, REPRODUCED, judge
 from harness.errors import StudyError
-from harness.report import write_report
+from harness.images import save_grid
+from harness.report import write_report as write_any_report
+from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
 from harness.stats import bootstrap_ci
 from harness.train import train_run
@@ -25,15 +25,17 @@ from tests.conftest import make_spec
 from variants import VARIANTS
 
 runner = CliRunner()
+
+
+def write_report(results: Path, out: Path, wanted: list[str] | None, format: str) -> Path:
+    return write_any_report(results, out, VARIANTS, wanted, format)
 EVALUATOR = "ab" * 32
 
 
 def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] = (), status: str = "complete",
               epochs: int = 3, final: dict | None = None) -> Path:
-    """A run folder as the driver writes it: manifest, metrics, write-up log, sample grids."""
-    run_id = f"{'+'.join((variant, *fixes))}__mnist-test-first512__seed{seed}"
-    run_dir = results / "runs" / run_id
-    (run_dir / "samples").mkdir(parents=True)
+    """A run folder as the driver writes it, through the run-folder module: manifest, tables, sample grids."""
+    folder = RunFolder.of(results, f"{'+'.join((variant, *fixes))}__mnist-test-first512__seed{seed}")
     rows = []
     for epoch in range(1, epochs + 1):
         rows.append({"epoch": epoch, "d_loss": 1.0 + 0.1 * epoch + seed, "g_loss": 0.8, "d_real": 0.6, "d_fake": 0.4,
@@ -41,21 +43,19 @@ def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] 
                      "kid": 1.0, "inception_score": 5.0, "precision": 0.5, "recall": 0.4, "classes_covered": 9,
                      "eval_n_fake": 500, "eval_n_real": 500})
     rows[-1].update(final or {})
-    pd.DataFrame(rows).to_csv(run_dir / "metrics.csv", index=False)
-    pd.DataFrame([{"epoch": e, "step": 0, "d_loss": 1.3, "g_loss": 0.7} for e in range(1, epochs + 1)]).to_csv(
-        run_dir / "writeup_log.csv", index=False)
+    log = [{"epoch": e, "step": 0, "d_loss": 1.3, "g_loss": 0.7} for e in range(1, epochs + 1)]
+    folder.write_tables(rows, metric_columns([]), log, [])
     for epoch in range(1, epochs + 1):
-        torchvision.utils.save_image(torch.full((4, 1, 28, 28), epoch / epochs), run_dir / "samples" /
-                                     f"epoch-{epoch:04d}.png", nrow=2)
-    manifest = {"run_id": run_id, "status": status, "variant": variant, "fixes": list(fixes), "seed": seed,
-                "epochs_done": epochs if status == "complete" else 1, "epochs_requested": epochs,
-                "data": {"dataset": "mnist", "split": "test", "images": 512, "limit": 512},
-                "device": "cpu (2 threads)", "versions": {"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
-                "code_version": "abc123", "evaluation": {"evaluator_sha256": EVALUATOR, "protocol": "half-test",
-                                                         "heldout_accuracy": 0.98, "n_fake": 500, "n_real": 500,
-                                                         "reference_overlap": 0}}
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    return run_dir
+        save_grid(torch.full((4, 1, 28, 28), epoch / epochs), folder.sample_path(epoch), nrow=2)
+    folder.write_manifest(Manifest(
+        run_id=folder.run_id, status=status, variant=variant, fixes=list(fixes), seed=seed,
+        epochs_done=epochs if status == "complete" else 1, epochs_requested=epochs,
+        data=DataRecord(dataset="mnist", split="test", images=512, limit=512, root="data"),
+        device="cpu (2 threads)", versions={"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
+        code_version="abc123", evaluation={"evaluator_sha256": EVALUATOR, "protocol": "half-test",
+                                           "heldout_accuracy": 0.98, "n_fake": 500, "n_real": 500,
+                                           "reference_overlap": 0}))
+    return folder.path
 
 
 @pytest.fixture

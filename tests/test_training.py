@@ -31,15 +31,15 @@ class InterruptAt(SilentProgress):
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_every_variant_trains_an_epoch_end_to_end(name, data_root, tmp_path):
     outcome = train_run(make_spec(name, data_root, tmp_path / "results", limit=200))
-    run = outcome.run_dir
-    metrics = pd.read_csv(run / "metrics.csv")
+    run = outcome.folder
+    metrics = pd.read_csv(run.metrics_path)
     assert list(metrics["epoch"]) == [1] and metrics["images"].item() == 200
     assert {"d_loss", "g_loss", "d_real", "d_fake", "d_accuracy"} <= set(metrics.columns)
     assert metrics[["g_loss", "d_real", "d_fake", "d_accuracy"]].notna().all(axis=None)
     assert 0 <= metrics["d_real"].item() <= 1 and 0 <= metrics["d_accuracy"].item() <= 1
-    assert (run / "samples" / "epoch-0001.png").stat().st_size > 0
-    assert (run / "checkpoints" / "last.pt").is_file() and (run / "timings.csv").is_file()
-    manifest = json.loads((run / "manifest.json").read_text())
+    assert run.sample_path(1).stat().st_size > 0
+    assert run.checkpoint_path.is_file() and run.timings_path.is_file()
+    manifest = json.loads(run.manifest_path.read_text())
     assert manifest["status"] == "complete" and manifest["data"]["images"] == 200
     assert manifest["variant"] == name and manifest["seed"] == 0 and manifest["data"]["split"] == "train"
     assert {"python", "torch", "torchvision"} <= set(manifest["versions"]) and manifest["code_version"]
@@ -47,16 +47,16 @@ def test_every_variant_trains_an_epoch_end_to_end(name, data_root, tmp_path):
 
 
 def test_writeup_columns_and_log(data_root, tmp_path):
-    run = train_run(make_spec("infogan", data_root, tmp_path, limit=150)).run_dir
-    metrics = pd.read_csv(run / "metrics.csv")
+    run = train_run(make_spec("infogan", data_root, tmp_path, limit=150)).folder
+    metrics = pd.read_csv(run.metrics_path)
     assert metrics["fail_real_pct"].item() == pytest.approx(100 * (1 - metrics["d_real_acc"].item()))
     assert metrics["d_updates"].item() == 1  # 3 steps of 50: D updates on step 0 only
     assert math.isnan(metrics["d_loss_last"].item())  # no D update on the last step: no D loss to report
-    run = train_run(make_spec("udacity", data_root, tmp_path, limit=None)).run_dir
-    log = pd.read_csv(run / "writeup_log.csv")
+    run = train_run(make_spec("udacity", data_root, tmp_path, limit=None)).folder
+    log = pd.read_csv(run.log_path)
     assert list(log["step"]) == [0]  # udacity prints at batch_i % 400 == 0: here only batch 0 exists
-    assert log["d_loss"].notna().all() and pd.read_csv(run / "metrics.csv")["d_loss_last"].notna().all()
-    assert (run / "samples" / "writeup-epoch-0001.png").is_file()
+    assert log["d_loss"].notna().all() and pd.read_csv(run.metrics_path)["d_loss_last"].notna().all()
+    assert run.writeup_sample_path(1).is_file()
 
 
 def test_identical_seeds_give_identical_bytes_and_different_seeds_differ(data_root, tmp_path):
@@ -64,10 +64,10 @@ def test_identical_seeds_give_identical_bytes_and_different_seeds_differ(data_ro
     second = train_run(make_spec("udacity", data_root, tmp_path / "b", epochs=2, fixes=frozenset({"shuffle"})))
     other = train_run(make_spec("udacity", data_root, tmp_path / "c", epochs=2, seed=1,
                                 fixes=frozenset({"shuffle"})))
-    same = (first.run_dir / "metrics.csv").read_bytes()
-    assert same == (second.run_dir / "metrics.csv").read_bytes()
-    assert (first.run_dir / "writeup_log.csv").read_bytes() == (second.run_dir / "writeup_log.csv").read_bytes()
-    assert same != (other.run_dir / "metrics.csv").read_bytes()
+    same = (first.folder.metrics_path).read_bytes()
+    assert same == (second.folder.metrics_path).read_bytes()
+    assert (first.folder.log_path).read_bytes() == (second.folder.log_path).read_bytes()
+    assert same != (other.folder.metrics_path).read_bytes()
 
 
 @pytest.mark.parametrize("name,fixes", [("udacity", frozenset({"shuffle"})), ("dcgan-xavier", frozenset())])
@@ -76,30 +76,30 @@ def test_resume_after_interrupt_equals_uninterrupted(name, fixes, data_root, tmp
     spec = make_spec(name, data_root, tmp_path / "cut", epochs=3, limit=96, fixes=fixes)
     with pytest.raises(KeyboardInterrupt):
         train_run(spec, InterruptAt(epoch=2, step=2))
-    manifest = json.loads((spec.run_dir / "manifest.json").read_text())
+    manifest = json.loads((spec.folder.manifest_path).read_text())
     assert manifest["status"] == "interrupted" and manifest["epochs_done"] == 1
-    assert len(pd.read_csv(spec.run_dir / "metrics.csv")) == 1  # what was written survives
+    assert len(pd.read_csv(spec.folder.metrics_path)) == 1  # what was written survives
     resumed = train_run(spec)
     assert resumed.status == "complete"
-    assert (whole.run_dir / "metrics.csv").read_bytes() == (resumed.run_dir / "metrics.csv").read_bytes()
-    a = load_checkpoint(whole.run_dir / "checkpoints" / "last.pt")["gan"]["generator"]
-    b = load_checkpoint(resumed.run_dir / "checkpoints" / "last.pt")["gan"]["generator"]
+    assert (whole.folder.metrics_path).read_bytes() == (resumed.folder.metrics_path).read_bytes()
+    a = load_checkpoint(whole.folder.checkpoint_path)["gan"]["generator"]
+    b = load_checkpoint(resumed.folder.checkpoint_path)["gan"]["generator"]
     assert all(torch.equal(a[key], b[key]) for key in a)
-    assert len(json.loads((spec.run_dir / "manifest.json").read_text())["resumed_at"]) == 1
+    assert len(json.loads((spec.folder.manifest_path).read_text())["resumed_at"]) == 1
 
 
 def test_complete_runs_are_skipped_extended_or_forced(data_root, tmp_path):
     spec = make_spec("torch7-mlp", data_root, tmp_path, epochs=1, limit=64)
     train_run(spec)
-    before = (spec.run_dir / "metrics.csv").read_bytes()
+    before = (spec.folder.metrics_path).read_bytes()
     assert train_run(spec).status == "skipped"
-    assert (spec.run_dir / "metrics.csv").read_bytes() == before
+    assert (spec.folder.metrics_path).read_bytes() == before
     longer = make_spec("torch7-mlp", data_root, tmp_path, epochs=2, limit=64)
     assert train_run(longer).epochs_done == 2
     whole = train_run(make_spec("torch7-mlp", data_root, tmp_path / "whole", epochs=2, limit=64))
-    assert (whole.run_dir / "metrics.csv").read_bytes() == (longer.run_dir / "metrics.csv").read_bytes()
+    assert (whole.folder.metrics_path).read_bytes() == (longer.folder.metrics_path).read_bytes()
     assert train_run(spec, force=True).status == "complete"
-    assert len(pd.read_csv(spec.run_dir / "metrics.csv")) == 1
+    assert len(pd.read_csv(spec.folder.metrics_path)) == 1
 
 
 def test_samples_leave_batchnorm_state_untouched(data_root, tmp_path):
@@ -116,7 +116,7 @@ def test_samples_leave_batchnorm_state_untouched(data_root, tmp_path):
 
 def test_real_data_runs_record_the_split(real_data_root, tmp_path):
     outcome = train_run(make_spec("udacity", real_data_root, tmp_path, limit=256, split="test"))
-    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    manifest = json.loads((outcome.folder.manifest_path).read_text())
     assert manifest["data"] == manifest["data"] | {"dataset": "mnist", "split": "test", "images": 256}
 
 

@@ -10,19 +10,17 @@ import torchvision.transforms.functional as TF
 
 from harness import metrics
 from harness.errors import StudyError
-from harness.evaluator import Evaluator, EvaluatorInfo, load_evaluator, protocol_sets, unit_images
+from harness.evaluator import Evaluator, EvaluatorInfo, evaluator_dir, load_evaluator, protocol_sets, unit_images
 from harness.images import to_unit
 from harness.sampling import dedicated_seed, generate, private_generator
 from harness.steps import Gan
+from harness.storage import read_json, write_json
 
-EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
-                "classes_covered", "class_tv", *[f"class_{c}" for c in range(10)], "nn_median", "nn_median_heldout",
-                "eval_n_fake", "eval_n_real"]
 SAMPLE_CHUNK = 500  # generator batch for evaluation; train-mode BatchNorm sees batches of this size
 
 
 @dataclass
-class Reference:
+class ReferenceSet:
     """The n real images scores compare against, with their evaluator features computed once."""
 
     evaluator: Evaluator
@@ -34,7 +32,7 @@ class Reference:
 
     @classmethod
     def load(cls, results: Path, data_root: Path, dataset: str, n: int | None,
-             evaluator: tuple[Evaluator, EvaluatorInfo] | None = None) -> "Reference":
+             evaluator: tuple[Evaluator, EvaluatorInfo] | None = None) -> "ReferenceSet":
         model, info = evaluator or load_evaluator(results, dataset)
         sets = protocol_sets(data_root, dataset, info.protocol)
         reference = sets.reference_images
@@ -46,14 +44,14 @@ class Reference:
 
     @classmethod
     def of_images(cls, evaluator: Evaluator, info: EvaluatorInfo, images: torch.Tensor,
-                  first_test_index: int) -> "Reference":
+                  first_test_index: int) -> "ReferenceSet":
         return cls(evaluator, info, images, *evaluator.features_and_logits(images), first_test_index)
 
     def __len__(self) -> int:
         return len(self.images)
 
 
-def score_images(reference: Reference, images: torch.Tensor) -> dict[str, float]:
+def score_images(reference: ReferenceSet, images: torch.Tensor) -> dict[str, float]:
     """Every feature-space score of [0, 1] ``images`` against the reference."""
     features, logits = reference.evaluator.features_and_logits(images)
     kid_mean, kid_std = metrics.kid(features, reference.features)
@@ -78,13 +76,13 @@ class RunEvaluation:
     images and the median nearest-training-image distance of held-out real images (reference images the run did
     not train on)."""
 
-    reference: Reference
+    reference: ReferenceSet
     training_images: torch.Tensor
     heldout_median: float
     reference_overlap: int  # reference images that are also among the run's training images
 
     @classmethod
-    def prepare(cls, reference: Reference, training: torch.Tensor, split: str) -> "RunEvaluation":
+    def prepare(cls, reference: ReferenceSet, training: torch.Tensor, split: str) -> "RunEvaluation":
         training_images = unit_images(training)
         trained_on = max(0, min(len(reference), len(training) - reference.first_test_index)) if split == "test" \
             else 0
@@ -105,13 +103,11 @@ class RunEvaluation:
                 "reference_overlap": self.reference_overlap}
 
 
-def calibration_rows(reference: Reference, seed: int = 0) -> list[dict]:
-    """Scores of known image sets against the reference's second half, built from its first half: real (the
-    floor), Gaussian pixel noise at four strengths, two blurs, and uniform noise images (the ceiling)."""
-    half = len(reference) // 2
-    candidates, target = reference.images[:half], reference.images[half:2 * half]
-    target_reference = Reference.of_images(reference.evaluator, reference.info, target,
-                                           reference.first_test_index + half)
+def calibration_rows(reference: ReferenceSet, candidates: torch.Tensor, seed: int = 0) -> list[dict]:
+    """Scores of known image sets against exactly the reference runs of this n are scored against: real digits the
+    reference does not hold (the floor), Gaussian pixel noise at four strengths, two blurs, and uniform noise (the
+    ceiling). ``candidates``: [0, 1] real images outside the reference, at least as many as it holds."""
+    candidates = candidates[:len(reference)]
     generator = torch.Generator().manual_seed(seed)
     sets = {"real": candidates}
     for sigma in (0.1, 0.2, 0.4, 0.8):
@@ -120,4 +116,39 @@ def calibration_rows(reference: Reference, seed: int = 0) -> list[dict]:
     sets["blur sigma 1"] = TF.gaussian_blur(candidates, kernel_size=5, sigma=1.0)
     sets["blur sigma 2"] = TF.gaussian_blur(candidates, kernel_size=9, sigma=2.0)
     sets["uniform noise"] = torch.rand(candidates.shape, generator=generator)
-    return [{"name": name, **score_images(target_reference, images)} for name, images in sets.items()]
+    return [{"name": name, **score_images(reference, images)} for name, images in sets.items()]
+
+
+def largest_calibration_n(info: EvaluatorInfo) -> int:
+    """Calibration's real images come from the evaluator's training set, so n is bounded by both sets."""
+    return min(info.reference_images, info.train_images)
+
+
+def calibration_path(results: Path, info: EvaluatorInfo, n: int) -> Path:
+    return evaluator_dir(results, info.dataset, info.protocol) / f"calibration-n{n}.json"
+
+
+def read_calibration(results: Path, info: EvaluatorInfo, n: int) -> list[dict] | None:
+    """The stored calibration rows of this evaluator at n, or None (absent, damaged, or of another evaluator)."""
+    try:
+        stored = read_json(calibration_path(results, info, n))
+    except StudyError:
+        return None
+    if not isinstance(stored, dict) or stored.get("evaluator_sha256") != info.sha256 or stored.get("n") != n:
+        return None
+    return stored["rows"]
+
+
+def ensure_calibration(results: Path, data_root: Path, reference: ReferenceSet) -> list[dict]:
+    """The calibration rows at the reference's n, computed once per evaluator and n and kept beside the evaluator,
+    so every score can be read against a floor and a ceiling of the same n."""
+    info, n = reference.info, len(reference)
+    rows = read_calibration(results, info, n)
+    if rows is None:
+        if n > largest_calibration_n(info):
+            raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw "
+                             f"on for this evaluator; use --n {largest_calibration_n(info)} or less")
+        candidates = unit_images(protocol_sets(data_root, info.dataset, info.protocol).train_images)
+        rows = calibration_rows(reference, candidates)
+        write_json(calibration_path(results, info, n), {"evaluator_sha256": info.sha256, "n": n, "rows": rows})
+    return rows

@@ -1,4 +1,4 @@
-"""The reference loop: training the way the write-ups do it, to check and to time the suite's loop against.
+"""The original loop: training the way the write-ups do it, to check and to time the suite's loop against.
 
 A torchvision-style dataset turns each uint8 image into a PIL image and through the variant's transform, a DataLoader
 batches them, fakes are not detached in the D step, the optimizers are PyTorch's default Adam, and both losses are
@@ -88,7 +88,7 @@ def _shared_forward(gan: Gan, optimizers, real: torch.Tensor, step: int) -> tupl
     return d_value, g_loss.item()
 
 
-def reference_loop(gan: Gan, images: torch.Tensor, labels: torch.Tensor) -> Iterator[tuple[float, float]]:
+def original_loop(gan: Gan, images: torch.Tensor, labels: torch.Tensor) -> Iterator[tuple[float, float]]:
     """(d_loss, g_loss) per step, epoch after epoch, for as long as the caller takes them."""
     recipe = gan.recipe
     loader = DataLoader(IdxImageDataset(images, labels, variant_transform(recipe.pixel_range)),

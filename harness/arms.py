@@ -1,0 +1,37 @@
+"""Arms: the groups a report compares. An arm is one variant with one set of fixes, trained under one protocol for
+one number of epochs; its runs differ only in their seed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Arm:
+    variant: str
+    fixes: tuple[str, ...]  # sorted
+    protocol: str  # the data the runs trained on, e.g. "mnist test (512 images)"
+    epochs: int
+
+    @property
+    def name(self) -> str:
+        """Variant and fixes, e.g. 'nll-softmax' or 'nll-softmax+g-backward'."""
+        return "+".join((self.variant, *self.fixes))
+
+    @property
+    def is_faithful(self) -> bool:
+        return not self.fixes
+
+    @property
+    def faithful(self) -> "Arm":
+        """The same variant, protocol and length without fixes: what a fixed arm is compared against."""
+        return Arm(self.variant, (), self.protocol, self.epochs)
+
+    def label(self, with_epochs: bool) -> str:
+        """The arm's name, with its length where the same name was trained for several lengths."""
+        return f"{self.name} ({self.epochs} epochs)" if with_epochs else self.name
+
+    def sort_key(self, variant_order: Sequence[str]) -> tuple:
+        """The variants in their fixed order, each followed by its fixed arms."""
+        rank = variant_order.index(self.variant) if self.variant in variant_order else len(variant_order)
+        return rank, len(self.fixes), self.name, self.epochs

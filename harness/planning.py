@@ -1,0 +1,118 @@
+"""Planning runs: from study.toml's settings and the command line's choices to the list of runs to train.
+
+A run is one (variant, fixes, dataset, split, limit, seed); ``RunSpec`` holds everything the driver needs to train
+it. Nothing here knows about Typer: the CLI parses options into ``RunChoices`` and hands them over.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.config import StudyConfig, resolve_data_root, resolve_eval_every
+from harness.data import DATASET_CLASSES, SPLIT_PREFIX
+from harness.errors import StudyError
+from harness.run_folder import RunFolder
+from harness.seeding import resolve_device
+from harness.variant import Fixes, Variant
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    variant: Variant
+    fixes: Fixes
+    seed: int
+    epochs: int
+    dataset: str
+    split: str
+    limit: int | None
+    device: torch.device
+    results: Path
+    data_root: Path
+    threads: int | None = None  # CPU intra-op threads; None keeps PyTorch's default (one per core)
+    compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
+    eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
+    eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
+
+    @property
+    def run_id(self) -> str:
+        fixes = "".join(f"+{fix}" for fix in sorted(self.fixes))
+        subset = f"-first{self.limit}" if self.limit is not None else ""
+        return f"{self.variant.name}{fixes}__{self.dataset}-{self.split}{subset}__seed{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """Short enough for a progress bar: variant, fixes and seed."""
+        return "+".join((self.variant.name, *sorted(self.fixes))) + f" seed {self.seed}"
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder.of(self.results, self.run_id)
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """What the command line chose; None (or empty) keeps study.toml's value or the write-up's own."""
+
+    variants: list[Variant]
+    fixes: list[str] = field(default_factory=list)
+    seeds: int | None = None  # seeds 0..seeds-1
+    seed: list[int] = field(default_factory=list)  # explicit seeds
+    epochs: int | None = None
+    dataset: str | None = None
+    split: str | None = None
+    limit: int | None = None
+    device: str | None = None
+    threads: int | None = None
+    results: Path | None = None
+    data_root: Path | None = None
+    compile: bool = False
+    eval_every: int | None = None
+
+
+def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, Fixes]:
+    """Each requested fix applies to the selected variants that have it; a fix none of them has is an error."""
+    if not requested or "all" in requested:
+        return {v.name: v.resolve_fixes(requested) for v in variants}
+    for fix in requested:
+        if not any(fix in v.fix_names for v in variants):
+            valid = "; ".join(f"{v.name}: {', '.join(v.fix_names) or 'none'}" for v in variants)
+            raise StudyError(f"unknown fix '{fix}' for the selected variants; valid fixes are {valid} (or 'all')")
+    return {v.name: frozenset(f for f in requested if f in v.fix_names) for v in variants}
+
+
+def resolve_seeds(seeds: int | None, seed: list[int], configured: list[int]) -> list[int]:
+    if seeds is not None and seed:
+        raise StudyError("use either --seeds N (seeds 0..N-1) or --seed S (repeatable), not both")
+    if seeds is not None:
+        return list(range(seeds))
+    repeated = sorted({s for s in seed if seed.count(s) > 1})
+    if repeated:
+        raise StudyError(f"--seed {repeated[0]} is given more than once; name each seed once")
+    return list(seed) or configured
+
+
+def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
+    """Every run the command asks for, each at its write-up's own epoch count unless --epochs says otherwise."""
+    dataset, split = choices.dataset or settings.dataset, choices.split or settings.split
+    if dataset not in DATASET_CLASSES:
+        raise StudyError(f"unknown dataset '{dataset}'; valid datasets: {', '.join(DATASET_CLASSES)}")
+    if split not in SPLIT_PREFIX:
+        raise StudyError(f"unknown split '{split}'; valid splits: {', '.join(SPLIT_PREFIX)}")
+    fixes = resolve_fixes(choices.variants, choices.fixes)
+    seeds = resolve_seeds(choices.seeds, choices.seed, settings.seeds)
+    device = resolve_device(choices.device or settings.device)
+    every = choices.eval_every if choices.eval_every is not None else settings.eval_every
+    specs = []
+    for variant in choices.variants:
+        epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(fixes[variant.name]).epochs
+        specs += [RunSpec(variant=variant, fixes=fixes[variant.name], seed=seed, epochs=epochs,
+                          dataset=dataset, split=split,
+                          limit=choices.limit, device=device, results=choices.results or settings.results,
+                          data_root=resolve_data_root(choices.data_root, settings),
+                          threads=choices.threads if choices.threads is not None else settings.threads,
+                          compile=choices.compile, eval_every=resolve_eval_every(every, epochs),
+                          eval_samples=settings.eval_samples)
+                  for seed in seeds]
+    return specs

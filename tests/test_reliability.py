@@ -1,0 +1,282 @@
+"""Nothing a user owns is lost: one writer per run, reports that delete only their own files, damaged runs that never
+crash a report, repairs from the checkpoint, SIGTERM like Ctrl-C, --force that keeps the old run until the new one has
+an epoch, and one-line errors for every bad input."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from harness import cli, storage
+from harness.errors import StudyError
+from harness.report import write_report
+from harness.run_folder import RunFolder
+from harness.train import train_run
+from tests.conftest import idx_bytes, make_spec
+from tests.test_cli import assert_one_line_error, run_args
+from tests.test_report import write_run
+from tests.test_training import InterruptAt
+from variants import VARIANTS
+
+runner = CliRunner()
+
+
+def study(*args: str):
+    return runner.invoke(cli.app, list(args))
+
+
+# 1. Reports write only their own files --------------------------------------------------------------------------
+def test_report_never_deletes_a_users_files(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path / "results", "udacity", seed)
+        write_run(tmp_path / "results", "dcgan-xavier", seed)
+    out = tmp_path / "paper2"
+    (out / "figures" / "drafts").mkdir(parents=True)
+    (out / "tables").mkdir()
+    mine = [out / "figures" / "fig1.pdf", out / "tables" / "mine.csv", out / "figures" / "drafts" / "a.png"]
+    for path in mine:
+        path.write_text("the user's")
+    write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # prunes its own dcgan-xavier figures
+    assert all(path.read_text() == "the user's" for path in mine)
+    assert (out / "report.md").is_file()
+    assert not any("dcgan" in p.name for p in (out / "figures").iterdir())
+
+
+def test_report_on_empty_results_creates_nothing(tmp_path):
+    (tmp_path / "results" / "runs").mkdir(parents=True)
+    assert_one_line_error(study("report", "--results", str(tmp_path / "results")), "no runs under")
+    assert not (tmp_path / "results" / "report").exists()
+
+
+def test_report_out_under_a_file_names_out(tmp_path):
+    write_run(tmp_path / "results", "udacity", 0)
+    (tmp_path / "afile").write_text("x")
+    result = study("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "afile" / "rep"))
+    assert_one_line_error(result, "not writable", "--out")
+
+
+# 2 and 10. One writer per run -----------------------------------------------------------------------------------
+def test_a_locked_run_refuses_a_second_trainer_and_scorer(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64)
+    train_run(spec)
+    before = spec.folder.metrics_path.read_bytes()
+    with spec.folder.locked("trained"):
+        with pytest.raises(StudyError, match="is being trained by another process"):
+            train_run(replace(spec, epochs=2))
+        assert_one_line_error(study("eval", str(spec.folder.path)), "is being trained by another process")
+    assert spec.folder.metrics_path.read_bytes() == before
+    assert train_run(replace(spec, epochs=2)).epochs_done == 2  # released: the lock dies with its holder
+
+
+# 3 and 4. Damaged runs: listed, repaired, never crash ------------------------------------------------------------
+@pytest.mark.parametrize("damage,reason", [("", "damaged tables"), ("epoch,d_loss\n", "does not hold epochs"),
+                                           (None, "damaged tables"), ("drop-last", "does not hold epochs")])
+def test_damaged_runs_are_left_out_with_the_reason(damage, reason, tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+    folder = RunFolder(write_run(tmp_path, "udacity", 2))
+    if damage is None:
+        folder.metrics_path.unlink()
+    elif damage == "drop-last":
+        folder.metrics_path.write_text("".join(folder.metrics_path.read_text().splitlines(True)[:-1]))
+    else:
+        folder.metrics_path.write_text(damage)
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv")
+    assert left_out["run"].tolist() == [folder.run_id] and reason in left_out["left out because"].iloc[0]
+    assert pd.read_csv(tmp_path / "out" / "tables" / "summary_1.csv")["seeds"].tolist() == [2]
+
+
+@pytest.mark.parametrize("manifest", ["{}", "[1]", '{"status": "complete"}'])
+def test_damaged_manifests_are_left_out_and_refused_with_one_line(manifest, data_root, tmp_path):
+    write_run(tmp_path / "results", "udacity", 0)
+    spec = make_spec("udacity", data_root, tmp_path / "results", epochs=1, limit=64)
+    spec.folder.path.mkdir(parents=True)
+    spec.folder.manifest_path.write_text(manifest)
+    write_report(tmp_path / "results", tmp_path / "out", VARIANTS, None, "md")
+    assert spec.run_id in (tmp_path / "out" / "report.md").read_text()
+    result = study(*run_args(data_root, tmp_path / "results", "udacity", "--limit", "64", "--epochs", "1",
+                             "--split", "train"))
+    assert_one_line_error(result, "cannot be resumed", "--force")
+
+
+def test_tables_are_repaired_from_the_checkpoint(data_root, tmp_path):
+    spec = make_spec("torch7-mlp", data_root, tmp_path, epochs=2, limit=64)
+    train_run(spec)
+    whole = spec.folder.metrics_path.read_bytes()
+    spec.folder.metrics_path.write_text("".join(spec.folder.metrics_path.read_text().splitlines(True)[:-1]))
+    assert train_run(spec).status == "skipped"
+    assert spec.folder.metrics_path.read_bytes() == whole
+
+
+def test_quirk_costs_never_subtract_arms_of_different_lengths(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "nll-softmax", seed, epochs=2)
+        write_run(tmp_path, "nll-softmax", seed, epochs=1, fixes=("g-backward",))
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    assert not (tmp_path / "out" / "tables" / "quirk_costs.csv").exists()
+    assert "No fixed runs beside faithful ones" in (tmp_path / "out" / "report.md").read_text()
+
+
+# 5. SIGTERM is Ctrl-C ---------------------------------------------------------------------------------------------
+def _study_process(data_root: Path, results: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-c", "from harness.cli import app; app()", *run_args(data_root, results, *extra)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _lock_is_free(folder: RunFolder) -> bool:
+    import fcntl
+    with open(folder.lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_interrupts_like_ctrl_c_and_the_runs_resume(jobs, data_root, tmp_path):
+    args = ["udacity", "torch7-mlp", "--epochs", "20", "--limit", "128", "--threads", "1", "--jobs", jobs,
+            "--split", "train"]
+    process = _study_process(data_root, tmp_path / "cut", *args)
+    folders = [RunFolder.of(tmp_path / "cut", f"{v}__mnist-train-first128__seed0") for v in ("udacity", "torch7-mlp")]
+    _wait_for(lambda: folders[0].checkpoint_path.exists())
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "re-run the same command to resume" in err and "Traceback" not in err
+    started = [f for f in folders if f.has_manifest()]
+    assert started and all(f.read_manifest().status == "interrupted" for f in started)
+    assert all(_lock_is_free(f) for f in started)  # no worker outlives the command
+    resumed = _study_process(data_root, tmp_path / "cut", *args)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read() if resumed.stderr else ""
+    whole = _study_process(data_root, tmp_path / "whole", *args)
+    assert whole.wait(timeout=600) == 0
+    for folder in folders:
+        assert folder.metrics_path.read_bytes() == \
+            RunFolder.of(tmp_path / "whole", folder.run_id).metrics_path.read_bytes()
+
+
+# 6 and 7. Asking for fewer epochs; --force ------------------------------------------------------------------------
+def test_fewer_epochs_than_an_interrupted_run_has_is_refused(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=8, limit=64)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, InterruptAt(epoch=4, step=1))
+    with pytest.raises(StudyError, match="already has 3 epochs, more than the 2 asked for; pass --epochs 8"):
+        train_run(replace(spec, epochs=2))
+
+
+def test_force_keeps_the_old_run_until_the_new_one_has_an_epoch(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=2, limit=64)
+    train_run(spec)
+    before = {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)}
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, InterruptAt(epoch=1, step=1), force=True)
+    assert {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)} == before
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, InterruptAt(epoch=2, step=1), force=True)  # the new run has epoch 1: the old one is gone
+    manifest = spec.folder.read_manifest()
+    assert manifest.status == "interrupted" and manifest.epochs_done == 1
+    assert not any(p.name.endswith(".replaced") for p in spec.folder.path.parent.iterdir())
+
+
+# 8. One line, not a traceback -------------------------------------------------------------------------------------
+def test_bad_inputs_get_one_line(data_root, tmp_path):
+    results = tmp_path / "results"
+    assert_one_line_error(study(*run_args(data_root, results, "udacity", "--split", "foo")), "unknown split 'foo'")
+    assert_one_line_error(study(*run_args(data_root, results, "dcgan-xavier", "--limit", "33", "--epochs", "1")),
+                          "last batch of 1 image", "--limit 32")
+    deep = tmp_path
+    while len(str(deep)) < 3800:  # room for the results folder itself, not for a run's files within it
+        deep = deep / ("z" * 200)
+    deep = deep / ("y" * (4010 - len(str(deep))))
+    assert_one_line_error(study(*run_args(data_root, deep, "udacity", "--limit", "64", "--epochs", "1")),
+                          "too long", "--results")
+    assert not (results / "runs").exists()
+
+
+def test_disk_full_is_one_line_and_recorded(data_root, tmp_path, monkeypatch):
+    real = storage.atomic_write_bytes
+
+    def full(path, data):
+        if path.name.startswith("epoch-"):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+    monkeypatch.setattr(storage, "atomic_write_bytes", full)
+    monkeypatch.setattr("harness.images.atomic_write_bytes", full)
+    result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "64", "--epochs", "1"))
+    assert_one_line_error(result, "No space left on device", "completed epochs are kept")
+    assert RunFolder.of(tmp_path, "udacity__mnist-test-first64__seed0").read_manifest().status == "failed"
+
+
+@pytest.mark.parametrize("problem,needle", [("32x32", "not 28x28"), ("empty", "holds no images"),
+                                            ("label", "label 10, outside 0-9")])
+def test_idx_contents_are_checked(problem, needle, data_root, tmp_path):
+    raw = data_root / "MNIST" / "raw"
+    count = 0 if problem == "empty" else 8
+    size = 32 if problem == "32x32" else 28
+    (raw / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(torch.zeros(count, size, size, dtype=torch.uint8)))
+    labels = torch.full((count,), 10 if problem == "label" else 3, dtype=torch.uint8)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    assert_one_line_error(study(*run_args(data_root, tmp_path, "udacity", "--epochs", "1")), needle)
+
+
+def test_scoring_minimums_and_damaged_evaluator_records(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
+    train_run(spec)
+    for args in (["eval", str(spec.folder.path), "--n", "5"],
+                 ["calibrate", "--results", str(tmp_path), "--data-root", str(data_root), "--n", "2"]):
+        assert_one_line_error(study(*args), "--n must be an integer >= 6")
+    assert study("eval", str(spec.folder.path), "--n", "6").exit_code == 0
+    record = next((tmp_path / "evaluators").iterdir()) / "evaluator.json"
+    record.write_text("{}")
+    result = study("eval", str(spec.folder.path))
+    assert_one_line_error(result, "evaluator record", "rebuild it with `study evaluator build")
+    assert "run folder" not in result.stderr
+
+
+# 11. Data roots -----------------------------------------------------------------------------------------------------
+def test_manifests_hold_absolute_data_roots_and_eval_finds_moved_data(data_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(data_root.parent)
+    spec = replace(make_spec("udacity", Path(data_root.name), tmp_path / "results", limit=64, split="test"),
+                   eval_every=1)
+    train_run(spec)
+    assert spec.folder.read_manifest().data.root == str(data_root)
+    moved = tmp_path / "moved"
+    data_root.rename(moved)
+    monkeypatch.chdir(tmp_path)
+    assert study("eval", str(spec.folder.path), "--data-root", str(moved)).exit_code == 0
+    monkeypatch.setenv("STUDY_DATA_ROOT", str(moved))
+    assert study("eval", str(spec.folder.path)).exit_code == 0
+    monkeypatch.delenv("STUDY_DATA_ROOT")
+    assert_one_line_error(study("eval", str(spec.folder.path)), "data not found")
+    assert not data_root.exists()  # no empty folders left behind by the failed download
+
+
+# Result files are readable as the umask allows ------------------------------------------------------------------------
+def test_result_files_follow_the_umask(data_root, tmp_path):
+    outcome = train_run(make_spec("udacity", data_root, tmp_path, limit=64))
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in (outcome.folder.metrics_path, outcome.folder.manifest_path, outcome.folder.sample_path(1)):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert json.loads(outcome.folder.manifest_path.read_text())["status"] == "complete"
