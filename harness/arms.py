@@ -10,22 +10,24 @@ from typing import Sequence
 class Arm:
     variant: str
     fixes: tuple[str, ...]  # sorted
+    alternatives: tuple[str, ...]  # alternative readings of the write-up, sorted: still faithful, another reading
     protocol: str  # the data the runs trained on, e.g. "mnist test (512 images)"
     epochs: int
 
     @property
     def name(self) -> str:
-        """Variant and fixes, e.g. 'nll-softmax' or 'nll-softmax+g-backward'."""
-        return "+".join((self.variant, *self.fixes))
+        """Variant, +fixes and ~alternatives, e.g. 'nll-softmax+g-backward~batch-1024'."""
+        return self.variant + "".join(f"+{f}" for f in self.fixes) + "".join(f"~{a}" for a in self.alternatives)
 
     @property
     def is_faithful(self) -> bool:
+        """No bug fixed: the write-up as written (under one of its readings)."""
         return not self.fixes
 
     @property
     def faithful(self) -> "Arm":
-        """The same variant, protocol and length without fixes: what a fixed arm is compared against."""
-        return Arm(self.variant, (), self.protocol, self.epochs)
+        """The same variant, reading, protocol and length without fixes: what a fixed arm is compared against."""
+        return Arm(self.variant, (), self.alternatives, self.protocol, self.epochs)
 
     def label(self, with_epochs: bool) -> str:
         """The arm's name, with its length where the same name was trained for several lengths."""
@@ -34,4 +36,4 @@ class Arm:
     def sort_key(self, variant_order: Sequence[str]) -> tuple:
         """The variants in their fixed order, each followed by its fixed arms."""
         rank = variant_order.index(self.variant) if self.variant in variant_order else len(variant_order)
-        return rank, len(self.fixes), self.name, self.epochs
+        return rank, len(self.alternatives), len(self.fixes), self.name, self.epochs

@@ -1,56 +1,195 @@
-"""Verdicts on the write-ups' claims: each claim's check applied to every seed of the faithful runs."""
+"""Verdicts on the write-ups' claims: each claim's check applied to the runs of one arm, at the epoch the claim
+speaks of, under the protocol the runs trained with.
+
+Kinds: reproduced (every seed satisfies the check), partly (some), not reproduced (none), not checkable (and why:
+the runs ended before the claim's epoch, a score was not measured, no check exists), contradicted by the code.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
 
 from harness.runs import Run
-from harness.variant import Check, Claim
+from harness.scoring import read_calibration
+from harness.variant import Band, Check, Claim, Classes, Digits, Printed, Share, Similar, Trend, Variant
 
 REPRODUCED, NOT_REPRODUCED, PARTLY, NOT_CHECKABLE = "reproduced", "not reproduced", "partly", "not checkable"
+CONTRADICTED = "contradicted by the code"
+# The two digit criteria: the calibration row a sample set's FID must beat, classes covered, mean top probability.
+DIGIT_LEVELS = {"digit-like": ("blur sigma 2", 5, 0.5), "recognisable": ("noise sigma 0.4", 8, 0.7)}
 
 
 @dataclass(frozen=True)
 class Verdict:
     claim: Claim
     kind: str
-    values: tuple[tuple[int, float], ...]  # (seed, measured value) of the runs it was measured on
+    values: tuple[tuple[int, str], ...]  # (seed, what was measured) of the runs it was measured on
     reason: str
+    epoch: int | None = None  # the epoch it was judged at
+    protocol: str = ""  # the runs' protocol
 
 
-def measure(check: Check, run: Run) -> tuple[float | None, str]:
-    """The checked value in one run, or None and why it is missing."""
-    epoch = check.epoch if check.epoch is not None else int(run.metrics["epoch"].iloc[-1])
-    table = run.metrics if check.table == "metrics" else run.log
-    if table.empty or epoch not in set(table["epoch"]):
-        return None, f"the runs have {int(run.metrics['epoch'].iloc[-1])} epochs, the claim needs epoch {epoch}"
-    rows = table[table["epoch"] == epoch]
-    if check.step is not None:
-        rows = rows[rows["step"] == check.step]
-        if rows.empty:
-            return None, f"no step {check.step} in epoch {epoch} (the runs have fewer batches per epoch)"
-    if check.column not in rows or math.isnan(rows[check.column].iloc[0]):
-        return None, f"{check.column} was not measured at epoch {epoch} (scoring off or not due)"
-    return float(rows[check.column].iloc[0]), ""
+class Unmeasurable(Exception):
+    """Why a check cannot be measured on a run; the message becomes the verdict's reason."""
 
 
-def holds(check: Check, value: float) -> bool:
-    inside = check.low <= value <= check.high
-    return inside if check.expect == "inside" else not inside
+def _rows(run: Run, epoch: int, table: str = "metrics") -> pd.DataFrame:
+    if run.epochs < epoch:
+        raise Unmeasurable(f"the run ended at epoch {run.epochs} of {epoch}")
+    frame = run.metrics if table == "metrics" else run.log
+    rows = frame[frame["epoch"] == epoch] if not frame.empty else frame
+    if rows.empty:
+        raise Unmeasurable(f"nothing was recorded at epoch {epoch}")
+    return rows
 
 
-def judge(claim: Claim, runs: list[Run]) -> Verdict:
+def _value(run: Run, column: str, epoch: int) -> float:
+    rows = _rows(run, epoch)
+    value = float(rows[column].iloc[0]) if column in rows else math.nan
+    if math.isnan(value):
+        raise Unmeasurable(f"{column} was not measured at epoch {epoch} (scoring off or not due)")
+    return value
+
+
+def _series(run: Run, column: str, first: int, last: int, table: str = "metrics") -> pd.Series:
+    """Per-epoch values from ``first`` to ``last``; several printed steps of one epoch are averaged."""
+    _rows(run, last, table)
+    frame = run.metrics if table == "metrics" else run.log
+    window = frame[(frame["epoch"] >= first) & (frame["epoch"] <= last)]
+    if column not in window or window[column].isna().all():
+        raise Unmeasurable(f"{column} was not recorded from epoch {first} to {last}")
+    return window.groupby("epoch")[column].mean()
+
+
+def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | None) -> tuple[bool, str]:
+    """The digit criterion on one scored sample set: FID below the level's calibration row (same evaluator and n),
+    enough classes covered, and confident predictions."""
+    if calibration is None:
+        raise Unmeasurable("no calibration rows at the runs' n (run `study calibrate --n N`)")
+    row_name, classes, confidence = DIGIT_LEVELS[level]
+    ceiling = next(float(r["fid"]) for r in calibration if r["name"] == row_name)
+    measured = f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence " \
+               f"{row['confidence']:.2f}"
+    holds = row["fid"] < ceiling and row["classes_covered"] >= classes and row["confidence"] >= confidence
+    return bool(holds), measured
+
+
+def _calibration(run: Run) -> list[dict] | None:
+    evaluation = run.manifest.evaluation
+    if not evaluation:
+        return None
+    return read_calibration(run.folder.results, run.manifest.data.dataset, evaluation["protocol"],
+                            evaluation["evaluator_sha256"], evaluation["n_fake"])
+
+
+def _measure_band(check: Band, run: Run, epoch: int) -> tuple[bool, str]:
+    values = {column: _value(run, column, epoch) for column in check.columns}
+    inside = all(check.low <= v <= check.high for v in values.values())
+    away = all(not check.low <= v <= check.high for v in values.values())
+    return inside if check.expect == "inside" else away, ", ".join(f"{c} {v:.4g}" for c, v in values.items())
+
+
+def _measure_trend(check: Trend, run: Run, epoch: int) -> tuple[bool, str]:
+    series = _series(run, check.column, check.from_epoch, epoch, check.table).dropna()
+    if len(series) < 2:
+        raise Unmeasurable(f"{check.column} needs two epochs from {check.from_epoch} to {epoch}")
+    slope = float(np.polyfit(series.index.to_numpy(float), series.to_numpy(float), 1)[0])
+    change = float(series.iloc[-1] - series.iloc[0])
+    sign = -1 if check.direction == "falls" else 1
+    holds = sign * slope > 0 and sign * change >= check.min_change
+    return holds, f"{check.column} {series.iloc[0]:.4g} -> {series.iloc[-1]:.4g} (slope {slope:+.3g}/epoch)"
+
+
+def _measure_similar(check: Similar, run: Run, epoch: int) -> tuple[bool, str]:
+    a, b = _value(run, check.first, epoch), _value(run, check.second, epoch)
+    relative = abs(a - b) / max((abs(a) + abs(b)) / 2, 1e-12)
+    return relative <= check.tolerance, f"{check.first} {a:.4g}, {check.second} {b:.4g} ({relative:.0%} apart)"
+
+
+def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
+    series = _series(run, check.column, check.from_epoch, epoch).dropna()
+    share = float(((series >= check.low) & (series <= check.high)).mean())
+    return share >= check.at_least, f"{share:.0%} of epochs {check.from_epoch}-{epoch} in [{check.low}, {check.high}]"
+
+
+def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
+    rows = _rows(run, epoch)
+    row = {c: float(rows[c].iloc[0]) for c in ("fid", "classes_covered", "confidence") if c in rows}
+    if len(row) < 3 or any(math.isnan(v) for v in row.values()):
+        raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
+    return digits_hold(check.level, row, _calibration(run))
+
+
+def _measure_classes(check: Classes, run: Run, epoch: int) -> tuple[bool, str]:
+    shares = {c: _value(run, f"class_{c}", epoch) for c in check.classes}
+    return all(s >= check.min_share for s in shares.values()), ", ".join(f"{c}: {s:.1%}" for c, s in shares.items())
+
+
+MEASURES: dict[type, Callable] = {Band: _measure_band, Trend: _measure_trend, Similar: _measure_similar,
+                                  Share: _measure_share, Digits: _measure_digits, Classes: _measure_classes}
+
+
+def _judge_printed(check: Printed, runs: list[Run], epoch: int) -> tuple[str, tuple, str]:
+    """One printed batch value against the spread of the same printed value over seeds and nearby epochs."""
+    exact, pooled = [], []
+    for run in runs:
+        try:
+            rows = _rows(run, epoch, "writeup_log")
+        except Unmeasurable as why:
+            return NOT_CHECKABLE, (), str(why)
+        at_step = rows[rows["step"] == check.step]
+        if at_step.empty:
+            return NOT_CHECKABLE, (), (f"no printed step {check.step} in epoch {epoch}: an epoch of these runs has "
+                                       f"{int(run.metrics['steps'].iloc[-1])} steps (train with --protocol steps)")
+        exact.append((run.seed, f"{float(at_step[check.column].iloc[0]):.4g}"))
+        log = run.log
+        pooled += log[(log["epoch"] > epoch - check.nearby) & (log["epoch"] <= epoch)][check.column].dropna().tolist()
+    low, high = min(pooled), max(pooled)
+    kind = REPRODUCED if low <= check.value <= high else NOT_REPRODUCED
+    where = "within" if kind == REPRODUCED else "outside"
+    return kind, tuple(exact), (f"{check.value} lies {where} the {len(pooled)} printed values of epochs "
+                                f"{max(1, epoch - check.nearby + 1)}-{epoch} over {len(runs)} seeds "
+                                f"({low:.4g} to {high:.4g})")
+
+
+def judge(claim: Claim, runs: list[Run], variant: Variant) -> Verdict:
+    """The verdict on one claim from the runs of one arm (its seeds)."""
+    protocol = runs[0].protocol if runs else ""
+    if claim.contradicted:
+        return Verdict(claim, CONTRADICTED, (), claim.contradicted, None, protocol)
     if claim.check is None:
-        return Verdict(claim, NOT_CHECKABLE, (), claim.checkable)
-    measured, reasons = [], []
-    for run in sorted(runs, key=lambda r: r.seed):
-        value, reason = measure(claim.check, run)
-        if value is None:
-            reasons.append(reason)
-        else:
-            measured.append((run.seed, value))
+        return Verdict(claim, NOT_CHECKABLE, (), claim.checkable, None, protocol)
+    if not runs:
+        return Verdict(claim, NOT_CHECKABLE, (), "no faithful runs", None, protocol)
+    epoch = variant.claim_epoch(claim.check)
+    assumption = f"; conditional on {claim.assumes}" if claim.assumes else ""
+    runs = sorted(runs, key=lambda r: r.seed)
+    if isinstance(claim.check, Printed):
+        kind, values, reason = _judge_printed(claim.check, runs, epoch)
+        return Verdict(claim, kind, values, reason + (assumption if kind != NOT_CHECKABLE else ""), epoch, protocol)
+    measured, reasons, passed = [], [], 0
+    for run in runs:
+        try:
+            holds, value = MEASURES[type(claim.check)](claim.check, run, epoch)
+        except Unmeasurable as why:
+            reasons.append(str(why))
+            continue
+        measured.append((run.seed, value))
+        passed += holds
     if not measured:
-        return Verdict(claim, NOT_CHECKABLE, (), reasons[0] if reasons else "no faithful runs")
-    passed = sum(holds(claim.check, value) for _, value in measured)
+        return Verdict(claim, NOT_CHECKABLE, (), reasons[0], epoch, protocol)
     kind = REPRODUCED if passed == len(measured) else NOT_REPRODUCED if passed == 0 else PARTLY
-    return Verdict(claim, kind, tuple(measured), f"{passed} of {len(measured)} seeds satisfy the claim")
+    return Verdict(claim, kind, tuple(measured),
+                   f"{passed} of {len(measured)} seeds satisfy the claim at epoch {epoch}{assumption}", epoch, protocol)
+
+
+def describe_check(check: Check | None, variant: Variant) -> str:
+    """The check as `study show` prints it, with the epoch it is judged at."""
+    if check is None:
+        return "-"
+    fields = ", ".join(f"{k}={v}" for k, v in vars(check).items() if k != "epoch")
+    return f"{type(check).__name__}({fields}) at epoch {variant.claim_epoch(check)}"

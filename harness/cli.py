@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from harness.bench import bench_scoring, bench_variant, measure_ceilings
+from harness.claims import describe_check
 from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, load_config, resolve_data_root
 from harness.data import load_split
 from harness.errors import StudyError
@@ -31,7 +32,7 @@ from harness.seeding import resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
 from harness.train import evaluate_run, train_run
-from harness.variant import Variant
+from harness.variant import Quirk, Variant
 from variants import VARIANTS, get_variant
 
 
@@ -161,9 +162,12 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
     details = describe(variant) | {
         "recipe": dataclasses.asdict(variant.recipe),
         "ledger": [dataclasses.asdict(h) for h in variant.ledger],
-        "quirks": [{"name": q.name, "status": q.status, "what": q.what, "fix": q.fix} for q in variant.quirks],
-        "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable,
-                    "check": dataclasses.asdict(c.check) if c.check else None} for c in variant.claims]}
+        "quirks": [{"name": q.name, "status": q.status, "what": q.what, "toggle": toggle(q), "inert": q.inert}
+                   for q in variant.quirks],
+        "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable, "check": describe_check(c.check, variant),
+                    "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
+                    "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
+        "protocol": CLAIMS_PROTOCOL}
     if as_json:
         print(json.dumps(details, indent=2, default=str))
         return
@@ -172,14 +176,31 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
     ledger = Table("hyperparameter", "value", "source", title="Ledger", show_lines=True)
     for hyper in variant.ledger:
         ledger.add_row(hyper.name, str(hyper.value), hyper.source)
-    quirks = Table("quirk", "status", "fix (opt-in)", "what the original does", title="Quirks", show_lines=True)
+    quirks = Table("quirk", "status", "toggle (opt-in)", "what the original does", title="Quirks", show_lines=True)
     for quirk in variant.quirks:
-        quirks.add_row(quirk.name, quirk.status, quirk.fix or "-", quirk.what)
-    claims = Table("claim", "quote", "checkable form", title="Claims", show_lines=True)
+        quirks.add_row(quirk.name, quirk.status, toggle(quirk) or "-",
+                       quirk.what + (f" Inert: {quirk.inert}." if quirk.inert else ""))
+    claims = Table("claim", "quote", "checked as", "check", title="Claims", show_lines=True)
     for claim in variant.claims:
-        claims.add_row(claim.key, claim.quote, claim.checkable)
+        check = f"contradicted by the code: {claim.contradicted}" if claim.contradicted else \
+            describe_check(claim.check, variant) + (f"; assumes {claim.assumes}" if claim.assumes else "")
+        claims.add_row(claim.key, claim.quote, claim.checkable, check)
     for table in (ledger, quirks, claims):
         stdout.print(table)
+    stdout.print(CLAIMS_PROTOCOL, highlight=False)
+
+
+CLAIMS_PROTOCOL = ("Claims are judged on the faithful runs (no --fix; an --alt reading is labelled) at the epoch "
+                   "named, under the protocol the runs trained with: `--protocol steps` gives each epoch the "
+                   "original's number of optimizer steps whatever the number of images; `--protocol epochs` (the "
+                   "default) makes an epoch one pass over the images, fewer steps than the original's on a subset.")
+
+
+def toggle(quirk: Quirk) -> str:
+    """How a quirk is toggled on the command line, if it can be."""
+    if not quirk.fix:
+        return ""
+    return f"--{'alt' if quirk.status == 'alternative' else 'fix'} {quirk.fix}"
 
 
 @app.command("run")
@@ -198,8 +219,15 @@ def run(
     limit: Annotated[Optional[int], count_option("--limit", "N", "Train on the first N images only (smoke tests).",
                                                  minimum=1)] = None,
     fix: Annotated[Optional[List[str]], typer.Option(
-        "--fix", metavar="QUIRK", help="Apply an opt-in fix (repeatable; 'all' for every fix). See `study show "
+        "--fix", metavar="QUIRK", help="Apply an opt-in bug fix (repeatable; 'all' for every fix). See `study show "
                                        "VARIANT`.")] = None,
+    alt: Annotated[Optional[List[str]], typer.Option(
+        "--alt", metavar="READING", help="Train an alternative reading of a write-up (repeatable), e.g. "
+                                         "nll-softmax's batch-1024 or infogan's two-runs-of-20. Not a fix.")] = None,
+    protocol: Annotated[Optional[str], typer.Option(
+        "--protocol", help="epochs: an epoch is one pass over the images (default); steps: an epoch has as many "
+                           "optimizer steps as the original's epoch over 60,000 images, passing over the available "
+                           "images as often as that takes, so claims about epoch N compare at equal steps.")] = None,
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
         "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
@@ -227,7 +255,8 @@ def run(
     settings = load_config(config)
     names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
     specs = plan_runs(settings, RunChoices(
-        variants=[get_variant(name) for name in names], fixes=fix or [], seeds=seeds, seed=seed or [],
+        variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
+        seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every))
     for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it

@@ -12,6 +12,7 @@ from harness.errors import StudyError
 from harness.metrics import MIN_IMAGES as MIN_EVAL_SAMPLES
 
 DEFAULT_CONFIG = Path("study.toml")
+PROTOCOLS = ("epochs", "steps")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class StudyConfig:
     threads: int | None = None
     eval_every: int | str = "auto"  # "auto": about ten evaluations per run; 0: never
     eval_samples: int = 10_000
+    protocol: str = "epochs"  # epochs | steps (step-matched: an epoch has the original's number of steps)
 
 
 SEED_MAX = 2**32 - 1  # numpy's global RNG, which two write-ups draw from, takes seeds below 2**32
@@ -45,6 +47,8 @@ def _problem(key: str, value: object) -> str | None:
         if key == "variants" and not all(isinstance(v, str) for v in value):
             return "must be variant names"
         return None
+    if key == "protocol":
+        return None if value in PROTOCOLS else f"must be one of {', '.join(PROTOCOLS)}"
     if key in ("dataset", "split", "device", "results", "data_root"):
         return None if isinstance(value, str) and value else "must be a non-empty string"
     if key == "threads":
@@ -56,7 +60,7 @@ def _problem(key: str, value: object) -> str | None:
         return None if _is_int(value) and value >= MIN_EVAL_SAMPLES else \
             f"must be an integer >= {MIN_EVAL_SAMPLES}"
     return "is not a known key; valid keys: variants, seeds, dataset, split, device, results, data_root, threads, " \
-           "eval_every, eval_samples"
+           "eval_every, eval_samples, protocol"
 
 
 def _check(path: Path, document: dict) -> dict:

@@ -10,6 +10,7 @@ import gzip
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torchvision
@@ -133,6 +134,29 @@ def epoch_order(n: int, shuffle: bool) -> torch.Tensor:
     generator = torch.Generator()
     generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
     return torch.randperm(n, generator=generator)
+
+
+class BatchOrder:
+    """Batch indices in the original DataLoader's order, pass after pass over the available images.
+
+    Each pass starts as a fresh DataLoader iterator does, drawing from the global RNG at the moment the previous
+    pass runs out (so draws interleave with training exactly as in the original). An epoch takes a set number of
+    batches: one pass under the equal-epochs protocol; the original's batches per epoch under the step-matched one,
+    where an epoch can end inside a pass and the next continues it (``pending``, kept in checkpoints).
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, device: torch.device,
+                 pending: torch.Tensor | None = None):
+        self.n, self.batch_size, self.shuffle, self.device = n, batch_size, shuffle, device
+        self.pending = pending.to(device) if pending is not None else torch.empty(0, dtype=torch.int64,
+                                                                                   device=device)
+
+    def batches(self, steps: int) -> Iterator[torch.Tensor]:
+        for _ in range(steps):
+            if not len(self.pending):
+                self.pending = epoch_order(self.n, self.shuffle).to(self.device)
+            batch, self.pending = self.pending[:self.batch_size], self.pending[self.batch_size:]
+            yield batch
 
 
 class DeviceImages:

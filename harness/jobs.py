@@ -7,21 +7,22 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
 from harness.planning import RunSpec
-from harness.signals import terminate_as_interrupt
+from harness.signals import training, worker_terminates_as_interrupt
 from harness.train import RunOutcome, train_run
 
 
 def _train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
     # Variants hold lambdas, which do not pickle: the worker looks its variant up by name.
     from variants import get_variant
-    return train_run(RunSpec(variant=get_variant(variant_name), **fields), None, force)
+    with training():
+        return train_run(RunSpec(variant=get_variant(variant_name), **fields), None, force)
 
 
 def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Callable[[RunOutcome], None]) -> None:
     """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads).
     Ctrl-C or SIGTERM stops every worker, each marking its run interrupted, before this returns."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited RNG or threads
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=terminate_as_interrupt)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_terminates_as_interrupt)
     futures = []
     for spec in specs:
         fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}

@@ -68,11 +68,13 @@ def inception_score(logits: torch.Tensor) -> float:
 
 
 def class_coverage(logits: torch.Tensor, classes: int = 10) -> dict[str, float]:
-    """A class counts as covered when it gets at least a fifth of its uniform share of the predictions."""
+    """A class counts as covered when it gets at least a fifth of its uniform share of the predictions. Confidence
+    is the mean top-class probability: noise that happens to land in many classes is classified without it."""
     histogram = torch.bincount(logits.argmax(1), minlength=classes).double() / len(logits)
     covered = int((histogram >= 0.2 / classes).sum())
     total_variation = float(0.5 * (histogram - 1 / classes).abs().sum())
-    return {"classes_covered": covered, "class_tv": total_variation,
+    confidence = float(torch.softmax(logits.double(), dim=1).max(1).values.mean())
+    return {"classes_covered": covered, "class_tv": total_variation, "confidence": confidence,
             **{f"class_{c}": float(histogram[c]) for c in range(classes)}}
 
 

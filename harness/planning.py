@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from harness.config import StudyConfig, resolve_data_root, resolve_eval_every
+from harness.config import PROTOCOLS, StudyConfig, resolve_data_root, resolve_eval_every
 from harness.data import DATASET_CLASSES, SPLIT_PREFIX
 from harness.errors import StudyError
 from harness.run_folder import RunFolder
@@ -34,17 +34,24 @@ class RunSpec:
     compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
     eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
     eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
+    protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps per epoch
+
+    @property
+    def arm_name(self) -> str:
+        """Variant, +fixes and ~alternative readings, e.g. 'nll-softmax+g-backward~batch-1024'."""
+        fixes, alternatives = self.variant.split_toggles(self.fixes)
+        return self.variant.name + "".join(f"+{f}" for f in fixes) + "".join(f"~{a}" for a in alternatives)
 
     @property
     def run_id(self) -> str:
-        fixes = "".join(f"+{fix}" for fix in sorted(self.fixes))
         subset = f"-first{self.limit}" if self.limit is not None else ""
-        return f"{self.variant.name}{fixes}__{self.dataset}-{self.split}{subset}__seed{self.seed}"
+        protocol = "-steps" if self.protocol == "steps" else ""
+        return f"{self.arm_name}__{self.dataset}-{self.split}{subset}{protocol}__seed{self.seed}"
 
     @property
     def label(self) -> str:
-        """Short enough for a progress bar: variant, fixes and seed."""
-        return "+".join((self.variant.name, *sorted(self.fixes))) + f" seed {self.seed}"
+        """Short enough for a progress bar: variant, toggles and seed."""
+        return f"{self.arm_name} seed {self.seed}"
 
     @property
     def folder(self) -> RunFolder:
@@ -57,6 +64,8 @@ class RunChoices:
 
     variants: list[Variant]
     fixes: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)
+    protocol: str | None = None
     seeds: int | None = None  # seeds 0..seeds-1
     seed: list[int] = field(default_factory=list)  # explicit seeds
     epochs: int | None = None
@@ -82,6 +91,15 @@ def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, Fi
     return {v.name: frozenset(f for f in requested if f in v.fix_names) for v in variants}
 
 
+def resolve_alternatives(variants: list[Variant], requested: list[str]) -> dict[str, Fixes]:
+    """Each --alt applies to the selected variants that have that reading; one none of them has is an error."""
+    for name in requested:
+        if not any(name in v.alternative_names for v in variants):
+            valid = "; ".join(f"{v.name}: {', '.join(v.alternative_names) or 'none'}" for v in variants)
+            raise StudyError(f"unknown alternative '{name}' for the selected variants; valid: {valid}")
+    return {v.name: frozenset(a for a in requested if a in v.alternative_names) for v in variants}
+
+
 def resolve_seeds(seeds: int | None, seed: list[int], configured: list[int]) -> list[int]:
     if seeds is not None and seed:
         raise StudyError("use either --seeds N (seeds 0..N-1) or --seed S (repeatable), not both")
@@ -100,14 +118,19 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
         raise StudyError(f"unknown dataset '{dataset}'; valid datasets: {', '.join(DATASET_CLASSES)}")
     if split not in SPLIT_PREFIX:
         raise StudyError(f"unknown split '{split}'; valid splits: {', '.join(SPLIT_PREFIX)}")
+    protocol = choices.protocol or settings.protocol
+    if protocol not in PROTOCOLS:
+        raise StudyError(f"unknown protocol '{protocol}'; valid protocols: {', '.join(PROTOCOLS)}")
     fixes = resolve_fixes(choices.variants, choices.fixes)
+    alternatives = resolve_alternatives(choices.variants, choices.alternatives)
     seeds = resolve_seeds(choices.seeds, choices.seed, settings.seeds)
     device = resolve_device(choices.device or settings.device)
     every = choices.eval_every if choices.eval_every is not None else settings.eval_every
     specs = []
     for variant in choices.variants:
-        epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(fixes[variant.name]).epochs
-        specs += [RunSpec(variant=variant, fixes=fixes[variant.name], seed=seed, epochs=epochs,
+        toggles = fixes[variant.name] | alternatives[variant.name]
+        epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(toggles).epochs
+        specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, protocol=protocol,
                           dataset=dataset, split=split,
                           limit=choices.limit, device=device, results=choices.results or settings.results,
                           data_root=resolve_data_root(choices.data_root, settings),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -26,6 +27,11 @@ SUMMARY_METRICS = [("fid", "FID"), ("kid", "KID"), ("inception_score", "IS"), ("
                    ("recall", "recall"), ("classes_covered", "classes covered"), ("d_accuracy", "D accuracy")]
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
 REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
+
+
+def slug(label: str) -> str:
+    """A label as part of a file name."""
+    return re.sub(r"[^A-Za-z0-9+~_-]+", "-", label).strip("-")
 
 
 def by_protocol(runs: list[Run]) -> dict[str, dict[Arm, list[Run]]]:
@@ -277,27 +283,37 @@ class ReportBuilder:
     # 6. Claims -------------------------------------------------------------------------------------------------
     def claims(self) -> list[Block]:
         blocks: list[Block] = [Heading(2, "6. Claims and quirks"),
-                               Text("Each claim is checked on every seed of the faithful runs (no fixes): "
-                                    "reproduced (all seeds), partly (some), not reproduced (none), or not checkable "
-                                    "(and why).")]
+                               Text("Each claim is checked on every seed of the faithful runs (no bug fixed; an "
+                                    "alternative reading of the write-up is labelled ~name), at the epoch the claim "
+                                    "speaks of (a claim about the end of training at the write-up's own epoch "
+                                    "count), under the protocol named in the caption: reproduced (all seeds), partly "
+                                    "(some), not reproduced (none), not checkable (and why), or contradicted by the "
+                                    "code. Under the equal-epochs protocol on fewer images than the original's "
+                                    "60,000, epoch N has fewer steps than the original's epoch N; the step-matched "
+                                    "protocol (`--protocol steps`) gives it the same number of steps.")]
         for name in self.wanted:
             variant = self.variants[name]
             blocks.append(Heading(3, f"{name}: {variant.title}"))
-            faithful = [(p, group) for p, arms in self.groups.items() for arm, group in arms.items()
+            faithful = [(p, arm, group) for p, arms in self.groups.items() for arm, group in arms.items()
                         if arm.is_faithful and arm.variant == name]
             if not faithful:
                 blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
-            for protocol, group in faithful:
+            for protocol, arm, group in faithful:
                 rows = []
                 for claim in variant.claims:
-                    verdict = judge(claim, group)
-                    measured = ", ".join(f"seed {s}: {fmt(v)}" for s, v in verdict.values) or "-"
+                    verdict = judge(claim, group, variant)
+                    measured = "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-"
                     rows.append({"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
+                                 "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
                                  "measured": measured, "verdict": verdict.kind, "why": verdict.reason})
-                blocks.append(Table(f"claims_{name}_{self.protocols.index(protocol) + 1}_{group[0].epochs}",
-                                    pd.DataFrame(rows), f"{self.protocol_label(protocol)}, {group[0].epochs} epochs"))
-            quirks = pd.DataFrame([{"quirk": q.name, "status": q.status, "opt-in fix": q.fix or "-",
-                                    "what the original does": q.what} for q in variant.quirks])
+                table = f"claims_{slug(self.labels[arm])}_{self.protocols.index(protocol) + 1}"
+                caption = f"{self.labels[arm]}: {self.protocol_label(protocol)}, {arm.epochs} epochs trained"
+                blocks.append(Table(table, pd.DataFrame(rows), caption))
+            quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
+                                    "toggle": f"--{'alt' if q.status == 'alternative' else 'fix'} {q.fix}"
+                                    if q.fix else "-",
+                                    "what the original does": q.what + (f" (Inert: {q.inert}.)" if q.inert else "")}
+                                   for q in variant.quirks])
             blocks.append(Table(f"quirks_{name}", quirks, f"Quirks of {name}"))
         return blocks
 

@@ -29,8 +29,8 @@ from harness.storage import read_json, write_csv, write_json
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
                   "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
 EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
-                "classes_covered", "class_tv", *[f"class_{c}" for c in range(10)], "nn_median", "nn_median_heldout",
-                "eval_n_fake", "eval_n_real"]
+                "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)], "nn_median",
+                "nn_median_heldout", "eval_n_fake", "eval_n_real"]
 LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
 TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
 
@@ -90,6 +90,14 @@ class Manifest:
     resumed_at: list[str] = field(default_factory=list)
     ended_at: str | None = None
     error: str | None = None
+    alternatives: list[str] = field(default_factory=list)  # alternative readings of the write-up applied
+    protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps
+    steps_per_epoch: int | None = None
+
+    @property
+    def training_protocol(self) -> str:
+        """What an epoch means in this run, for every table that compares runs."""
+        return "step-matched" if self.protocol == "steps" else "equal epochs"
 
     def to_dict(self) -> dict:
         value = dataclasses.asdict(self)

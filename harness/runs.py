@@ -35,7 +35,8 @@ class Run:
 
     @property
     def protocol(self) -> str:
-        return self.manifest.data.protocol
+        """The data and what an epoch means: runs are compared only within one protocol."""
+        return f"{self.manifest.data.protocol}, {self.manifest.training_protocol}"
 
     @property
     def epochs(self) -> int:
@@ -43,7 +44,8 @@ class Run:
 
     @property
     def arm(self) -> Arm:
-        return Arm(self.variant, tuple(self.manifest.fixes), self.protocol, self.epochs)
+        return Arm(self.variant, tuple(self.manifest.fixes), tuple(self.manifest.alternatives), self.protocol,
+                   self.epochs)
 
     @property
     def final(self) -> pd.Series:

@@ -124,17 +124,17 @@ def largest_calibration_n(info: EvaluatorInfo) -> int:
     return min(info.reference_images, info.train_images)
 
 
-def calibration_path(results: Path, info: EvaluatorInfo, n: int) -> Path:
-    return evaluator_dir(results, info.dataset, info.protocol) / f"calibration-n{n}.json"
+def calibration_path(results: Path, dataset: str, protocol: str, n: int) -> Path:
+    return evaluator_dir(results, dataset, protocol) / f"calibration-n{n}.json"
 
 
-def read_calibration(results: Path, info: EvaluatorInfo, n: int) -> list[dict] | None:
-    """The stored calibration rows of this evaluator at n, or None (absent, damaged, or of another evaluator)."""
+def read_calibration(results: Path, dataset: str, protocol: str, sha256: str, n: int) -> list[dict] | None:
+    """The stored calibration rows of an evaluator at n, or None (absent, damaged, or of another evaluator)."""
     try:
-        stored = read_json(calibration_path(results, info, n))
+        stored = read_json(calibration_path(results, dataset, protocol, n))
     except StudyError:
         return None
-    if not isinstance(stored, dict) or stored.get("evaluator_sha256") != info.sha256 or stored.get("n") != n:
+    if not isinstance(stored, dict) or stored.get("evaluator_sha256") != sha256 or stored.get("n") != n:
         return None
     return stored["rows"]
 
@@ -143,12 +143,13 @@ def ensure_calibration(results: Path, data_root: Path, reference: ReferenceSet) 
     """The calibration rows at the reference's n, computed once per evaluator and n and kept beside the evaluator,
     so every score can be read against a floor and a ceiling of the same n."""
     info, n = reference.info, len(reference)
-    rows = read_calibration(results, info, n)
+    rows = read_calibration(results, info.dataset, info.protocol, info.sha256, n)
     if rows is None:
         if n > largest_calibration_n(info):
             raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw "
                              f"on for this evaluator; use --n {largest_calibration_n(info)} or less")
         candidates = unit_images(protocol_sets(data_root, info.dataset, info.protocol).train_images)
         rows = calibration_rows(reference, candidates)
-        write_json(calibration_path(results, info, n), {"evaluator_sha256": info.sha256, "n": n, "rows": rows})
+        write_json(calibration_path(results, info.dataset, info.protocol, n),
+                   {"evaluator_sha256": info.sha256, "n": n, "rows": rows})
     return rows

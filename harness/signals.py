@@ -1,18 +1,46 @@
 """SIGTERM handled like Ctrl-C: schedulers and `kill` stop runs the way a person does, leaving them resumable."""
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from types import FrameType
+from typing import Iterator
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: unwinds like Ctrl-C, so every run in progress is marked interrupted and resumes later."""
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+_training = [False]  # in a worker process: whether a run is being trained right now
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _on_sigterm_in_worker(signum: int, frame: FrameType | None) -> None:
+    if not _training[0]:
+        os._exit(128 + signum)  # an idle worker has nothing to save: leave without a traceback
     raise Terminated
 
 
 def terminate_as_interrupt() -> None:
-    """Call in the main thread of every process that trains (the CLI, each parallel worker)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    """Call in the main thread of a process that trains (the CLI)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def worker_terminates_as_interrupt() -> None:
+    """The initializer of a parallel worker process: SIGTERM interrupts its run, or ends it quietly when idle."""
+    signal.signal(signal.SIGTERM, _on_sigterm_in_worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the workers
+
+
+@contextlib.contextmanager
+def training() -> Iterator[None]:
+    """Marks a worker busy with a run, so SIGTERM interrupts the run instead of ending the process."""
+    _training[0] = True
+    try:
+        yield
+    finally:
+        _training[0] = False

@@ -47,14 +47,13 @@ class Gan:
         discriminator.to(device).train()
         if compile:
             _compile(variant, recipe, generator, discriminator)
-        # foreach=True: the multi-tensor Adam, bit-identical to the per-tensor default the originals ran (tested)
-        # and faster on the CPU, where PyTorch would otherwise pick the per-tensor loop.
-        g_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, foreach=True)
-        d_optimizer_type = DataAliasAdam if recipe.shared_forward and recipe.g_through_pre_update_d else \
-            torch.optim.Adam
-        d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=True)
+        g_optimizer, d_optimizer = _optimizers(recipe, generator, discriminator)
         return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device,
                    list(generator.parameters()), list(discriminator.parameters()))
+
+    def restart_optimizers(self) -> None:
+        """Fresh Adam states, as a second training run that resumes only the weights has."""
+        self.g_optimizer, self.d_optimizer = _optimizers(self.recipe, self.generator, self.discriminator)
 
     def latent(self, n: int) -> torch.Tensor:
         # Every original draws its noise on the CPU (torch or numpy) and moves it, so that is what we do.
@@ -69,6 +68,16 @@ class Gan:
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
+
+
+def _optimizers(recipe: Recipe, generator: nn.Module,
+                discriminator: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | DataAliasAdam]:
+    # foreach=True: the multi-tensor Adam, bit-identical to the per-tensor default the originals ran (tested)
+    # and faster on the CPU, where PyTorch would otherwise pick the per-tensor loop.
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=recipe.lr_g, betas=recipe.betas, foreach=True)
+    d_optimizer_type = DataAliasAdam if recipe.shared_forward and recipe.g_through_pre_update_d else torch.optim.Adam
+    d_optimizer = d_optimizer_type(discriminator.parameters(), lr=recipe.lr_d, betas=recipe.betas, foreach=True)
+    return g_optimizer, d_optimizer
 
 
 def _compile(variant: Variant, recipe: Recipe, *modules: nn.Module) -> None:

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Protocol
 import torch
 
 from harness.config import resolve_recorded_root
-from harness.data import DeviceImages, Split, epoch_order, load_split
+from harness.data import BatchOrder, DeviceImages, Split, load_split
 from harness.errors import StudyError
 from harness.evaluator import ensure_evaluator, load_evaluator
 from harness.planning import RunSpec
@@ -28,7 +28,7 @@ from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
 from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
-from harness.variant import Variant
+from harness.variant import Recipe, Variant
 
 
 @dataclass(frozen=True)
@@ -89,21 +89,29 @@ def _epoch_row(variant: Variant, epoch: int, totals: list[float], last: list[flo
     return row
 
 
-def epoch_steps(gan: Gan, data: DeviceImages) -> Iterator[tuple[int, torch.Tensor]]:
-    """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back."""
-    batches = epoch_order(len(data), gan.recipe.shuffle).to(gan.device).split(gan.recipe.batch_size)
-    for step, indices in enumerate(batches):
+def steps_per_epoch(recipe: Recipe, images: int, protocol: str) -> int:
+    """Equal epochs: one pass over the available images. Step-matched: as many steps as the original's epoch over
+    its own training set had."""
+    return math.ceil((recipe.original_images if protocol == "steps" else images) / recipe.batch_size)
+
+
+def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None,
+                steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back. By
+    default one pass over the images; ``step`` counts from 0 in each epoch, as the originals' loops do."""
+    order = order or BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, gan.device)
+    for step, indices in enumerate(order.batches(steps or math.ceil(len(data) / gan.recipe.batch_size))):
         yield step, train_step(gan, data.batch(indices), step)
 
 
-def run_epoch(gan: Gan, data: DeviceImages, epoch: int, progress: Progress) -> tuple[dict, list[dict], float]:
+def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch: int,
+              progress: Progress) -> tuple[dict, list[dict], float]:
     started = time.perf_counter()
-    steps = math.ceil(len(data) / gan.recipe.batch_size)
     logged_steps = set(gan.variant.log_every(steps))
     totals = torch.zeros(len(STAT_NAMES), device=gan.device)
     logged: dict[int, torch.Tensor] = {}
     stats = totals
-    for step, stats in epoch_steps(gan, data):
+    for step, stats in epoch_steps(gan, data, order, steps):
         totals += stats
         if step in logged_steps:
             logged[step] = stats
@@ -135,9 +143,12 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
               evaluation: RunEvaluation | None, epochs_done: int) -> Manifest:
     quirks = [{"name": q.name, "status": q.status, "fix": q.fix, "fixed": q.fix in spec.fixes, "what": q.what}
               for q in spec.variant.quirks]
+    fixes, alternatives = spec.variant.split_toggles(spec.fixes)
     return Manifest(
         run_id=spec.run_id, status="running", variant=spec.variant.name, writeup=spec.variant.writeup,
-        fixes=sorted(spec.fixes), quirks=quirks, seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
+        fixes=list(fixes), alternatives=list(alternatives), protocol=spec.protocol,
+        steps_per_epoch=steps_per_epoch(gan.recipe, len(split.images), spec.protocol), quirks=quirks,
+        seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
         epochs_requested=spec.epochs, epochs_done=epochs_done,
         data=DataRecord(dataset=spec.dataset, split=spec.split, images=len(split.images), limit=spec.limit,
                         root=str(spec.data_root.absolute()), files=list(split.files)),
@@ -246,19 +257,24 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
     timing_rows: list[dict] = []
     start_epoch = 0
     columns = metric_columns(list(spec.variant.writeup_columns))
+    pending = None
     if previous is not None and folder.checkpoint_path.exists():
         state = load_checkpoint(folder.checkpoint_path)
         gan.load_state_dict(state["gan"])
         restore_rng(state["rng"])
         start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
-        writeup_fixed = state["writeup_fixed"]
+        writeup_fixed, pending = state["writeup_fixed"], state.get("pending_batches")
         folder.write_tables(rows, columns, log_rows, timing_rows)  # the checkpoint is the truth: tables follow it
-    steps = math.ceil(len(data) / gan.recipe.batch_size)
+    steps = steps_per_epoch(gan.recipe, len(data), spec.protocol)
+    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, pending)
+    restart = gan.recipe.restart_optimizers_after
     with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest:
         progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
-            row, logged, seconds = run_epoch(gan, data, epoch, progress)
+            if restart is not None and epoch == restart + 1:
+                gan.restart_optimizers()
+            row, logged, seconds = run_epoch(gan, data, order, steps, epoch, progress)
             eval_started = time.perf_counter()
             if evaluation is not None and evaluation_due(spec, epoch):
                 progress.evaluating(epoch)
@@ -270,7 +286,8 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise, writeup_fixed)
             save_checkpoint(folder.checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
                                                      "metrics": rows, "log": log_rows, "timings": timing_rows,
-                                                     "writeup_fixed": writeup_fixed})
+                                                     "writeup_fixed": writeup_fixed,
+                                                     "pending_batches": order.pending.cpu()})
             folder.write_tables(rows, columns, log_rows, timing_rows)
             manifest.epochs_done = epoch
             folder.write_manifest(manifest)

@@ -16,8 +16,9 @@ from torch import nn
 
 from harness.errors import StudyError
 
-QuirkStatus = Literal["reproduced", "forced", "cosmetic"]
-Fixes = frozenset[str]
+QuirkStatus = Literal["reproduced", "behaviour", "alternative", "forced", "cosmetic"]
+Fixes = frozenset[str]  # the toggles a run applies: bug fixes and alternative readings, by name
+Table = Literal["metrics", "writeup_log"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,13 @@ class Hyper:
 class Quirk:
     """Something the original does that a careful reader would not expect.
 
-    reproduced: on by default; ``fix`` names the opt-in toggle that removes it.
-    forced:     the original cannot run on today's PyTorch; ``what`` says the minimal change made and why.
-    cosmetic:   no effect on training; recorded only.
+    reproduced:  a bug, on by default; ``fix`` names the opt-in toggle (``--fix``) that removes it.
+    behaviour:   changes training but is part of the recipe as written, not a bug: reproduced, no toggle.
+    alternative: the write-up can be read two ways; the default follows the spec, ``fix`` names the toggle
+                 (``--alt``) for the other reading. Not a fix: never in ``--fix all`` or the quirk-cost table.
+    forced:      the original cannot run on today's PyTorch; ``what`` says the minimal change made and why.
+    cosmetic:    no effect on training; recorded only.
+    ``inert`` says where a toggle changes nothing (e.g. no partial batch on the default data).
     """
 
     name: str
@@ -43,20 +48,92 @@ class Quirk:
     what: str
     fix: str = ""
     overrides: Mapping[str, object] = field(default_factory=dict)
+    inert: str = ""
 
 
+# Checks: each claim in a form a run can confirm or refute. ``epoch`` None means the end of the write-up's own
+# recipe (its epoch count), never "wherever a shorter run stopped". Under the step-matched protocol epoch N is the
+# original's epoch N in optimizer steps.
 @dataclass(frozen=True)
-class Check:
-    """A claim in checkable form: ``column`` of ``table`` at ``epoch`` (None: the last) lies in [low, high]
-    (``inside``) or away from it (``outside``)."""
+class Band:
+    """Every one of ``columns`` lies in [low, high] (``inside``) or away from it (``outside``)."""
 
-    column: str
+    columns: tuple[str, ...]
     low: float
     high: float
     expect: Literal["inside", "outside"] = "inside"
     epoch: int | None = None
-    table: Literal["metrics", "writeup_log"] = "metrics"
-    step: int | None = None  # writeup_log only: which printed step of the epoch
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``column`` falls (or rises) from ``from_epoch`` to ``epoch``: the least-squares slope has that sign and the
+    end differs from the start by at least ``min_change``."""
+
+    column: str
+    direction: Literal["falls", "rises"]
+    from_epoch: int
+    epoch: int | None = None
+    table: Table = "metrics"
+    min_change: float = 0.0
+
+
+@dataclass(frozen=True)
+class Similar:
+    """Two columns agree within ``tolerance``, relative to their mean."""
+
+    first: str
+    second: str
+    tolerance: float
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    """At least ``at_least`` of the epochs from ``from_epoch`` to ``epoch`` have ``column`` in [low, high]: what a
+    reader sees in a curve ("mostly between ...")."""
+
+    column: str
+    low: float
+    high: float
+    from_epoch: int
+    at_least: float
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, enough
+    classes, and confident predictions. ``digit-like``: below blurred real digits (sigma 2), 5 classes, mean top
+    probability 0.5. ``recognisable``: below real digits under pixel noise sigma 0.4, 8 classes, 0.7."""
+
+    level: Literal["digit-like", "recognisable"]
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Classes:
+    """Each of ``classes`` gets at least ``min_share`` of the samples (the evaluator's class histogram)."""
+
+    classes: tuple[int, ...]
+    min_share: float = 0.02
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A value the write-up printed for one batch (``column`` at ``step`` of ``epoch``), judged against the spread
+    of the same printed value over seeds and the printed steps of the ``nearby`` epochs up to it: one batch's value
+    is noisy, so a claim holds when it lies within that spread."""
+
+    column: str
+    value: float
+    step: int
+    epoch: int | None = None
+    nearby: int = 5
+
+
+Check = Band | Trend | Similar | Share | Digits | Classes | Printed
 
 
 @dataclass(frozen=True)
@@ -64,7 +141,9 @@ class Claim:
     key: str
     quote: str
     checkable: str  # the claim restated as something a run can confirm or refute
-    check: Check | None = None  # None: needs a human or a metric from a later stage; ``checkable`` says which
+    check: Check | None = None  # None: needs a human; ``checkable`` says why
+    contradicted: str = ""  # the code itself contradicts the claim: how
+    assumes: str = ""  # what the verdict rests on that the write-up does not state
 
 
 @dataclass(frozen=True)
@@ -112,6 +191,8 @@ class Recipe:
     g_through_pre_update_d: bool = False  # shared_forward: G's loss reuses D(G(z)) computed before D's update
     g_backward: bool = True  # False: g_optimizer.step() runs without g_loss.backward()
     g_batch: Literal["real", "configured"] = "real"  # size of the G step's noise batch
+    restart_optimizers_after: int | None = None  # fresh Adam states after this epoch (a second run resuming weights)
+    original_images: int = 60_000  # the original's training set (MNIST train): sets its steps per epoch
     sample_train_mode: bool = False  # G's mode when the original draws samples
 
 
@@ -152,26 +233,50 @@ class Variant:
     claims: tuple[Claim, ...]
     log_every: Callable[[int], list[int]]  # batches per epoch -> steps whose single-batch values the original prints
     writeup_samples: WriteupSamples | None = None
+    reported_epochs: int | None = None  # the length the write-up's results come from, where it differs from its code
     writeup_columns: Mapping[str, Callable[[Mapping[str, float]], float]] = field(default_factory=dict)
 
     @property
     def fix_names(self) -> list[str]:
-        return [q.fix for q in self.quirks if q.fix]
+        """The bug fixes (``--fix``)."""
+        return [q.fix for q in self.quirks if q.fix and q.status == "reproduced"]
+
+    @property
+    def alternative_names(self) -> list[str]:
+        """The alternative readings of the write-up (``--alt``)."""
+        return [q.fix for q in self.quirks if q.fix and q.status == "alternative"]
 
     def resolve_fixes(self, requested: list[str]) -> Fixes:
-        """'all' expands to every fix; unknown names are an error that lists the valid ones."""
+        """'all' expands to every fix (never to an alternative); unknown names are an error naming the valid ones."""
         if "all" in requested:
             return frozenset(self.fix_names)
+        misplaced = sorted(set(requested) & set(self.alternative_names))
+        if misplaced:
+            raise StudyError(f"{misplaced[0]} is an alternative reading of {self.name}'s write-up, not a bug fix; "
+                             f"use --alt {misplaced[0]}")
         unknown = sorted(set(requested) - set(self.fix_names))
         if unknown:
             valid = ", ".join(self.fix_names) or "none"
             raise StudyError(f"unknown fix {', '.join(unknown)!s} for {self.name}; valid fixes: {valid} (or 'all')")
         return frozenset(requested)
 
+    def split_toggles(self, toggles: Fixes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(fixes, alternatives) among a run's toggles, each sorted."""
+        return (tuple(sorted(t for t in toggles if t in self.fix_names)),
+                tuple(sorted(t for t in toggles if t in self.alternative_names)))
+
+    @property
+    def claims_end(self) -> int:
+        """The epoch the write-up's end-of-training claims speak of: its own epoch count unless it says otherwise."""
+        return self.reported_epochs or self.recipe.epochs
+
+    def claim_epoch(self, check: Check) -> int:
+        return check.epoch if check.epoch is not None else self.claims_end
+
     @property
     def claim_epochs(self) -> set[int]:
         """Epochs the claims look at; runs score these too, whatever their schedule."""
-        return {c.check.epoch for c in self.claims if c.check is not None and c.check.epoch is not None}
+        return {self.claim_epoch(c.check) for c in self.claims if c.check is not None}
 
     def param_counts(self, fixes: Fixes = frozenset()) -> tuple[int, int]:
         """(G, D) trainable parameters; builds the nets without disturbing the global RNG."""

@@ -56,7 +56,7 @@ def test_show_json_has_ledger_quirks_claims():
 def test_run_trains_seeds_and_skips_complete_runs(data_root, tmp_path):
     result = study(*run_args(data_root, tmp_path, "udacity", "--seeds", "2", "--epochs", "1", "--limit", "64"))
     assert result.exit_code == 0, result.output
-    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    runs = [folder.run_id for folder in run_folders(tmp_path)]
     assert runs == ["udacity__mnist-test-first64__seed0", "udacity__mnist-test-first64__seed1"]
     assert result.stdout.count("complete, 1 epoch,") == 2
     again = study(*run_args(data_root, tmp_path, "udacity", "--seed", "1", "--epochs", "1", "--limit", "64"))

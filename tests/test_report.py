@@ -116,24 +116,27 @@ def test_quirk_cost_is_paired_by_seed(results, tmp_path):
 
 def test_each_verdict_kind(tmp_path):
     claim = next(c for c in VARIANTS["dcgan-xavier"].claims if c.key == "final-g-loss")  # g_loss in 2.02-2.62
+    dcgan = VARIANTS["dcgan-xavier"]
     for seeds_g, expected in (((2.3, 2.3), REPRODUCED), ((2.3, 1.0), PARTLY), ((1.0, 1.0), NOT_REPRODUCED)):
         root = tmp_path / expected.replace(" ", "-")
         for seed, g in enumerate(seeds_g):
-            write_run(root, "dcgan-xavier", seed, final={"g_loss": g})
+            write_run(root, "dcgan-xavier", seed, epochs=20, final={"g_loss": g})
         runs, _ = load_runs(root)
-        verdict = judge(claim, runs)
-        assert verdict.kind == expected and [s for s, _ in verdict.values] == [0, 1]
-    later = next(c for c in VARIANTS["dcgan-xavier"].claims if c.key == "digits-by-20")  # needs epoch 20
-    assert judge(later, runs).kind == NOT_CHECKABLE and "epoch 20" in judge(later, runs).reason
-    unchecked = next(c for c in VARIANTS["dcgan-xavier"].claims if c.check is None)
-    assert judge(unchecked, runs).kind == NOT_CHECKABLE
+        verdict = judge(claim, runs, dcgan)
+        assert verdict.kind == expected and [s for s, _ in verdict.values] == [0, 1] and verdict.epoch == 20
+    short = tmp_path / "short"
+    write_run(short, "dcgan-xavier", 0, epochs=3, final={"g_loss": 2.3})
+    verdict = judge(claim, load_runs(short)[0], dcgan)  # an end-of-recipe claim on a 3-epoch run
+    assert verdict.kind == NOT_CHECKABLE and "the run ended at epoch 3 of 20" in verdict.reason
+    unchecked = next(c for c in dcgan.claims if c.check is None)
+    assert judge(unchecked, runs, dcgan).kind == NOT_CHECKABLE
 
 
 def test_outside_band_claims(tmp_path):
     claim = next(c for c in VARIANTS["torch7-mlp"].claims if c.key == "no-optimum-d")  # d_loss away from ln 4
-    write_run(tmp_path, "torch7-mlp", 0, final={"d_loss": 1.386})
-    write_run(tmp_path, "torch7-mlp", 1, final={"d_loss": 0.9})
-    assert judge(claim, load_runs(tmp_path)[0]).kind == PARTLY
+    write_run(tmp_path, "torch7-mlp", 0, epochs=300, final={"d_loss": 1.386})
+    write_run(tmp_path, "torch7-mlp", 1, epochs=300, final={"d_loss": 0.9})
+    assert judge(claim, load_runs(tmp_path)[0], VARIANTS["torch7-mlp"]).kind == PARTLY
 
 
 def test_report_is_deterministic_and_writes_figures(results, tmp_path):

@@ -233,18 +233,20 @@ def test_torch7_stable_bce_fix_agrees_away_from_saturation():
 
 def test_unknown_fix_lists_valid_ones():
     from harness.errors import StudyError
-    with pytest.raises(StudyError, match="valid fixes: real-label, g-backward, batch-1024"):
+    with pytest.raises(StudyError, match="valid fixes: real-label, g-backward "):
         VARIANTS["nll-softmax"].resolve_fixes(["nope"])
-    assert VARIANTS["nll-softmax"].resolve_fixes(["all"]) == {"real-label", "g-backward", "batch-1024"}
+    assert VARIANTS["nll-softmax"].resolve_fixes(["all"]) == {"real-label", "g-backward"}  # never an alternative
+    with pytest.raises(StudyError, match="is an alternative reading .* use --alt batch-1024"):
+        VARIANTS["nll-softmax"].resolve_fixes(["batch-1024"])
 
 
 @pytest.mark.parametrize("name", SPEC_SHAPES)
 def test_every_variant_declares_ledger_quirks_and_claims(name):
     variant = VARIANTS[name]
     assert variant.ledger and variant.claims
-    assert {q.status for q in variant.quirks} <= {"reproduced", "forced", "cosmetic"}
-    assert all(q.fix for q in variant.quirks if q.status == "reproduced")
-    assert all(not q.fix for q in variant.quirks if q.status != "reproduced")
+    assert {q.status for q in variant.quirks} <= {"reproduced", "behaviour", "alternative", "forced", "cosmetic"}
+    assert all(q.fix for q in variant.quirks if q.status in ("reproduced", "alternative"))
+    assert all(not q.fix for q in variant.quirks if q.status not in ("reproduced", "alternative"))
     for quirk in variant.quirks:
         if quirk.overrides:  # every override names a real recipe field and changes it
             recipe = variant.recipe_for(frozenset({quirk.fix}))
