@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -20,7 +21,8 @@ from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluat
 from harness.storage import check_writable, write_json
 from harness.errors import StudyError
 from harness.jobs import train_in_parallel
-from harness.progress import BarProgress, QuietProgress, summary_line
+from harness.progress import BarProgress, QuietProgress, RunsBar, summary_line
+from harness.ray_executor import import_ray, train_on_ray
 from harness.seeding import resolve_device
 from harness.train import RunSpec, evaluate_run, train_run
 from harness.variant import Variant
@@ -140,6 +142,43 @@ def resolve_seeds(seeds: Optional[str], seed: List[str], configured: list[int]) 
     return configured
 
 
+def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional[str], jobs: int) -> None:
+    if executor not in ("local", "ray"):
+        raise StudyError(f"unknown executor '{executor}'; use local or ray")
+    if executor == "local" and (address is not None or gpus_per_run is not None):
+        raise StudyError("--address and --gpus-per-run are options of --executor ray")
+    if executor == "ray" and jobs > 1:
+        raise StudyError("--jobs is for --executor local; Ray runs as many runs at once as the cluster has CPUs "
+                         "(--threads per run)")
+    if executor == "ray":
+        import_ray()  # before any work: a missing extra is one line, not a traceback after the evaluator is built
+
+
+def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
+    """Default: a whole GPU per CUDA run, none per CPU run. Ray hides GPUs from a task that reserves none."""
+    if text is None:
+        return 1.0 if device_type == "cuda" else 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 <= value <= 1 or (value > 1 and value.is_integer())):
+        raise StudyError(f"--gpus-per-run must be a fraction from 0 to 1 (several runs share a GPU) or a whole "
+                         f"number, got '{text}'")
+    if (device_type == "cuda") != (value > 0):
+        raise StudyError(f"--gpus-per-run {text} does not fit --device {device_type}: CUDA runs need a share of a "
+                         f"GPU above 0, CPU runs reserve none")
+    return value
+
+
+def run_on_ray(specs: list[RunSpec], force: bool, address: Optional[str], gpus_per_run: float, quiet: bool) -> None:
+    with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
+        train_on_ray(specs, force, address, gpus_per_run, runs.done, runs.failed)
+    if runs.failed_runs:
+        raise StudyError(f"{runs.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
+                         f"the same command: finished runs are skipped, unfinished ones resume")
+
+
 @app.command("run")
 @friendly_errors
 def run(
@@ -178,11 +217,23 @@ def run(
                                                               "gives alone; on CPU set --threads so N x threads "
                                                               "fits the cores."),
     quiet: bool = typer.Option(False, "--quiet", help="Print one line per finished run, no progress bar."),
+    executor: str = typer.Option("local", "--executor", help="local: train here (one run at a time, or --jobs N); "
+                                                             "ray: each run is a Ray task, on a local Ray or a "
+                                                             "cluster (pip install -e \".[ray]\")."),
+    address: Optional[str] = typer.Option(None, "--address", metavar="ADDR",
+                                          help="With --executor ray: the Ray cluster to join ('auto': the one this "
+                                               "machine is part of); omitted: start a local Ray."),
+    gpus_per_run: Optional[str] = typer.Option(None, "--gpus-per-run", metavar="F",
+                                               help="With --executor ray: GPUs each run reserves; a fraction packs "
+                                                    "several runs on one GPU (default: 1 with --device cuda, 0 on "
+                                                    "CPU)."),
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
+    job_count = parse_count("--jobs", jobs, minimum=1)
+    check_executor(executor, address, gpus_per_run, job_count)
     settings = load_config(config)
     names = ALL_VARIANTS if all_variants else (variant_names or settings.variants)
     variants = [get_variant(name) for name in names]
@@ -192,6 +243,9 @@ def run(
     image_limit = parse_count("--limit", limit, minimum=1) if limit is not None else None
     torch_device = resolve_device(device or settings.device)
     thread_count = parse_count("--threads", threads, minimum=1) if threads is not None else settings.threads
+    if executor == "ray" and thread_count is None:
+        thread_count = 1  # each run reserves `threads` CPUs of the cluster: one each packs runs onto the cores
+    gpu_share = parse_gpus_per_run(gpus_per_run, torch_device.type) if executor == "ray" else 0.0
     every = parse_count("--eval-every", eval_every) if eval_every is not None else settings.eval_every
     specs = []
     for v in variants:
@@ -208,7 +262,9 @@ def run(
             with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
                                f"{spec.results / 'evaluators'})"):
                 ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
-    job_count = parse_count("--jobs", jobs, minimum=1)
+    if executor == "ray":
+        run_on_ray(specs, force, address, gpu_share, quiet)
+        return
     if job_count > 1:
         train_in_parallel(specs, job_count, force, lambda outcome: stdout.print(summary_line(outcome),
                                                                                 highlight=False))
