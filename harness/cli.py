@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, List, Optional
@@ -24,8 +25,9 @@ from harness.data import load_split
 from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
-from harness.planning import RunChoices, plan_runs
-from harness.progress import BarProgress, QuietProgress, summary_line
+from harness.planning import RunChoices, RunSpec, plan_runs
+from harness.progress import BarProgress, QuietProgress, RunsBar, summary_line
+from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
@@ -203,6 +205,43 @@ def toggle(quirk: Quirk) -> str:
     return f"--{'alt' if quirk.status == 'alternative' else 'fix'} {quirk.fix}"
 
 
+def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional[str], jobs: int) -> None:
+    if executor not in ("local", "ray"):
+        raise StudyError(f"unknown executor '{executor}'; use local or ray")
+    if executor == "local" and (address is not None or gpus_per_run is not None):
+        raise StudyError("--address and --gpus-per-run are options of --executor ray")
+    if executor == "ray" and jobs > 1:
+        raise StudyError("--jobs is for --executor local; Ray runs as many runs at once as the cluster has CPUs "
+                         "(--threads per run)")
+    if executor == "ray":
+        import_ray()  # before any work: a missing extra is one line, not a traceback after the evaluator is built
+
+
+def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
+    """Default: a whole GPU per CUDA run, none per CPU run. Ray hides GPUs from a task that reserves none."""
+    if text is None:
+        return 1.0 if device_type == "cuda" else 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 <= value <= 1 or (value > 1 and value.is_integer())):
+        raise StudyError(f"--gpus-per-run must be a fraction from 0 to 1 (several runs share a GPU) or a whole "
+                         f"number, got '{text}'")
+    if (device_type == "cuda") != (value > 0):
+        raise StudyError(f"--gpus-per-run {text} does not fit --device {device_type}: CUDA runs need a share of a "
+                         f"GPU above 0, CPU runs reserve none")
+    return value
+
+
+def run_on_ray(specs: list[RunSpec], force: bool, address: Optional[str], gpus_per_run: float, quiet: bool) -> None:
+    with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
+        train_on_ray(specs, force, address, gpus_per_run, runs.done, runs.failed)
+    if runs.failed_runs:
+        raise StudyError(f"{runs.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
+                         f"the same command: finished runs are skipped, unfinished ones resume")
+
+
 @app.command("run")
 @friendly_errors
 def run(
@@ -246,24 +285,40 @@ def run(
         "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
                        "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local: train here (one run at a time, or --jobs N); ray: each run is a Ray task, on a "
+                           "local Ray or a cluster (pip install -e \".[ray]\").")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        "--address", metavar="ADDR", help="With --executor ray: the Ray cluster to join ('auto': the one this "
+                                          "machine is part of); omitted: start a local Ray.")] = None,
+    gpus_per_run: Annotated[Optional[str], typer.Option(
+        "--gpus-per-run", metavar="F", help="With --executor ray: GPUs each run reserves; a fraction packs several "
+                                            "runs on one GPU (default: 1 with --device cuda, 0 on CPU).")] = None,
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
     terminate_as_interrupt()
+    check_executor(executor, address, gpus_per_run, jobs)
     settings = load_config(config)
     names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
+    if executor == "ray" and threads is None and settings.threads is None:
+        threads = 1  # each run reserves `threads` CPUs of the cluster: one each packs runs onto the cores
     specs = plan_runs(settings, RunChoices(
         variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every))
+    gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
     for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it
         if spec.eval_every:
             with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
                                f"{spec.results / 'evaluators'})"):
                 ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
+    if executor == "ray":
+        run_on_ray(specs, force, address, gpu_share, quiet)
+        return
     if jobs > 1:
         train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
         return

@@ -11,8 +11,14 @@ from harness.signals import training, worker_terminates_as_interrupt
 from harness.train import RunOutcome, train_run
 
 
-def _train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
-    # Variants hold lambdas, which do not pickle: the worker looks its variant up by name.
+def portable(spec: RunSpec) -> tuple[str, dict]:
+    """A spec as another process receives it: variants hold lambdas, which do not pickle, so the variant goes by
+    name and every other field as it is."""
+    return spec.variant.name, {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}
+
+
+def train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
+    """The worker's entry point (process pool or Ray task): rebuild the spec and train it as a local run would."""
     from variants import get_variant
     with training():
         return train_run(RunSpec(variant=get_variant(variant_name), **fields), None, force)
@@ -23,10 +29,7 @@ def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Cal
     Ctrl-C or SIGTERM stops every worker, each marking its run interrupted, before this returns."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited RNG or threads
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_terminates_as_interrupt)
-    futures = []
-    for spec in specs:
-        fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name != "variant"}
-        futures.append(pool.submit(_train_by_name, spec.variant.name, fields, force))
+    futures = [pool.submit(train_by_name, *portable(spec), force) for spec in specs]
     try:
         for future in as_completed(futures):
             on_done(future.result())

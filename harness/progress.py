@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.train import RunOutcome, SilentProgress
+from harness.train import RunOutcome, RunSpec, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
 
@@ -92,3 +92,31 @@ class BarProgress:
 
     def end_run(self, outcome: RunOutcome) -> None:
         self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
+
+
+class RunsBar:
+    """Runs trained elsewhere (Ray workers): one bar over all of them and a line per finished or failed run. Without
+    a bar (--quiet, or stdout not a terminal) only the lines."""
+
+    def __init__(self, console: Console, runs: int, bar: bool):
+        self.console = console
+        self.bars = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TimeRemainingColumn(), console=console, disable=not bar)
+        self.task = self.bars.add_task("runs", total=runs)
+        self.failed_runs = 0
+
+    def __enter__(self) -> "RunsBar":
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def done(self, outcome: RunOutcome) -> None:
+        self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
+        self.bars.advance(self.task)
+
+    def failed(self, spec: RunSpec, error: str) -> None:
+        self.failed_runs += 1
+        self.console.print(f"{spec.run_id}: failed: {error}", highlight=False, soft_wrap=True)
+        self.bars.advance(self.task)

@@ -48,7 +48,7 @@ def test_show_json_has_ledger_quirks_claims():
     details = json.loads(result.stdout)
     quirks = {q["name"]: q for q in details["quirks"]}
     assert quirks["real-label-is-fake-class"]["status"] == "reproduced"
-    assert quirks["real-label-is-fake-class"]["fix"] == "real-label"
+    assert quirks["real-label-is-fake-class"]["toggle"] == "--fix real-label"
     assert any(h["name"] == "optimizer" and "ASSUMPTION" in h["value"] for h in details["ledger"])
     assert details["claims"] and study("show", "infogan").exit_code == 0
 

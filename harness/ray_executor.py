@@ -1,0 +1,137 @@
+"""Runs as Ray tasks (`study run --executor ray`): on a laptop's local Ray or across the nodes of a cluster.
+
+Each task trains one run exactly as a local run would (same entry point as --jobs) and writes it into the run
+folder, so the results folder must be one every node mounts; it is checked before any run starts. Ray is an
+optional extra, imported only here and only when this executor is used.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+from harness.errors import StudyError
+from harness.jobs import portable, train_by_name
+from harness.planning import RunSpec
+from harness.storage import atomic_write_text, check_writable
+from harness.train import RunOutcome
+
+# Ray reruns a task whose worker died (node lost, out of memory) this many times; train_run resumes the rerun from
+# the run's last completed epoch, so a retry costs at most one epoch and gives the same bytes.
+WORKER_LOSS_RETRIES = 3
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError:
+        raise StudyError('--executor ray needs Ray: pip install -e ".[ray]"') from None
+    return ray
+
+
+def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_per_run: float,
+                 on_done: Callable[[RunOutcome], None], on_failed: Callable[[RunSpec, str], None]) -> None:
+    """Train every run as a Ray task asking for spec.threads CPUs and gpus_per_run GPUs. A failed run goes to
+    on_failed with a one-line reason while the others go on; Ctrl-C cancels the runs not yet finished."""
+    ray = import_ray()
+    if not specs:
+        return
+    started = not ray.is_initialized()
+    if started:  # address None starts a local Ray; "auto" joins the cluster this machine belongs to
+        ray.init(address=address, logging_level=logging.ERROR)
+    try:
+        specs = [absolute_paths(spec) for spec in specs]
+        for results in sorted({spec.results for spec in specs}):
+            check_results_visible(ray, results, task_resources(specs[0], gpus_per_run))
+        train_all(ray, specs, force, gpus_per_run, on_done, on_failed)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def absolute_paths(spec: RunSpec) -> RunSpec:
+    # A path relative to the driver's working folder means nothing to a worker on another node.
+    return dataclasses.replace(spec, results=spec.results.absolute(), data_root=spec.data_root.absolute())
+
+
+def task_resources(spec: RunSpec, gpus_per_run: float) -> dict:
+    # A CPU run reserves the threads it trains on (the CLI sets 1 under Ray unless --threads says otherwise).
+    return {"num_cpus": spec.threads or 1, "num_gpus": gpus_per_run}
+
+
+def read_token(path: str) -> str:
+    return Path(path).read_text()
+
+
+def check_results_visible(ray: ModuleType, results: Path, resources: dict) -> None:
+    """Every node that can take a run must read back a token the driver writes into the results folder."""
+    check_writable(results)
+    nodes = nodes_for_a_run(ray, resources)
+    token, path = secrets.token_hex(16), results / f".ray-visibility-{secrets.token_hex(8)}"
+    atomic_write_text(path, token)
+    try:
+        reader = ray.remote(read_token)
+        reads = [reader.options(**resources, scheduling_strategy=pinned_to(node)).remote(str(path))
+                 for node in nodes]  # all at once, one on each node
+        for node, read in zip(nodes, reads):
+            reason = unreadable(ray, read, token)
+            if reason:
+                raise StudyError(f"results folder {results} is not visible to the Ray workers (node "
+                                 f"{node['NodeManagerAddress']}: {reason}); put it on a filesystem every node mounts "
+                                 f"and pass --results")
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def nodes_for_a_run(ray: ModuleType, resources: dict) -> list[dict]:
+    nodes = [node for node in ray.nodes() if node["Alive"]
+             and node["Resources"].get("CPU", 0) >= resources["num_cpus"]
+             and node["Resources"].get("GPU", 0) >= resources["num_gpus"]]
+    if not nodes:  # Ray would wait forever for a node that fits
+        raise StudyError(f"no Ray node has {resources['num_cpus']} CPUs and {resources['num_gpus']} GPUs for a run; "
+                         f"lower --threads or --gpus-per-run, or add nodes")
+    return nodes
+
+
+def pinned_to(node: dict):
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    return NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+
+
+def unreadable(ray: ModuleType, read, token: str) -> str | None:
+    """Why a node did not read the token back, or None when it did."""
+    try:
+        return None if ray.get(read) == token else "it reads another token there"
+    except ray.exceptions.RayTaskError as error:
+        return str(error.cause)
+
+
+def train_all(ray: ModuleType, specs: list[RunSpec], force: bool, gpus_per_run: float,
+              on_done: Callable[[RunOutcome], None], on_failed: Callable[[RunSpec, str], None]) -> None:
+    task = ray.remote(train_by_name)
+    # The task name becomes the worker's process title, so `ps` on a node shows which run it trains.
+    pending = {task.options(name=spec.run_id, max_retries=WORKER_LOSS_RETRIES, **task_resources(spec, gpus_per_run))
+               .remote(*portable(spec), force): spec for spec in specs}
+    try:
+        while pending:
+            [ready], _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready)
+            try:
+                on_done(ray.get(ready))
+            except ray.exceptions.RayError as error:
+                on_failed(spec, one_line(ray, error))
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)  # the interrupted runs keep their last completed epoch: a rerun resumes them
+        raise
+
+
+def one_line(ray: ModuleType, error: Exception) -> str:
+    """What the run raised, as the local CLI would print it; a lost worker as Ray describes it."""
+    cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
+    lines = str(cause).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(cause, StudyError) else f"{type(cause).__name__}: {text}"
