@@ -24,12 +24,13 @@ from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
 from harness.planning import RunChoices, plan_runs
-from harness.progress import BarProgress, QuietProgress, summary_line
+from harness.progress import BarProgress, LineProgress, QuietProgress, summary_line, working
 from harness.run_folder import RunFolder
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
+from harness.tensorboard import require_tensorboard
 from harness.train import evaluate_run, train_run
 from harness.variant import Variant
 from variants import VARIANTS, get_variant
@@ -218,28 +219,39 @@ def run(
         "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
                        "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
+    eval_samples: Annotated[Optional[int], count_option(
+        "--eval-samples", "N", "Generated and real images per score (default: study.toml's eval_samples, cut to "
+                               "the --limit when that is smaller; capped at the evaluator's reference set).",
+        minimum=MIN_EVAL_SAMPLES)] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Also write TensorBoard event files (every metrics column, the sample grid) to "
+                              "RUN/tensorboard/; needs pip install -e \".[tensorboard]\".")] = False,
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
     terminate_as_interrupt()
+    if tensorboard:
+        require_tensorboard()
     settings = load_config(config)
     names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
     specs = plan_runs(settings, RunChoices(
         variants=[get_variant(name) for name in names], fixes=fix or [], seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
-        data_root=data_root, compile=compile_models, eval_every=eval_every))
-    for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it
-        if spec.eval_every:
-            with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
-                               f"{spec.results / 'evaluators'})"):
-                ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
+        data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
+        tensorboard=tensorboard))
+    # Build a missing evaluator once, before any run (or parallel job) needs it.
+    for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
+                                                            for s in specs if s.eval_every}):
+        with working(stderr, f"preparing the {name} evaluator (built once, cached in "
+                             f"{results_folder / 'evaluators'})"):
+            ensure_evaluator(results_folder, root, name, chosen_split)
     if jobs > 1:
         train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
         return
-    if quiet:
-        progress = QuietProgress(stdout)
+    if quiet or not stdout.is_terminal:
+        progress = QuietProgress(stdout) if quiet else LineProgress(stdout)
         for spec in specs:
             train_run(spec, progress, force)
         return
@@ -315,7 +327,7 @@ def bench_scoring_command(settings, dataset: str | None, split: str | None, n: i
     evaluator = load_evaluator(results or settings.results, name)
     reference = ReferenceSet.load(results or settings.results, root, name, n, evaluator)
     training = load_split(root, name, split or settings.split).images.float().div(255).unsqueeze(1)
-    with stderr.status(f"timing the scoring of {len(reference)} images"):
+    with working(stderr, f"timing the scoring of {len(reference)} images"):
         figures = bench_scoring(reference, training)
     if as_json:
         print(json.dumps(figures, indent=2))
@@ -344,7 +356,7 @@ def report(
     for name in variant_names or []:
         get_variant(name)
     from harness.report import write_report  # matplotlib and seaborn: imported only when a report is written
-    with stderr.status("writing the report"):
+    with working(stderr, "writing the report"):
         path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format)
     stdout.print(f"report written: {path}", highlight=False)
 
@@ -371,7 +383,7 @@ def evaluator_build(
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
-    with stderr.status("training the evaluator..."):
+    with working(stderr, "training the evaluator"):
         info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
                                dataset or settings.dataset, chosen_split, epochs)
     folder = evaluator_dir(results or settings.results, info.dataset, info.protocol)
@@ -407,7 +419,7 @@ def evaluate(
     torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
-        with stderr.status(f"scoring {run_dir.name}"):
+        with working(stderr, f"scoring {run_dir.name}"):
             rows.append(evaluate_run(RunFolder(run_dir), get_variant, n, torch_device, data_root))
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -447,7 +459,7 @@ def calibrate(
         raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the evaluator's "
                          f"reference and training sets); use --n {largest} or less")
     root = resolve_data_root(data_root, settings)
-    with stderr.status(f"scoring the calibration sets ({count} images each)"):
+    with working(stderr, f"scoring the calibration sets ({count} images each)"):
         rows = ensure_calibration(folder, root, ReferenceSet.load(folder, root, name, count, evaluator))
     if as_json:
         print(json.dumps(rows, indent=2))
