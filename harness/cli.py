@@ -346,18 +346,26 @@ def report(
     variant_names: Annotated[Optional[List[str]], typer.Option("--variants", metavar="VARIANT",
                                                                help="Only these variants (repeatable).")] = None,
     format: Annotated[str, typer.Option("--format", help="md | html.")] = "md",
+    protocol: Annotated[Optional[str], typer.Option(
+        "--protocol", help="Only runs of this protocol, e.g. 'mnist test (512 images)' (or a part of it; default: "
+                           "the protocol with the most complete runs).")] = None,
+    dataset: DatasetOption = None,
+    epochs: Annotated[Optional[int], count_option("--epochs", "E", "Only runs of E epochs.", minimum=1)] = None,
     config: ConfigOption = None,
 ):
-    """Write report.md (or .html) comparing every run: setup and provenance, summary with bootstrap intervals over
-    seeds, every seed, curves, samples and GIFs, a verdict on each write-up's claim, the cost of each quirk, and
-    which variants differ. Tables also go to tables/*.csv, figures to figures/."""
+    """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
+    reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
+    bootstrap intervals over seeds and the calibration ladder, every seed, curves, samples, a verdict on each
+    write-up's claim, the cost of each quirk, and which variants differ. Tables also go to tables/*.csv (numbers
+    only), figures to figures/."""
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
-    from harness.report import write_report  # matplotlib and seaborn: imported only when a report is written
+    from harness.report import Selection, write_report  # matplotlib and seaborn: imported only for a report
     with working(stderr, "writing the report"):
-        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format)
+        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format,
+                            Selection(protocol, dataset, epochs))
     stdout.print(f"report written: {path}", highlight=False)
 
 
