@@ -158,7 +158,7 @@ class ReportBuilder:
         runs = [r for r in every if (not wanted or r.variant in wanted) and selection.keeps(r)]
         if wanted:
             excluded = [e for e in excluded if e.variant is None or e.variant in wanted]
-        self.results, self.out, self.variants, self.selection = results, out, variants, selection
+        self.results, self.out, self.variants = results, out, variants
         self.wanted = wanted or list(variants)
         counts = Counter(r.protocol for r in runs)
         self.protocol = max(sorted(counts), key=lambda p: counts[p]) if counts else ""  # ties: name order

@@ -47,6 +47,7 @@ Block = Heading | Text | Note | Table | Figure
 
 
 SIGNIFICANT = 3  # figures shown for a column's largest value; every value of the column gets the same decimals
+MAX_DECIMALS = 3  # a column of values near 0 (precision of noise) reads as 0.000, not as five noisy decimals
 
 
 def fmt(value: object) -> str:
@@ -57,12 +58,13 @@ def fmt(value: object) -> str:
 
 
 def decimals(values: list[float]) -> int:
-    """Decimal places that give the largest magnitude SIGNIFICANT figures; none for whole numbers."""
+    """Decimal places that give the largest magnitude SIGNIFICANT figures (at most MAX_DECIMALS); none for whole
+    numbers."""
     finite = [abs(v) for v in values if not math.isnan(v)]
     if all(v == int(v) for v in finite):
         return 0
     largest = max(v for v in finite if v > 0)
-    return max(0, SIGNIFICANT - 1 - math.floor(math.log10(largest)))
+    return min(MAX_DECIMALS, max(0, SIGNIFICANT - 1 - math.floor(math.log10(largest))))
 
 
 def fixed(value: float, places: int) -> str:
