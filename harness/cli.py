@@ -26,13 +26,14 @@ from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
 from harness.planning import RunChoices, RunSpec, plan_runs
-from harness.progress import BarProgress, QuietProgress, RunsBar, summary_line
+from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, summary_line, working
 from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
+from harness.tensorboard import require_tensorboard
 from harness.train import evaluate_run, train_run
 from harness.variant import Quirk, Variant
 from variants import VARIANTS, get_variant
@@ -285,6 +286,13 @@ def run(
         "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
                        "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
+    eval_samples: Annotated[Optional[int], count_option(
+        "--eval-samples", "N", "Generated and real images per score (default: study.toml's eval_samples, cut to "
+                               "the --limit when that is smaller; capped at the evaluator's reference set).",
+        minimum=MIN_EVAL_SAMPLES)] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Also write TensorBoard event files (every metrics column, the sample grid) to "
+                              "RUN/tensorboard/; needs pip install -e \".[tensorboard]\".")] = False,
     executor: Annotated[str, typer.Option(
         "--executor", help="local: train here (one run at a time, or --jobs N); ray: each run is a Ray task, on a "
                            "local Ray or a cluster (pip install -e \".[ray]\").")] = "local",
@@ -301,6 +309,8 @@ def run(
     """
     terminate_as_interrupt()
     check_executor(executor, address, gpus_per_run, jobs)
+    if tensorboard:
+        require_tensorboard()
     settings = load_config(config)
     names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
     if executor == "ray" and threads is None and settings.threads is None:
@@ -309,21 +319,23 @@ def run(
         variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
-        data_root=data_root, compile=compile_models, eval_every=eval_every))
+        data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
+        tensorboard=tensorboard))
+    # Build a missing evaluator once, before any run (or parallel job) needs it.
+    for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
+                                                            for s in specs if s.eval_every}):
+        with working(stderr, f"preparing the {name} evaluator (built once, cached in "
+                             f"{results_folder / 'evaluators'})"):
+            ensure_evaluator(results_folder, root, name, chosen_split)
     gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
-    for spec in specs:  # build a missing evaluator once, before any run (or parallel job) needs it
-        if spec.eval_every:
-            with stderr.status(f"preparing the {spec.dataset} evaluator (built once, cached in "
-                               f"{spec.results / 'evaluators'})"):
-                ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
     if executor == "ray":
         run_on_ray(specs, force, address, gpu_share, quiet)
         return
     if jobs > 1:
         train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
         return
-    if quiet:
-        progress = QuietProgress(stdout)
+    if quiet or not stdout.is_terminal:
+        progress = QuietProgress(stdout) if quiet else LineProgress(stdout)
         for spec in specs:
             train_run(spec, progress, force)
         return
@@ -399,7 +411,7 @@ def bench_scoring_command(settings, dataset: str | None, split: str | None, n: i
     evaluator = load_evaluator(results or settings.results, name)
     reference = ReferenceSet.load(results or settings.results, root, name, n, evaluator)
     training = load_split(root, name, split or settings.split).images.float().div(255).unsqueeze(1)
-    with stderr.status(f"timing the scoring of {len(reference)} images"):
+    with working(stderr, f"timing the scoring of {len(reference)} images"):
         figures = bench_scoring(reference, training)
     if as_json:
         print(json.dumps(figures, indent=2))
@@ -418,18 +430,26 @@ def report(
     variant_names: Annotated[Optional[List[str]], typer.Option("--variants", metavar="VARIANT",
                                                                help="Only these variants (repeatable).")] = None,
     format: Annotated[str, typer.Option("--format", help="md | html.")] = "md",
+    protocol: Annotated[Optional[str], typer.Option(
+        "--protocol", help="Only runs of this protocol, e.g. 'mnist test (512 images)' (or a part of it; default: "
+                           "the protocol with the most complete runs).")] = None,
+    dataset: DatasetOption = None,
+    epochs: Annotated[Optional[int], count_option("--epochs", "E", "Only runs of E epochs.", minimum=1)] = None,
     config: ConfigOption = None,
 ):
-    """Write report.md (or .html) comparing every run: setup and provenance, summary with bootstrap intervals over
-    seeds, every seed, curves, samples and GIFs, a verdict on each write-up's claim, the cost of each quirk, and
-    which variants differ. Tables also go to tables/*.csv, figures to figures/."""
+    """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
+    reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
+    bootstrap intervals over seeds and the calibration ladder, every seed, curves, samples, a verdict on each
+    write-up's claim, the cost of each quirk, and which variants differ. Tables also go to tables/*.csv (numbers
+    only), figures to figures/."""
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
-    from harness.report import write_report  # matplotlib and seaborn: imported only when a report is written
-    with stderr.status("writing the report"):
-        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format)
+    from harness.report import Selection, write_report  # matplotlib and seaborn: imported only for a report
+    with working(stderr, "writing the report"):
+        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format,
+                            Selection(protocol, dataset, epochs))
     stdout.print(f"report written: {path}", highlight=False)
 
 
@@ -455,7 +475,7 @@ def evaluator_build(
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
-    with stderr.status("training the evaluator..."):
+    with working(stderr, "training the evaluator"):
         info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
                                dataset or settings.dataset, chosen_split, epochs)
     folder = evaluator_dir(results or settings.results, info.dataset, info.protocol)
@@ -491,7 +511,7 @@ def evaluate(
     torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
-        with stderr.status(f"scoring {run_dir.name}"):
+        with working(stderr, f"scoring {run_dir.name}"):
             rows.append(evaluate_run(RunFolder(run_dir), get_variant, n, torch_device, data_root))
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -531,7 +551,7 @@ def calibrate(
         raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the evaluator's "
                          f"reference and training sets); use --n {largest} or less")
     root = resolve_data_root(data_root, settings)
-    with stderr.status(f"scoring the calibration sets ({count} images each)"):
+    with working(stderr, f"scoring the calibration sets ({count} images each)"):
         rows = ensure_calibration(folder, root, ReferenceSet.load(folder, root, name, count, evaluator))
     if as_json:
         print(json.dumps(rows, indent=2))

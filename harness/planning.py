@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from harness.config import PROTOCOLS, StudyConfig, resolve_data_root, resolve_eval_every
+from harness.config import MIN_EVAL_SAMPLES, PROTOCOLS, StudyConfig, resolve_data_root, resolve_eval_every
 from harness.data import DATASET_CLASSES, SPLIT_PREFIX
 from harness.errors import StudyError
 from harness.run_folder import RunFolder
@@ -34,6 +34,7 @@ class RunSpec:
     compile: bool = False  # torch.compile G and D: equal to eager to float32 rounding, not bit for bit
     eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
     eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
+    tensorboard: bool = False  # also write TensorBoard event files into the run folder (harness/tensorboard.py)
     protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps per epoch
 
     @property
@@ -78,6 +79,17 @@ class RunChoices:
     data_root: Path | None = None
     compile: bool = False
     eval_every: int | None = None
+    eval_samples: int | None = None
+    tensorboard: bool = False
+
+
+def resolve_eval_samples(option: int | None, configured: int, limit: int | None) -> int:
+    """--eval-samples, else study.toml's, scaled down to about the training set under a small --limit: scoring
+    10,000 samples dominates a run that trains on a few hundred images, and the score cannot be finer than the
+    data the generator saw anyway."""
+    if option is not None:
+        return option
+    return max(MIN_EVAL_SAMPLES, min(configured, limit)) if limit is not None else configured
 
 
 def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, Fixes]:
@@ -136,6 +148,8 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
                           data_root=resolve_data_root(choices.data_root, settings),
                           threads=choices.threads if choices.threads is not None else settings.threads,
                           compile=choices.compile, eval_every=resolve_eval_every(every, epochs),
-                          eval_samples=settings.eval_samples)
+                          eval_samples=resolve_eval_samples(choices.eval_samples, settings.eval_samples,
+                                                            choices.limit),
+                          tensorboard=choices.tensorboard)
                   for seed in seeds]
     return specs

@@ -1,8 +1,11 @@
-"""What a person sees while runs train: a rich progress bar, or one line per finished run with --quiet."""
+"""What a person sees while runs train and long steps work: a rich progress bar and spinners on a terminal; plain
+lines when output goes to a file or a pipe (a spinner there prints nothing), or one line per finished run with
+--quiet."""
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -38,6 +41,31 @@ class QuietProgress(SilentProgress):
 
     def end_run(self, outcome: RunOutcome) -> None:
         self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
+
+
+class LineProgress(QuietProgress):
+    """Output that is not a terminal: one plain line per epoch, and one per finished run."""
+
+    def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
+        self.label, self.epochs = label, epochs
+
+    def end_epoch(self, row: dict) -> None:
+        fid = f" FID {row['fid']:.2f}" if "fid" in row else ""
+        self.console.print(f"{self.label}: epoch {row['epoch']}/{self.epochs} d_loss {row['d_loss']:.4f} "
+                           f"g_loss {row['g_loss']:.4f}{fid}", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def working(console: Console, message: str) -> Iterator[None]:
+    """A spinner on a terminal; elsewhere a line when the step starts and one with its duration when it ends."""
+    if console.is_terminal:
+        with console.status(message):
+            yield
+        return
+    started = time.monotonic()
+    console.print(f"{message} ...", highlight=False, soft_wrap=True)
+    yield
+    console.print(f"{message}: done in {time.monotonic() - started:.1f} s", highlight=False, soft_wrap=True)
 
 
 class BarProgress:

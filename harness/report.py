@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -15,101 +17,322 @@ import pandas as pd
 
 from harness import figures
 from harness.arms import Arm
-from harness.claims import judge
+from harness.claims import NOT_CHECKABLE, REPRODUCED, judge
 from harness.errors import StudyError
-from harness.report_render import Block, Figure, Heading, Note, Table, Text, fmt, render_html, render_markdown
-from harness.runs import Run, load_runs
+from harness.report_render import (
+    Block,
+    Figure,
+    Heading,
+    Note,
+    Table,
+    Text,
+    column_cells,
+    fmt,
+    interval_cells,
+    mean_sd_cells,
+    render_html,
+    render_markdown,
+)
+from harness.runs import UNDERTRAINED_FRACTION, Run, load_runs
+from harness.scoring import read_calibration
 from harness.stats import bootstrap_ci, mean_sd, rank_test
-from harness.storage import atomic_write_text, check_writable, read_json, write_json
+from harness.storage import atomic_write_text, check_writable, write_json
 from harness.variant import Variant
 
+# (column, label): final-epoch values the summary shows; nn_ratio is derived (see metric_value)
 SUMMARY_METRICS = [("fid", "FID"), ("kid", "KID"), ("inception_score", "IS"), ("precision", "precision"),
-                   ("recall", "recall"), ("classes_covered", "classes covered"), ("d_accuracy", "D accuracy")]
+                   ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
+                   ("classes_covered", "classes covered"), ("class_tv", "class TV"),
+                   ("nn_ratio", "nn / held-out nn"), ("d_accuracy", "D accuracy")]
+DERIVED = {"nn_ratio": lambda row: row["nn_median"] / row["nn_median_heldout"]}
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
 REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
+FLOOR, CEILING = "real", "uniform noise"  # calibration rows: real vs real, and noise images
+WORKS_AT, FAILS_AT = "noise sigma 0.2", "noise sigma 0.8"  # an arm works when closer than the first, fails past the 2nd
+SATURATED_PRECISION, EMPTY_DENSITY = 0.95, 0.05  # precision this high while density is this low says nothing
+VERDICTS = ["works", "partly", "fails"]  # best first
+MIN_GIF_FRAMES = 4
+SIGNIFICANT_P = 0.05
 
 
-def slug(label: str) -> str:
-    """A label as part of a file name."""
-    return re.sub(r"[^A-Za-z0-9+~_-]+", "-", label).strip("-")
+@dataclass(frozen=True)
+class Selection:
+    """Which runs a report covers (`study report --protocol/--dataset/--epochs`); None keeps every value."""
+
+    protocol: str | None = None  # the run's protocol text, or a part of it
+    dataset: str | None = None
+    epochs: int | None = None
+
+    def keeps(self, run: Run) -> bool:
+        return (self.protocol is None or self.protocol == run.protocol or self.protocol in run.protocol) and \
+            (self.dataset is None or self.dataset == run.manifest.data.dataset) and \
+            (self.epochs is None or self.epochs == run.epochs)
 
 
-def by_protocol(runs: list[Run]) -> dict[str, dict[Arm, list[Run]]]:
-    """Protocol (data) -> arm -> runs, seeds in order. Each variant keeps its own epoch count; runs of different
-    lengths are different arms, never pooled."""
-    groups: dict[str, dict[Arm, list[Run]]] = {}
-    for run in sorted(runs, key=lambda r: (r.protocol, r.arm.name, r.epochs, r.seed)):
-        groups.setdefault(run.protocol, {}).setdefault(run.arm, []).append(run)
-    return groups
+@dataclass(frozen=True)
+class Ladder:
+    """The calibration FIDs of one evaluator at one n: what a run's FID at that n is read against."""
+
+    n: int
+    rows: list[dict]
+
+    @property
+    def fids(self) -> dict[str, float]:
+        return {row["name"]: float(row["fid"]) for row in self.rows}
+
+    def place(self, fid: float) -> str:
+        """Where a FID sits on the ladder, in words."""
+        ordered = sorted(self.fids.items(), key=lambda item: item[1])
+        below = [item for item in ordered if item[1] <= fid]
+        above = [item for item in ordered if item[1] > fid]
+        if not below:
+            return f"below the real-data floor of {fmt(ordered[0][1])}"
+        if not above:
+            return f"above the uniform-noise ceiling of {fmt(self.fids.get(CEILING, ordered[-1][1]))}"
+        return f"between {below[-1][0]} at {fmt(below[-1][1])} and {above[0][0]} at {fmt(above[0][1])}"
 
 
-def arm_labels(arms: list[Arm]) -> dict[Arm, str]:
-    """Each arm's label: its name, with its length where one protocol has the same name at several lengths."""
-    lengths: dict[tuple[str, str], set[int]] = {}
-    for arm in arms:
-        lengths.setdefault((arm.protocol, arm.name), set()).add(arm.epochs)
-    return {arm: arm.label(with_epochs=len(lengths[arm.protocol, arm.name]) > 1) for arm in arms}
-
-
-def mean_sd_text(values: list[float]) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return "-"
-    mean, sd = mean_sd(values)
-    return fmt(mean) if math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
-
-
-def ci_text(values: list[float]) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    low, high = bootstrap_ci(values)
-    return "n/a (1 seed)" if len(values) == 1 else "-" if math.isnan(low) else f"[{fmt(low)}, {fmt(high)}]"
+def metric_value(row: pd.Series, column: str) -> float:
+    try:
+        value = DERIVED[column](row) if column in DERIVED else row[column]
+    except KeyError:  # a column this run's metrics.csv lacks (scoring off, or an older version)
+        return math.nan
+    return float(value)
 
 
 def final_values(runs: list[Run], column: str) -> list[float]:
-    return [float(run.final[column]) if column in run.metrics else math.nan for run in runs]
+    return [metric_value(run.final, column) for run in runs]
+
+
+def finite(values: list[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """mean, sd, 95% bootstrap interval and n of the finite values: one metric's numeric summary."""
+    values = finite(values)
+    mean, sd = mean_sd(values) if values else (math.nan, math.nan)
+    low, high = bootstrap_ci(values)
+    return {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high, "n": len(values)}
+
+
+def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]],
+                     intervals: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rows: the per-row identity columns; spreads: label -> one spread() per row. The CSV gets columns
+    'label mean/sd/ci_low/ci_high/n'; the shown table 'mean ± sd' per label, and '[low, high]' for ``intervals``."""
+    numeric, shown = pd.DataFrame(rows), pd.DataFrame(rows)
+    for label, values in spreads.items():
+        for key in ("mean", "sd", "ci_low", "ci_high", "n"):
+            numeric[f"{label} {key}"] = [v[key] for v in values]
+        shown[label] = mean_sd_cells([v["mean"] for v in values], [v["sd"] for v in values])
+        if label in intervals:
+            shown[f"{label} 95% CI"] = interval_cells([v["ci_low"] for v in values], [v["ci_high"] for v in values])
+    return numeric, shown
+
+
+def saturated_precision(final: pd.Series) -> bool:
+    """Precision near 1 while density is near 0: the samples sit in the inflated neighbourhood of a few outlying
+    real points, so precision says nothing about quality."""
+    return metric_value(final, "precision") >= SATURATED_PRECISION and metric_value(final, "density") < EMPTY_DENSITY
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 class ReportBuilder:
-    """Decides what the report says: sections of blocks, from the runs and the variants' declarations."""
+    """Decides what the report says: sections of blocks, from the runs and the variants' declarations. A report
+    covers one set of runs (one protocol) and lists the others, so two protocols never share a table."""
 
-    def __init__(self, results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None):
-        runs, excluded = load_runs(results)
+    def __init__(self, results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
+                 selection: Selection):
+        every, excluded = load_runs(results)
+        runs = [r for r in every if (not wanted or r.variant in wanted) and selection.keeps(r)]
         if wanted:
-            runs = [r for r in runs if r.variant in wanted]
             excluded = [e for e in excluded if e.variant is None or e.variant in wanted]
         self.results, self.out, self.variants = results, out, variants
         self.wanted = wanted or list(variants)
-        self.runs, self.excluded = runs, excluded
-        self.groups = by_protocol(runs)
-        self.protocols = list(self.groups)
-        self.labels = arm_labels([arm for arms in self.groups.values() for arm in arms])
-        self.colours = figures.palette([self.labels[arm] for arm in self.ordered(self.labels)])
+        counts = Counter(r.protocol for r in runs)
+        self.protocol = max(sorted(counts), key=lambda p: counts[p]) if counts else ""  # ties: name order
+        self.runs = [r for r in runs if r.protocol == self.protocol]
+        self.excluded = excluded
+        others = Counter(r.protocol for r in every if r.protocol != self.protocol)
+        self.others = sorted(others.items())
+        self.left_in_protocol = sum(r.protocol == self.protocol for r in every) - len(self.runs)
+        self.arms = by_arm(self.runs)
+        self.labels = arm_labels(list(self.arms))
+        self.colours = figures.palette([self.labels[arm] for arm in self.ordered(self.arms)])
+        self.ladders = {key: self.read_ladder(*key) for key in {self.ladder_key(r) for r in self.runs}
+                        if key is not None}
 
     def ordered(self, arms) -> list[Arm]:
         return sorted(arms, key=lambda arm: arm.sort_key(list(self.variants)))
 
-    def labelled(self, arms: dict[Arm, list[Run]]) -> dict[str, list[Run]]:
+    def labelled(self) -> dict[str, list[Run]]:
         """Arms keyed by their labels, in order: what the figures draw."""
-        return {self.labels[arm]: arms[arm] for arm in self.ordered(arms)}
+        return {self.labels[arm]: self.arms[arm] for arm in self.ordered(self.arms)}
 
     def figure_path(self, name: str) -> Path:
         return self.out / "figures" / name
 
-    def protocol_label(self, protocol: str) -> str:
-        return f"protocol {self.protocols.index(protocol) + 1}: {protocol}"
+    # Calibration ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def ladder_key(run: Run) -> tuple[str, str, str, int] | None:
+        evaluation = run.manifest.evaluation
+        if not evaluation:
+            return None
+        return run.manifest.data.dataset, evaluation["protocol"], evaluation["evaluator_sha256"], evaluation["n_fake"]
 
-    # 1. Setup --------------------------------------------------------------------------------------------------
+    def read_ladder(self, dataset: str, protocol: str, sha256: str, n: int) -> Ladder | None:
+        rows = read_calibration(self.results, dataset, protocol, sha256, n)
+        return Ladder(n, rows) if rows else None
+
+    def ladder(self, runs: list[Run]) -> Ladder | None:
+        key = self.ladder_key(runs[0])
+        return self.ladders.get(key) if key else None
+
+    def ceiling(self, run: Run) -> float | None:
+        ladder = self.ladder([run])
+        return ladder.fids.get(CEILING) if ladder else None
+
+    def failure(self, run: Run) -> str | None:
+        return run.failure(self.ceiling(run))
+
+    def eval_ns(self) -> list[int]:
+        return sorted({key[3] for key in (self.ladder_key(r) for r in self.runs) if key})
+
+    # Commands that reproduce this set ---------------------------------------------------------------------------
+    def run_flags(self) -> str:
+        """The options of `study run` that train more runs into this set: its data, length and scoring n."""
+        data = self.runs[0].manifest.data
+        flags = [f"--dataset {data.dataset}", f"--split {data.split}"]
+        if data.limit is not None:
+            flags.append(f"--limit {data.limit}")
+        epochs = {r.epochs for r in self.runs}
+        if len(epochs) == 1:
+            flags.append(f"--epochs {epochs.pop()}")
+        if len(self.eval_ns()) == 1:
+            flags.append(f"--eval-samples {self.eval_ns()[0]}")
+        flags += [f"--data-root {data.root}", f"--results {self.results}"]
+        return " ".join(flags)
+
+    def seed_flag(self) -> str:
+        return f"--seeds {max(len(group) for group in self.arms.values())}"
+
+    # 1. The answer ----------------------------------------------------------------------------------------------
+    def answer(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "1. The answer"), Text(self.coverage_text())]
+        rows, shown = [], []
+        for arm in self.ordered(self.arms):
+            verdict, row = self.arm_verdict(arm)
+            rows.append({"arm": self.labels[arm], "verdict": verdict, **row})
+            shown.append({"arm": self.labels[arm], "verdict": verdict, "evidence": self.evidence(row)})
+        blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm: works (FID closer to the data than "
+                            f"{WORKS_AT} pixel noise, no failed seed), fails (FID past {FAILS_AT}, or most seeds "
+                            "failed) or partly (between)", csv=pd.DataFrame(rows)))
+        blocks += [Text(self.ranking(rows)), Text(self.what_it_allows())]
+        return blocks
+
+    def coverage_text(self) -> str:
+        seeds = sorted({r.seed for r in self.runs})
+        text = (f"This report covers {len(self.runs)} complete runs trained on {self.protocol}, "
+                f"{len(self.arms)} arms, seeds {', '.join(map(str, seeds))}.")
+        if self.left_in_protocol:
+            text += f" {self.left_in_protocol} other runs of this protocol are left out by the filters."
+        if self.others:
+            text += " Other sets under this results folder, each reported on its own:" + "".join(
+                f"\n- {protocol}: {count} runs, `study report --results {self.results} --protocol \"{protocol}\" "
+                f"--out {self.results / ('report-' + slug(protocol))}`" for protocol, count in self.others)
+        return text
+
+    def arm_verdict(self, arm: Arm) -> tuple[str, dict]:
+        group = self.arms[arm]
+        fid = spread(final_values(group, "fid"))["mean"]
+        classes = spread(final_values(group, "classes_covered"))["mean"]
+        failures = [f for f in (self.failure(r) for r in group) if f]
+        ladder = self.ladder(group)
+        row = {"final FID": fid, "n": ladder.n if ladder else math.nan,
+               "ladder": ladder.place(fid) if ladder and not math.isnan(fid) else "",
+               "real-data floor": ladder.fids.get(FLOOR, math.nan) if ladder else math.nan,
+               "uniform-noise ceiling": ladder.fids.get(CEILING, math.nan) if ladder else math.nan,
+               "classes covered": classes, "failed seeds": len(failures), "seeds": len(group),
+               "failures": ", ".join(sorted({f.split(":")[0] for f in failures})), **self.claim_counts(arm)}
+        levels = ladder.fids if ladder else {}
+        if len(failures) * 2 > len(group) or (FAILS_AT in levels and fid >= levels[FAILS_AT]):
+            return "fails", row
+        if not failures and WORKS_AT in levels and fid <= levels[WORKS_AT]:
+            return "works", row
+        return "partly", row
+
+    def claim_counts(self, arm: Arm) -> dict:
+        """Claims reproduced of those checkable on this arm's runs; claims are judged on faithful runs only."""
+        if not arm.is_faithful or arm.variant not in self.variants:
+            return {"claims reproduced": math.nan, "claims checkable": math.nan, "claims": math.nan}
+        claims = self.variants[arm.variant].claims
+        kinds = [judge(claim, self.arms[arm], self.variants[arm.variant]).kind for claim in claims]
+        checkable = [k for k in kinds if k != NOT_CHECKABLE]
+        return {"claims reproduced": sum(k == REPRODUCED for k in checkable), "claims checkable": len(checkable),
+                "claims": len(claims)}
+
+    @staticmethod
+    def evidence(row: dict) -> str:
+        parts = [f"final FID {fmt(row['final FID'])}"
+                 + (f" at n = {row['n']}, {row['ladder']} (real-data floor {fmt(row['real-data floor'])})"
+                    if row["ladder"] else " (no calibration at this n)")]
+        parts.append(f"{fmt(row['classes covered'])} class{'' if row['classes covered'] == 1 else 'es'} covered")
+        if not math.isnan(row["claims"]):
+            parts.append(f"claims reproduced {row['claims reproduced']} of {row['claims checkable']} checkable "
+                         f"({row['claims'] - row['claims checkable']} not checkable here)")
+        else:
+            parts.append("claims judged on the faithful arm")
+        if row["failed seeds"]:
+            parts.append(f"{row['failed seeds']} of {row['seeds']} seeds failed ({row['failures']})")
+        return "; ".join(parts)
+
+    @staticmethod
+    def ranking(rows: list[dict]) -> str:
+        scored = sorted((r for r in rows if not math.isnan(r["final FID"])),
+                        key=lambda r: (VERDICTS.index(r["verdict"]), r["final FID"]))
+        if not scored:
+            return "Ranking: no arm was scored."
+        ranked = ", ".join(f"{i}. {r['arm']} ({r['verdict']}, {fmt(r['final FID'])})"
+                           for i, r in enumerate(scored, start=1))
+        noise = [r["arm"] for r in scored if not math.isnan(r["uniform-noise ceiling"])
+                 and r["final FID"] >= UNDERTRAINED_FRACTION * r["uniform-noise ceiling"]]
+        note = f" {', '.join(noise)}: no closer to digits than noise images, so their order means nothing." \
+            if noise else ""
+        return f"Ranking by verdict, then mean final FID (lower is better): {ranked}.{note}"
+
+    def what_it_allows(self) -> str:
+        seeds = min(len(group) for group in self.arms.values())
+        smallest = rank_test([0.0] * seeds, [1.0] * seeds)[1]
+        needed = next(m for m in range(1, 20) if rank_test([0.0] * m, [1.0] * m)[1] < SIGNIFICANT_P)
+        if smallest >= SIGNIFICANT_P:
+            text = (f"With {seeds} seed{'s' if seeds > 1 else ''} per arm no pair can reach p < {SIGNIFICANT_P} (the "
+                    f"smallest two-sided Mann-Whitney p is {fmt(smallest)}): the ranking describes these seeds, not "
+                    f"the recipes; {needed} seeds per arm would be the least that can tell two arms apart.")
+        else:
+            text = (f"With {seeds} seeds per arm a perfect separation gives p = {fmt(smallest)}; section 9 says "
+                    f"which pairs differ.")
+        data = self.runs[0].manifest.data
+        if data.split != "train" or data.images < FULL_TRAIN_IMAGES:
+            epochs = sorted({r.epochs for r in self.runs})
+            own = sorted({self.variants[r.variant].recipe.epochs for r in self.runs if r.variant in self.variants})
+            text += (f" The runs trained on {data.images:,} images for {', '.join(map(str, epochs))} epochs (the "
+                     f"write-ups: 60,000 images for {', '.join(map(str, own))} epochs): this shows how each recipe "
+                     f"starts, not where it ends, so a fail here is not a verdict on the write-up.")
+        return text
+
+    # 2. Setup --------------------------------------------------------------------------------------------------
     def setup(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "1. Setup")]
+        blocks: list[Block] = [Heading(2, "2. Setup")]
         rows = []
-        for protocol, arms in self.groups.items():
-            for arm in self.ordered(arms):
-                group = arms[arm]
-                rows.append({"protocol": self.protocols.index(protocol) + 1, "arm": self.labels[arm],
-                             "data": protocol, "epochs": arm.epochs,
-                             "seeds": ", ".join(str(r.seed) for r in group),
-                             "devices": ", ".join(sorted({r.manifest.device for r in group}))})
-        blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by protocol and arm"))
+        for arm in self.ordered(self.arms):
+            group = self.arms[arm]
+            rows.append({"arm": self.labels[arm], "data": arm.protocol, "epochs": arm.epochs,
+                         "seeds": ", ".join(str(r.seed) for r in group),
+                         "devices": ", ".join(sorted({r.manifest.device for r in group}))})
+        blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by arm"))
         provenance = sorted({(r.manifest.versions["torch"], r.manifest.versions["torchvision"],
                               r.manifest.versions["python"], r.manifest.code_version) for r in self.runs})
         blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
@@ -128,16 +351,16 @@ class ReportBuilder:
                                 "Runs left out of every aggregate"))
         missing = [v for v in self.wanted if not any(r.variant == v for r in self.runs)]
         if missing:
-            blocks.append(Text(f"Variants with no complete runs: {', '.join(missing)}."))
+            blocks.append(Text(f"Variants with no complete runs in this set: {', '.join(missing)}."))
         return blocks
 
     def setup_notes(self, evaluations: set) -> list[str]:
         notes = []
         if len({e[0] for e in evaluations}) > 1:
             notes.append("Scores come from more than one evaluator; they are comparable only within one evaluator.")
-        if len(self.protocols) > 1:
-            notes.append("Runs trained on different data or image counts; numbers are compared only within a "
-                         "protocol.")
+        if len(self.eval_ns()) > 1:
+            notes.append(f"Runs were scored at different n ({', '.join(map(str, self.eval_ns()))}); FID and KID "
+                         f"depend on n, so compare runs of equal n only.")
         reduced = sorted({r.protocol for r in self.runs if r.manifest.data.split != "train"
                           or r.manifest.data.images < FULL_TRAIN_IMAGES})
         if reduced:
@@ -149,11 +372,11 @@ class ReportBuilder:
         if short:
             notes.append("Shorter than the write-up: " + ", ".join(short) + " epochs; claims about later epochs are "
                          "not checkable.")
-        small_n = sorted({e["n_fake"] for e in (r.manifest.evaluation for r in self.runs)
-                          if e and e["n_fake"] < FULL_EVAL_N})
+        small_n = [n for n in self.eval_ns() if n < FULL_EVAL_N]
         if small_n:
             notes.append(f"Scores use n = {', '.join(map(str, small_n))} images per set instead of 10,000; FID "
-                         f"and KID are biased upwards at small n, so compare only at equal n.")
+                         f"and KID are biased upwards at small n, so read them against the calibration rows of "
+                         f"the same n (section 3), never against published values.")
         overlap = sorted({r.run_id for r in self.runs
                           if (r.manifest.evaluation or {}).get("reference_overlap", 0) > 0})
         if overlap:
@@ -164,129 +387,159 @@ class ReportBuilder:
                          "scores them).")
         return notes
 
-    # 2. Summary ------------------------------------------------------------------------------------------------
+    # 3. Summary ------------------------------------------------------------------------------------------------
     def summary(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "2. Summary")]
-        blocks.append(Text("Final-epoch values: mean ± standard deviation over seeds, and a 95% percentile-"
-                           "bootstrap interval of the mean. Failed runs (NaN losses, or collapse to fewer than 5 "
-                           "classes) are counted and kept in the aggregates."))
-        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
-            rows, seed_rows = [], []
-            for arm in self.ordered(arms):
-                group = arms[arm]
-                row = {"arm": self.labels[arm], "epochs": arm.epochs, "seeds": len(group),
-                       "failed": sum(r.failure() is not None for r in group)}
-                for column, label in SUMMARY_METRICS:
-                    values = final_values(group, column)
-                    row[label] = mean_sd_text(values)
-                    if column in ("fid", "classes_covered"):
-                        row[f"{label} 95% CI"] = ci_text(values)
-                row["best FID (epoch)"] = self.best_fid(group)
-                rows.append(row)
-                seed_rows += [{"arm": self.labels[arm], "fid": v} for v in final_values(group, "fid")
-                              if not math.isnan(v)]
-            blocks.append(Table(f"summary_{number}", pd.DataFrame(rows), self.protocol_label(protocol)))
-            if seed_rows:
-                path = self.figure_path(f"final-fid-{number}.png")
-                figures.final_scores_figure(pd.DataFrame(seed_rows), self.colours, path, "fid",
-                                            "final FID (evaluator features, log scale; lower is better)")
-                blocks.append(Figure(f"figures/{path.name}", f"Final FID per seed (dots) and mean (bar), "
-                                                             f"{self.protocol_label(protocol)}"))
+        blocks: list[Block] = [Heading(2, "3. Summary"), Text(
+            "Final-epoch values: mean ± standard deviation over seeds (95% percentile-bootstrap interval of the mean "
+            "for FID; tables/summary.csv holds mean, sd, interval and n of every metric). KID is the unbiased squared "
+            "MMD of the evaluator's features (cubic polynomial kernel): like FID a squared feature distance, 0 for "
+            "identical distributions, on this evaluator's scale (not Inception's ~0.001 for good samples), so read "
+            "it against the calibration rows. "
+            "Density and coverage near 0 mean the samples lie outside the real digits' neighbourhoods; class TV is "
+            "the total-variation distance of the predicted-class histogram from uniform (0: balanced, 0.9: one "
+            "class); nn / held-out nn below ~0.8 would suggest memorised training images. Failed runs are counted "
+            "and kept in the aggregates.")]
+        identity: list[dict] = []
+        spreads: dict[str, list[dict[str, float]]] = {label: [] for _, label in SUMMARY_METRICS}
+        saturated: list[int] = []
+        for arm in self.ordered(self.arms):
+            group = self.arms[arm]
+            identity.append({"arm": self.labels[arm], "epochs": arm.epochs, "seeds": len(group),
+                             "failed": sum(self.failure(r) is not None for r in group)})
+            for column, label in SUMMARY_METRICS:
+                spreads[label].append(spread(final_values(group, column)))
+            if any(saturated_precision(r.final) for r in group):
+                saturated.append(len(identity) - 1)
+        numeric, shown = numeric_and_text(identity, spreads, intervals=("FID",))
+        for index in saturated:
+            shown.loc[index, "precision"] = "saturated"
+        blocks.append(Table("summary", shown, self.protocol, csv=numeric))
+        if saturated:
+            blocks.append(Note(f"Precision is marked saturated where it is {SATURATED_PRECISION} or more while "
+                               f"density is below {EMPTY_DENSITY}: noise-like samples fall into the wide "
+                               f"neighbourhoods of a few outlying real digits, so precision is high without meaning "
+                               f"anything. Its value stays in the CSV."))
+        blocks += self.best_epochs()
+        seed_rows = [{"arm": self.labels[r.arm], "seed": r.seed, "value": metric_value(r.final, "fid")}
+                     for r in self.runs if not math.isnan(metric_value(r.final, "fid"))]
+        if seed_rows:
+            path = self.figure_path("final-fid.png")
+            ladder = self.ladder(self.runs)
+            figures.final_scores_figure(pd.DataFrame(seed_rows), self.colours, path,
+                                        "final FID (evaluator features; lower is better)",
+                                        ladder.fids if ladder else {})
+            lines = f" and the calibration ladder at n = {ladder.n} (dashed: real-data floor and uniform-noise " \
+                    f"ceiling; dotted: noisy and blurred real digits)" if ladder else ""
+            blocks.append(Figure(f"figures/{path.name}", f"Final FID of every seed (marker shape = seed), the mean "
+                                                         f"over seeds (black bar){lines}"))
         blocks += self.calibration()
         return blocks
 
-    @staticmethod
-    def best_fid(group: list[Run]) -> str:
-        best = [(float(r.metrics["fid"].min()), int(r.metrics.loc[r.metrics["fid"].idxmin(), "epoch"]))
-                for r in group if "fid" in r.metrics and r.metrics["fid"].notna().any()]
-        if not best:
-            return "-"
-        return f"{fmt(sum(b for b, _ in best) / len(best))} (epochs {', '.join(str(e) for _, e in best)})"
+    def best_epochs(self) -> list[Block]:
+        """Where a run's best FID came before its last epoch: how much it lost, and when (else nothing to say)."""
+        rows = []
+        for run in self.runs:
+            if "fid" not in run.metrics or run.metrics["fid"].notna().sum() < 2:
+                continue
+            best = run.metrics.loc[run.metrics["fid"].idxmin()]
+            if int(best["epoch"]) != run.epochs:
+                rows.append({"arm": self.labels[run.arm], "seed": run.seed, "best FID": float(best["fid"]),
+                             "at epoch": int(best["epoch"]), "final FID": metric_value(run.final, "fid")})
+        if not rows:
+            return [Text("Every scored run had its best FID at its last epoch.")]
+        return [Table("best_fid", pd.DataFrame(rows), "Runs whose best FID came before their last epoch")]
 
     def calibration(self) -> list[Block]:
-        hashes = {r.manifest.evaluation["evaluator_sha256"] for r in self.runs if r.manifest.evaluation}
         blocks: list[Block] = []
-        for folder in sorted((self.results / "evaluators").glob("*")) if hashes else []:
-            info_file = folder / "evaluator.json"
-            try:
-                info = read_json(info_file)
-            except StudyError:  # no or a damaged record: not the evaluator of these runs
+        for (dataset, protocol, sha256, n), ladder in sorted(self.ladders.items(), key=lambda item: item[0]):
+            if ladder is None:
+                blocks.append(Note(f"No calibration rows for evaluator {sha256[:12]} at n = {n}, the n these runs "
+                                   f"were scored at; `study calibrate --n {n} --results {self.results}` computes "
+                                   f"them (seconds) and puts the floor and ceiling beside these scores."))
                 continue
-            if not isinstance(info, dict) or info.get("sha256") not in hashes:
-                continue
-            for calibration in sorted(folder.glob("calibration-n*.json")):
-                stored = read_json(calibration)
-                if not isinstance(stored, dict) or stored.get("evaluator_sha256") != info["sha256"]:
-                    continue  # written by an earlier version, or damaged
-                frame = pd.DataFrame(stored["rows"])[["name", "fid", "kid", "inception_score",
-                                                                    "precision", "recall", "density", "coverage",
-                                                                    "classes_covered", "eval_n_fake"]]
-                blocks.append(Table(f"calibration_{folder.name}_{calibration.stem}", frame,
-                                    f"Calibration rows, evaluator {info['sha256'][:12]} "
-                                    f"({folder.name}): real vs real is the floor, uniform noise the ceiling"))
-        if hashes and not blocks:
-            blocks.append(Note("No calibration rows for the evaluator(s) used; run `study calibrate` to put the "
-                               "floor (real vs real) and the ceiling (noise) beside these scores."))
+            frame = pd.DataFrame([{"set": row["name"], "FID": row["fid"], "KID": row["kid"],
+                                   **{label: row.get(column, math.nan) for column, label in
+                                      (("inception_score", "IS"), ("precision", "precision"), ("recall", "recall"),
+                                       ("density", "density"), ("coverage", "coverage"),
+                                       ("classes_covered", "classes covered"))}} for row in ladder.rows])
+            blocks.append(Table(f"calibration_n{n}", frame,
+                                f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
+                                f"{protocol}): real digits vs the reference is the floor, uniform noise the ceiling"))
         return blocks
 
-    # 3. Per seed -----------------------------------------------------------------------------------------------
+    # 4. Per seed -----------------------------------------------------------------------------------------------
     def per_seed(self) -> list[Block]:
-        rows = []
-        for run in sorted(self.runs, key=lambda r: (self.protocols.index(r.protocol), self.labels[r.arm], r.seed)):
+        rows, flags = [], []
+        for run in sorted(self.runs, key=lambda r: (self.labels[r.arm], r.seed)):
             final = run.final
-            rows.append({"protocol": self.protocols.index(run.protocol) + 1, "arm": self.labels[run.arm],
-                         "seed": run.seed,
-                         "epochs": int(final["epoch"]), "d_loss": final["d_loss"], "g_loss": final["g_loss"],
-                         "D accuracy": final["d_accuracy"],
-                         **{label: final[c] if c in final else math.nan for c, label in SUMMARY_METRICS[:-1]},
-                         "failed": run.failure() or ""})
-        return [Heading(2, "3. Every seed"), Table("per_seed", pd.DataFrame(rows), "Final epoch of every run")]
+            rows.append({"arm": self.labels[run.arm], "seed": run.seed, "epochs": int(final["epoch"]),
+                         "d_loss": final["d_loss"], "g_loss": final["g_loss"],
+                         **{label: metric_value(final, column) for column, label in SUMMARY_METRICS},
+                         "failed": self.failure(run) or ""})
+            flags.append(saturated_precision(final))
+        numeric = pd.DataFrame(rows)
+        shown = numeric.copy()
+        shown["precision"] = [("saturated" if flag else value) for flag, value in zip(flags, column_cells(
+            numeric["precision"]))]
+        return [Heading(2, "4. Every seed"), Table("per_seed", shown, "Final epoch of every run", csv=numeric)]
 
-    # 4. Curves -------------------------------------------------------------------------------------------------
+    # 5. Curves -------------------------------------------------------------------------------------------------
     def curves(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "4. Curves")]
-        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
-            path = self.figure_path(f"curves-{number}.png")
-            figures.curves_figure(self.labelled(arms), self.colours, path, self.protocol_label(protocol))
-            blocks.append(Figure(f"figures/{path.name}", f"Losses, D outputs, D accuracy and scores over epochs, "
-                                                         f"{self.protocol_label(protocol)}"))
-        return blocks
+        path = self.figure_path("curves.png")
+        ladder = self.ladder(self.runs)
+        figures.curves_figure(self.labelled(), self.colours, path, self.protocol, ladder.fids if ladder else {})
+        lines = f"; FID panel: dashed lines are the real-data floor and uniform-noise ceiling at n = {ladder.n}" \
+            if ladder else ""
+        return [Heading(2, "5. Curves"),
+                Figure(f"figures/{path.name}", f"Losses, D outputs, D accuracy and scores over epochs, mean over "
+                                               f"seeds with a min-max band{lines}")]
 
-    # 5. Samples ------------------------------------------------------------------------------------------------
+    # 6. Samples ------------------------------------------------------------------------------------------------
     def samples(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "5. Samples"),
+        blocks: list[Block] = [Heading(2, "6. Samples"),
                                Text("Fixed-noise grids (the same noise at every epoch of a run), G in the mode its "
-                                    "write-up samples in.")]
-        for number, (protocol, arms) in enumerate(self.groups.items(), start=1):
-            blocks.append(Heading(3, self.protocol_label(protocol)))
-            for label, group in self.labelled(arms).items():
-                blocks += self.arm_samples(label, group, number)
+                                    "write-up samples in, shown at twice their size; beside them the picture the "
+                                    "write-up's own code draws, where it draws one.")]
+        for label, group in self.labelled().items():
+            blocks += self.arm_samples(label, group)
         return blocks
 
-    def arm_samples(self, arm: str, group: list[Run], number: int) -> list[Block]:
+    def arm_samples(self, arm: str, group: list[Run]) -> list[Block]:
         first = group[0]
         grids = first.folder.sample_grids()
         if not grids:
             return [Text(f"{arm}: no sample grids.")]
         last = len(grids) - 1
-        matched = sorted({0, round(last * 0.25), round(last * 0.5), last})
-        name = f"samples-{number}-{arm}"
-        figures.strip([(f"epoch {grids[i][0]}", grids[i][1]) for i in matched], self.figure_path(f"{name}.png"))
-        finals = [(f"seed {r.seed}", r.folder.sample_path(int(r.final["epoch"]))) for r in group]
-        figures.strip([(label, path) for label, path in finals if path.is_file()],
-                      self.figure_path(f"{name}-seeds.png"))
-        figures.progress_gif(grids, self.figure_path(f"{name}.gif"))
-        return [Figure(f"figures/{name}.png", f"{arm}, seed {first.seed}: first, 25%, 50% and last epoch"),
-                Figure(f"figures/{name}-seeds.png", f"{arm}: last epoch of every seed"),
-                Figure(f"figures/{name}.gif", f"{arm}, seed {first.seed}: every epoch (animated)")]
+        picks = [grids[i] for i in sorted({0, round(last * 0.25), round(last * 0.5), last})]
+        tiles = [(f"seed {first.seed}, epoch {epoch}", path) for epoch, path in picks]
+        others = [r for r in group[1:] if r.folder.sample_path(r.epochs).is_file()]
+        tiles += [(f"seed {r.seed}, epoch {r.epochs}", r.folder.sample_path(r.epochs)) for r in others]
+        writeup = first.folder.writeup_sample_path(first.epochs)
+        if writeup.is_file():
+            tiles.append((f"write-up's own picture, seed {first.seed}", writeup))
+        name = f"samples-{slug(arm)}"
+        figures.strip(tiles, self.figure_path(f"{name}.png"))
+        caption = f"{arm}: seed {first.seed} at epoch{'s' if len(picks) > 1 else ''} " \
+                  f"{', '.join(str(e) for e, _ in picks)}"
+        if others:
+            caption += f"; the last epoch of seed{'s' if len(others) > 1 else ''} " \
+                       f"{', '.join(str(r.seed) for r in others)}"
+        if writeup.is_file():
+            caption += f"; the write-up's own picture at epoch {first.epochs} (its noise and layout)"
+        blocks: list[Block] = [Figure(f"figures/{name}.png", caption)]
+        if len(grids) >= MIN_GIF_FRAMES:
+            figures.progress_gif(grids, self.figure_path(f"{name}.gif"))
+            blocks.append(Figure(f"figures/{name}.gif", f"{arm}, seed {first.seed}: all {len(grids)} epochs "
+                                                        f"(animated)"))
+        return blocks
 
-    # 6. Claims -------------------------------------------------------------------------------------------------
+    # 7. Claims -------------------------------------------------------------------------------------------------
     def claims(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "6. Claims and quirks"),
+        blocks: list[Block] = [Heading(2, "7. Claims and quirks"),
                                Text("Each claim is checked on every seed of the faithful runs (no bug fixed; an "
                                     "alternative reading of the write-up is labelled ~name), at the epoch the claim "
                                     "speaks of (a claim about the end of training at the write-up's own epoch "
-                                    "count), under the protocol named in the caption: reproduced (all seeds), partly "
+                                    "count), under the protocol this report covers: reproduced (all seeds), partly "
                                     "(some), not reproduced (none), not checkable (and why), or contradicted by the "
                                     "code. Under the equal-epochs protocol on fewer images than the original's "
                                     "60,000, epoch N has fewer steps than the original's epoch N; the step-matched "
@@ -294,21 +547,20 @@ class ReportBuilder:
         for name in self.wanted:
             variant = self.variants[name]
             blocks.append(Heading(3, f"{name}: {variant.title}"))
-            faithful = [(p, arm, group) for p, arms in self.groups.items() for arm, group in arms.items()
-                        if arm.is_faithful and arm.variant == name]
+            faithful = [arm for arm in self.ordered(self.arms) if arm.is_faithful and arm.variant == name]
             if not faithful:
-                blocks.append(Text("No complete faithful runs: every claim is not checkable yet."))
-            for protocol, arm, group in faithful:
+                blocks.append(Text(f"No complete faithful runs: every claim is not checkable yet; `study run {name} "
+                                   f"{self.seed_flag()} {self.run_flags()}` trains them."))
+            for arm in faithful:
                 rows = []
                 for claim in variant.claims:
-                    verdict = judge(claim, group, variant)
+                    verdict = judge(claim, self.arms[arm], variant)
                     measured = "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-"
                     rows.append({"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
                                  "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
                                  "measured": measured, "verdict": verdict.kind, "why": verdict.reason})
-                table = f"claims_{slug(self.labels[arm])}_{self.protocols.index(protocol) + 1}"
-                caption = f"{self.labels[arm]}: {self.protocol_label(protocol)}, {arm.epochs} epochs trained"
-                blocks.append(Table(table, pd.DataFrame(rows), caption))
+                caption = f"{self.labels[arm]}: {self.protocol}, {arm.epochs} epochs trained"
+                blocks.append(Table(f"claims_{slug(self.labels[arm])}", pd.DataFrame(rows), caption))
             quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
                                     "toggle": f"--{'alt' if q.status == 'alternative' else 'fix'} {q.fix}"
                                     if q.fix else "-",
@@ -317,86 +569,107 @@ class ReportBuilder:
             blocks.append(Table(f"quirks_{name}", quirks, f"Quirks of {name}"))
         return blocks
 
-    # 7. Cost of each quirk -------------------------------------------------------------------------------------
+    # 8. Cost of each quirk -------------------------------------------------------------------------------------
     def quirk_costs(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "7. Cost of each quirk"),
-                               Text("Fixed minus faithful, paired by seed, over the seeds both arms have: mean "
-                                    "difference and 95% bootstrap interval.")]
-        rows = []
-        for number, arms in enumerate(self.groups.values(), start=1):
-            for arm in self.ordered(arms):
-                base = arm.faithful
-                if arm == base or base not in arms:
-                    continue
-                faithful = {r.seed: r for r in arms[base]}
-                fixed = {r.seed: r for r in arms[arm]}
-                seeds = sorted(set(faithful) & set(fixed))
-                row = {"protocol": number, "fixed arm": self.labels[arm], "seeds": len(seeds)}
-                for column, label in SUMMARY_METRICS:
-                    differences = [float(fixed[s].final.get(column, math.nan)) -
-                                   float(faithful[s].final.get(column, math.nan)) for s in seeds]
-                    differences = [d for d in differences if not math.isnan(d)]
-                    row[f"Δ {label}"] = f"{mean_sd_text(differences)} {ci_text(differences)}" if differences else "-"
-                rows.append(row)
-        if rows:
-            blocks.append(Table("quirk_costs", pd.DataFrame(rows)))
+        blocks: list[Block] = [Heading(2, "8. Cost of each quirk"),
+                               Text("Fixed minus faithful, paired by seed, over the seeds both arms have: mean ± sd "
+                                    "of the differences (tables/quirk_costs.csv adds the 95% bootstrap interval "
+                                    "and n).")]
+        identity: list[dict] = []
+        spreads: dict[str, list[dict[str, float]]] = {f"Δ {label}": [] for _, label in SUMMARY_METRICS}
+        for arm in self.ordered(self.arms):
+            base = arm.faithful
+            if arm == base or base not in self.arms:
+                continue
+            faithful = {r.seed: r for r in self.arms[base]}
+            fixed = {r.seed: r for r in self.arms[arm]}
+            seeds = sorted(set(faithful) & set(fixed))
+            identity.append({"fixed arm": self.labels[arm], "seeds": len(seeds)})
+            for column, label in SUMMARY_METRICS:
+                spreads[f"Δ {label}"].append(spread([metric_value(fixed[s].final, column)
+                                                     - metric_value(faithful[s].final, column) for s in seeds]))
+        if identity:
+            numeric, shown = numeric_and_text(identity, spreads)
+            blocks.append(Table("quirk_costs", shown, csv=numeric))
         else:
-            blocks.append(Text("No fixed runs beside faithful ones yet: train both with the same seeds, e.g. "
-                               "`study run nll-softmax --seeds 3` and `study run nll-softmax --seeds 3 --fix "
-                               "g-backward`."))
+            blocks.append(Text(f"No fixed runs beside faithful ones in this set yet: train the fixed arms with the "
+                               f"same seeds and protocol, e.g. `study run nll-softmax udacity {self.seed_flag()} "
+                               f"--fix all {self.run_flags()}`, then report again."))
         return blocks
 
-    # 8. Pairwise -----------------------------------------------------------------------------------------------
+    # 9. Pairwise -----------------------------------------------------------------------------------------------
     def pairwise(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "8. Which variants differ"),
+        blocks: list[Block] = [Heading(2, "9. Which variants differ"),
                                Text("Final FID of the faithful runs, two-sided Mann-Whitney U test over seeds "
-                                    "(exact). With few seeds even a perfect separation cannot reach p < 0.05: the "
-                                    "smallest attainable p is shown.")]
-        rows = []
-        for number, arms in enumerate(self.groups.values(), start=1):
-            faithful = [a for a in self.ordered(arms) if a.is_faithful]
-            scores = {a: [v for v in final_values(arms[a], "fid") if not math.isnan(v)] for a in faithful}
-            for i, a in enumerate(faithful):
-                for b in faithful[i + 1:]:
-                    if not scores[a] or not scores[b]:
-                        continue
+                                    "(exact).")]
+        faithful = [a for a in self.ordered(self.arms) if a.is_faithful]
+        scores = {a: finite(final_values(self.arms[a], "fid")) for a in faithful}
+        rows: list[dict] = []
+        for i, a in enumerate(faithful):
+            for b in faithful[i + 1:]:
+                if scores[a] and scores[b]:
                     p, smallest = rank_test(scores[a], scores[b])
-                    conclusion = "too few seeds to tell" if smallest >= 0.05 else \
-                        "differ (p < 0.05)" if p < 0.05 else "no difference detected"
-                    rows.append({"protocol": number, "A": self.labels[a], "B": self.labels[b],
-                                 "FID A": mean_sd_text(scores[a]), "FID B": mean_sd_text(scores[b]), "p": p,
-                                 "smallest possible p": smallest,
-                                 "conclusion": conclusion})
-        blocks.append(Table("pairwise", pd.DataFrame(rows)) if rows else Text("No scored faithful runs to compare."))
+                    rows.append({"A": self.labels[a], "B": self.labels[b], "FID A": spread(scores[a])["mean"],
+                                 "FID B": spread(scores[b])["mean"], "seeds A": len(scores[a]),
+                                 "seeds B": len(scores[b]), "p": p, "smallest possible p": smallest,
+                                 "conclusion": "differ (p < 0.05)" if p < SIGNIFICANT_P else
+                                 "no difference detected"})
+        if not rows:
+            blocks.append(Text("No scored faithful runs to compare."))
+        elif all(r["smallest possible p"] >= SIGNIFICANT_P for r in rows):
+            smallest = min(r["smallest possible p"] for r in rows)
+            blocks.append(Text(f"No pair of the {len(rows)} can be told apart: with these seed counts even a perfect "
+                               f"separation gives p = {fmt(smallest)} at best, above {SIGNIFICANT_P}. More seeds "
+                               f"per arm are needed (see section 1)."))
+        else:
+            blocks.append(Table("pairwise", pd.DataFrame(rows)))
         return blocks
 
     def build(self) -> list[Block]:
-        blocks: list[Block] = [Heading(1, "mnist-gan-study report"),
-                               Text(f"{len(self.runs)} complete runs of {len({r.arm.name for r in self.runs})} arms; "
-                                    f"{len(self.excluded)} left out. Tables are also in tables/ as CSV.")]
-        for section in (self.setup, self.summary, self.per_seed, self.curves, self.samples, self.claims,
-                        self.quirk_costs, self.pairwise):
+        blocks: list[Block] = [Heading(1, "mnist-gan-study report")]
+        for section in (self.answer, self.setup, self.summary, self.per_seed, self.curves, self.samples,
+                        self.claims, self.quirk_costs, self.pairwise):
             blocks += section()
+        blocks.append(Text(f"Tables are also in tables/ as CSV (numbers only). {len(self.excluded)} incomplete "
+                           f"run(s) left out."))
         return blocks
 
 
+def by_arm(runs: list[Run]) -> dict[Arm, list[Run]]:
+    """Arm -> runs, seeds in order. Each variant keeps its own epoch count; runs of different lengths are different
+    arms, never pooled."""
+    groups: dict[Arm, list[Run]] = {}
+    for run in sorted(runs, key=lambda r: (r.arm.name, r.epochs, r.seed)):
+        groups.setdefault(run.arm, []).append(run)
+    return groups
+
+
+def arm_labels(arms: list[Arm]) -> dict[Arm, str]:
+    """Each arm's label: its name, with its length where the same name comes at several lengths."""
+    lengths: dict[str, set[int]] = {}
+    for arm in arms:
+        lengths.setdefault(arm.name, set()).add(arm.epochs)
+    return {arm: arm.label(with_epochs=len(lengths[arm.name]) > 1) for arm in arms}
+
+
 def write_report(results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
-                 format: str) -> Path:
-    """Report on the runs under ``results`` of the ``wanted`` variants (all when None), judged against the
-    declarations in ``variants``."""
+                 format: str, selection: Selection = Selection()) -> Path:
+    """Report on one set of the runs under ``results``: those of the ``wanted`` variants (all when None) that
+    ``selection`` keeps, from the protocol with the most of them; judged against the declarations in ``variants``."""
     if format not in ("md", "html"):
         raise StudyError(f"unknown format '{format}'; use md or html")
-    builder = ReportBuilder(results, out, variants, wanted)
+    builder = ReportBuilder(results, out, variants, wanted, selection)
     if not builder.runs:
+        sets = "; ".join(f"{p} ({c} runs)" for p, c in builder.others) or "none"
         raise StudyError(f"no complete runs under {results / 'runs'}"
-                         + (f" for {', '.join(wanted)}" if wanted else "") + "; finish or start some with "
-                         "`study run`")
+                         + (f" for {', '.join(wanted)}" if wanted else "") + " that match the filters (sets there: "
+                         f"{sets}); change --protocol/--dataset/--epochs, or train some with `study run`")
     check_writable(out, "--out")
     blocks = builder.build()
     written = {f"report.{format}"}
     for block in blocks:
         if isinstance(block, Table):
-            atomic_write_text(out / "tables" / f"{block.name}.csv", block.frame.to_csv(index=False))
+            atomic_write_text(out / "tables" / f"{block.name}.csv", block.data.to_csv(index=False))
             written.add(f"tables/{block.name}.csv")
         elif isinstance(block, Figure):
             written.add(block.path)

@@ -28,8 +28,13 @@ class Note:
 @dataclass(frozen=True)
 class Table:
     name: str  # also the CSV file name under tables/
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # what the report shows: numbers, or text already formatted
     caption: str = ""
+    csv: pd.DataFrame | None = None  # what tables/NAME.csv holds when it differs: numbers only
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self.frame if self.csv is None else self.csv
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,54 @@ class Figure:
 Block = Heading | Text | Note | Table | Figure
 
 
+SIGNIFICANT = 3  # figures shown for a column's largest value; every value of the column gets the same decimals
+MAX_DECIMALS = 3  # a column of values near 0 (precision of noise) reads as 0.000, not as five noisy decimals
+
+
 def fmt(value: object) -> str:
+    """One number in running text."""
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.4g}"
     return str(value)
+
+
+def decimals(values: list[float]) -> int:
+    """Decimal places that give the largest magnitude SIGNIFICANT figures (at most MAX_DECIMALS); none for whole
+    numbers."""
+    finite = [abs(v) for v in values if not math.isnan(v)]
+    if all(v == int(v) for v in finite):
+        return 0
+    largest = max(v for v in finite if v > 0)
+    return min(MAX_DECIMALS, max(0, SIGNIFICANT - 1 - math.floor(math.log10(largest))))
+
+
+def fixed(value: float, places: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{places}f}"
+
+
+def mean_sd_cells(means: list[float], sds: list[float]) -> list[str]:
+    """'mean ± sd' with one number of decimals for the whole column (the means'); sd is left out for one seed."""
+    places = decimals(means)
+    return [fixed(m, places) + ("" if math.isnan(s) or math.isnan(m) else f" ± {fixed(s, places)}")
+            for m, s in zip(means, sds)]
+
+
+def interval_cells(lows: list[float], highs: list[float]) -> list[str]:
+    places = decimals(lows + highs)
+    return ["-" if math.isnan(lo) else f"[{fixed(lo, places)}, {fixed(hi, places)}]" for lo, hi in zip(lows, highs)]
+
+
+def column_cells(values: pd.Series) -> list[str]:
+    """A column's cells: floats with the column's decimals, anything else as text."""
+    if pd.api.types.is_float_dtype(values):
+        places = decimals(values.tolist())
+        return [fixed(v, places) for v in values]
+    return [fmt(v) for v in values]
+
+
+def table_rows(frame: pd.DataFrame) -> list[list[str]]:
+    columns = [column_cells(frame[name]) for name in frame.columns]
+    return [list(row) for row in zip(*columns)] if columns else []
 
 
 def render_markdown(blocks: list[Block]) -> str:
@@ -59,8 +108,7 @@ def render_markdown(blocks: list[Block]) -> str:
         elif isinstance(block, Table):
             if block.caption:
                 lines += [f"*{block.caption}*", ""]
-            cells = [[fmt(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in
-                     block.frame.itertuples(index=False)]
+            cells = [[v.replace("|", "\\|").replace("\n", " ") for v in row] for row in table_rows(block.frame)]
             lines += ["| " + " | ".join(map(str, block.frame.columns)) + " |",
                       "|" + "---|" * len(block.frame.columns)] + ["| " + " | ".join(row) + " |" for row in cells]
             lines.append("")
@@ -84,8 +132,8 @@ def render_html(blocks: list[Block]) -> str:
             parts.append(f"<p class='note'><b>Note.</b> {html.escape(block.text)}</p>")
         elif isinstance(block, Table):
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.frame.columns)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
-                           for row in block.frame.itertuples(index=False))
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+                           for row in table_rows(block.frame))
             caption = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
             parts.append(f"<table>{caption}<tr>{head}</tr>{body}</table>")
         else:

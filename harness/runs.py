@@ -12,6 +12,7 @@ from harness.errors import StudyError
 from harness.run_folder import COMPLETE, Manifest, RunFolder, run_folders
 
 COLLAPSE_CLASSES = 5  # a run whose final samples cover fewer classes counts as failed (mode collapse)
+UNDERTRAINED_FRACTION = 0.5  # FID at least this share of the uniform-noise FID: samples are not digits yet
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,18 @@ class Run:
     def final(self) -> pd.Series:
         return self.metrics.iloc[-1]
 
-    def failure(self) -> str | None:
-        """Why a complete run counts as failed: NaN losses, or collapse to fewer than 5 classes."""
+    def failure(self, noise_ceiling: float | None = None) -> str | None:
+        """Why a complete run counts as failed, or None. The one place that decides: NaN losses; undertrained
+        (samples no more digit-like than noise: FID at least half the uniform-noise FID at the run's n); or
+        collapsed (digit-like samples that cover fewer than COLLAPSE_CLASSES classes). Undertrained comes first:
+        noise is classified into few classes too, and that is not mode collapse. Without the ceiling (no
+        calibration) the two cannot be told apart."""
         final = self.final
         if self.metrics[["d_loss", "g_loss"]].isna().any(axis=None):
             return "NaN losses"
+        fid = final.get("fid", math.nan)
+        if noise_ceiling is not None and fid >= UNDERTRAINED_FRACTION * noise_ceiling:
+            return f"undertrained: FID {fid:.0f}, uniform noise scores {noise_ceiling:.0f}"
         if "classes_covered" in final and not math.isnan(final["classes_covered"]) \
                 and final["classes_covered"] < COLLAPSE_CLASSES:
             return f"collapse: {int(final['classes_covered'])} classes covered"

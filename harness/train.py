@@ -28,6 +28,7 @@ from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
 from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
+from harness.tensorboard import epoch_logger
 from harness.variant import Recipe, Variant
 
 
@@ -268,7 +269,8 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
     steps = steps_per_epoch(gan.recipe, len(data), spec.protocol)
     order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, pending)
     restart = gan.recipe.restart_optimizers_after
-    with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest:
+    with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest, \
+            epoch_logger(folder, spec.tensorboard) as log_epoch:
         progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
@@ -292,6 +294,7 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             manifest.epochs_done = epoch
             folder.write_manifest(manifest)
             first_epoch_done()
+            log_epoch(row, folder.sample_path(epoch))
             progress.end_epoch(row)
     outcome = RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
     progress.end_run(outcome)

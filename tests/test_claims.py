@@ -24,7 +24,7 @@ from harness.scoring import ReferenceSet, ensure_calibration, sample_images, sco
 from harness.steps import Gan
 from harness.train import train_run
 from harness.variant import Band, Check, Classes, Digits, Printed, Share, Similar, Trend, Variant
-from tests.conftest import make_spec
+from tests.conftest import make_spec, write_split
 from tests.test_training import InterruptAt
 from variants import VARIANTS
 
@@ -182,17 +182,21 @@ def test_batch_order_continues_passes_across_epochs_like_fresh_dataloaders():
     assert torch.equal(torch.rand(2), after_loader)  # the same draws from the global RNG
 
 
-def test_step_matched_runs_have_the_originals_steps_and_resume_exactly(data_root, tmp_path):
-    spec = dataclasses.replace(make_spec("nll-softmax", data_root, tmp_path / "whole", epochs=3, limit=300),
-                               protocol="steps")
+def test_step_matched_runs_have_the_originals_steps_and_resume_exactly(tmp_path):
+    data_root = tmp_path / "data"
+    write_split(data_root, "MNIST", "train", 1100, seed=4)
+    # batch 1024 (an alternative reading): 59 steps an epoch, passes of 2 batches over 1,100 images, so every
+    # epoch ends inside a pass
+    spec = dataclasses.replace(make_spec("nll-softmax", data_root, tmp_path / "whole", epochs=3, limit=1100,
+                                         fixes=frozenset({"batch-1024"})), protocol="steps")
     whole = train_run(spec)
     metrics = load_runs(tmp_path / "whole")[0][0].metrics
-    assert list(metrics["steps"]) == [math.ceil(60_000 / 512)] * 3 and list(metrics["images"]) == [300] * 3
+    assert list(metrics["steps"]) == [math.ceil(60_000 / 1024)] * 3 and list(metrics["images"]) == [1100] * 3
     manifest = whole.folder.read_manifest()
-    assert manifest.protocol == "steps" and manifest.steps_per_epoch == 118 and whole.run_id.endswith("-steps__seed0")
+    assert manifest.protocol == "steps" and manifest.steps_per_epoch == 59 and whole.run_id.endswith("-steps__seed0")
     cut = dataclasses.replace(spec, results=tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
-        train_run(cut, InterruptAt(epoch=2, step=50))
+        train_run(cut, InterruptAt(epoch=2, step=30))
     train_run(cut)
     assert cut.folder.metrics_path.read_bytes() == whole.folder.metrics_path.read_bytes()
 
@@ -202,7 +206,7 @@ def test_step_matched_verdicts_name_their_protocol(data_root, tmp_path):
     train_run(spec)
     write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
     text = (tmp_path / "out" / "report.md").read_text()
-    assert "nll-softmax: protocol 1: mnist train (300 images), step-matched, 1 epochs trained" in text
+    assert "*nll-softmax: mnist train (300 images), step-matched, 1 epochs trained*" in text
 
 
 # Alternatives and quirk kinds ---------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -18,8 +20,11 @@ def study(*args: str):
 
 
 def assert_one_line_error(result, *needles: str) -> None:
+    """One error line on stderr; the plain progress lines of steps (output that is not a terminal: "STEP ..." and
+    "STEP: done in N s") may come before it."""
     assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines()
+             if not line.endswith(" ...") and not re.search(r": done in [0-9.]+ s$", line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.output + result.stderr
     for needle in needles:
@@ -66,7 +71,7 @@ def test_run_trains_seeds_and_skips_complete_runs(data_root, tmp_path):
 def test_run_applies_fixes_and_config_defaults(data_root, tmp_path):
     config = tmp_path / "study.toml"
     config.write_text(f'[run]\nvariants = ["nll-softmax"]\nseeds = [3]\nresults = "out"\n'
-                      f'data_root = "{data_root}"\nsplit = "test"\n')
+                      f'data_root = "{data_root}"\nsplit = "test"\neval_every = 0\n')
     result = study("run", "--config", str(config), "--epochs", "1", "--limit", "64", "--fix", "g-backward",
                    "--quiet")
     assert result.exit_code == 0, result.output
@@ -169,3 +174,56 @@ def test_data_root_from_environment(data_root, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     manifest = json.loads(run_folders(tmp_path)[0].manifest_path.read_text())
     assert manifest["data"]["root"] == str(data_root)
+
+
+def evaluation_n(results) -> list[int]:
+    return [json.loads(f.manifest_path.read_text())["evaluation"]["n_fake"] for f in run_folders(results)]
+
+
+def test_eval_samples_follow_a_small_limit_and_the_option(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path / "a", "udacity", "--epochs", "1", "--limit", "16"))
+    assert result.exit_code == 0, result.output
+    assert evaluation_n(tmp_path / "a") == [16]  # study.toml's 10,000 cut to the 16 training images
+    result = study(*run_args(data_root, tmp_path / "b", "udacity", "--epochs", "1", "--limit", "16",
+                             "--eval-samples", "40"))
+    assert result.exit_code == 0, result.output
+    assert evaluation_n(tmp_path / "b") == [40]
+    calibration = tmp_path / "b" / "evaluators" / "mnist-half-test" / "calibration-n40.json"
+    assert json.loads(calibration.read_text())["n"] == 40  # the run's own n is calibrated
+    assert_one_line_error(study(*run_args(data_root, tmp_path / "c", "udacity", "--eval-samples", "5")),
+                          "--eval-samples must be an integer >= 6")
+
+
+def test_plain_progress_lines_when_output_is_not_a_terminal(data_root, tmp_path):
+    result = runner.invoke(cli.app, ["run", "udacity", "--data-root", str(data_root), "--results", str(tmp_path),
+                                     "--split", "test", "--epochs", "2", "--limit", "16"])
+    assert result.exit_code == 0, result.output
+    assert "udacity seed 0: epoch 1/2 d_loss" in result.stdout and "udacity seed 0: epoch 2/2" in result.stdout
+    assert "preparing the mnist evaluator" in result.stderr and "done in" in result.stderr
+
+
+def test_tensorboard_mirrors_metrics_csv(data_root, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = study(*run_args(data_root, tmp_path, "udacity", "--epochs", "2", "--limit", "16", "--tensorboard"))
+    assert result.exit_code == 0, result.output
+    folder = run_folders(tmp_path)[0]
+    events = EventAccumulator(str(folder.path / "tensorboard"))
+    events.Reload()
+    metrics = pd.read_csv(folder.metrics_path)
+    for column in ("d_loss", "g_loss", "fid", "class_tv"):
+        logged = [(e.step, e.value) for e in events.Scalars(column)]
+        assert logged == [(int(epoch), pytest.approx(value, rel=1e-6))
+                          for epoch, value in zip(metrics["epoch"], metrics[column])]
+    assert [e.step for e in events.Images("samples")] == [1, 2]
+
+
+def test_tensorboard_missing_is_one_line(data_root, tmp_path, monkeypatch):
+    import harness.tensorboard
+    real_find_spec = harness.tensorboard.importlib.util.find_spec
+    monkeypatch.setattr(harness.tensorboard.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a))
+    assert_one_line_error(study(*run_args(data_root, tmp_path, "udacity", "--tensorboard")),
+                          'pip install -e ".[tensorboard]"')
+    assert not (tmp_path / "runs").exists()

@@ -96,7 +96,7 @@ def test_damaged_runs_are_left_out_with_the_reason(damage, reason, tmp_path):
     write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
     left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv")
     assert left_out["run"].tolist() == [folder.run_id] and reason in left_out["left out because"].iloc[0]
-    assert pd.read_csv(tmp_path / "out" / "tables" / "summary_1.csv")["seeds"].tolist() == [2]
+    assert pd.read_csv(tmp_path / "out" / "tables" / "summary.csv")["seeds"].tolist() == [2]
 
 
 @pytest.mark.parametrize("manifest", ["{}", "[1]", '{"status": "complete"}'])

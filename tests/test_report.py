@@ -15,11 +15,14 @@ from typer.testing import CliRunner
 from harness import cli
 from harness.claims import NOT_CHECKABLE, NOT_REPRODUCED, PARTLY, REPRODUCED, judge
 from harness.errors import StudyError
+from harness.evaluator import evaluator_dir
 from harness.images import save_grid
+from harness.report import Selection
 from harness.report import write_report as write_any_report
 from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
 from harness.stats import bootstrap_ci
+from harness.storage import write_json
 from harness.train import train_run
 from tests.conftest import make_spec
 from variants import VARIANTS
@@ -27,15 +30,21 @@ from variants import VARIANTS
 runner = CliRunner()
 
 
-def write_report(results: Path, out: Path, wanted: list[str] | None, format: str) -> Path:
-    return write_any_report(results, out, VARIANTS, wanted, format)
+def write_report(results: Path, out: Path, wanted: list[str] | None, format: str,
+                 selection: Selection | None = None) -> Path:
+    return write_any_report(results, out, VARIANTS, wanted, format, selection or Selection())
+
+
 EVALUATOR = "ab" * 32
+# A calibration ladder at n = 500 (FIDs): real 5, pixel noise 20/50/120/400, blurs 80/300, uniform noise 1000.
+LADDER = {"real": 5.0, "noise sigma 0.1": 20.0, "noise sigma 0.2": 50.0, "noise sigma 0.4": 120.0,
+          "noise sigma 0.8": 400.0, "blur sigma 1": 80.0, "blur sigma 2": 300.0, "uniform noise": 1000.0}
 
 
 def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] = (), status: str = "complete",
-              epochs: int = 3, final: dict | None = None) -> Path:
+              epochs: int = 3, final: dict | None = None, images: int = 512) -> Path:
     """A run folder as the driver writes it, through the run-folder module: manifest, tables, sample grids."""
-    folder = RunFolder.of(results, f"{'+'.join((variant, *fixes))}__mnist-test-first512__seed{seed}")
+    folder = RunFolder.of(results, f"{'+'.join((variant, *fixes))}__mnist-test-first{images}__seed{seed}")
     rows = []
     for epoch in range(1, epochs + 1):
         rows.append({"epoch": epoch, "d_loss": 1.0 + 0.1 * epoch + seed, "g_loss": 0.8, "d_real": 0.6, "d_fake": 0.4,
@@ -50,7 +59,7 @@ def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] 
     folder.write_manifest(Manifest(
         run_id=folder.run_id, status=status, variant=variant, fixes=list(fixes), seed=seed,
         epochs_done=epochs if status == "complete" else 1, epochs_requested=epochs,
-        data=DataRecord(dataset="mnist", split="test", images=512, limit=512, root="data"),
+        data=DataRecord(dataset="mnist", split="test", images=images, limit=images, root="data"),
         device="cpu (2 threads)", versions={"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
         code_version="abc123", evaluation={"evaluator_sha256": EVALUATOR, "protocol": "half-test",
                                            "heldout_accuracy": 0.98, "n_fake": 500, "n_real": 500,
@@ -71,8 +80,20 @@ def results(tmp_path: Path) -> Path:
     return root
 
 
+def write_ladder(results: Path, n: int = 500) -> None:
+    """The evaluator record and calibration rows that `study run` stores beside the evaluator."""
+    folder = evaluator_dir(results, "mnist", "half-test")
+    write_json(folder / "evaluator.json", {
+        "sha256": EVALUATOR, "dataset": "mnist", "protocol": "half-test", "architecture": "cnn", "seed": 0,
+        "epochs": 12, "train_images": 5000, "reference_images": 5000, "heldout_accuracy": 0.98, "cpu_threads": 2,
+        "torch_version": "2.x", "build_seconds": 1.0})
+    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "rows": [
+        {"name": name, "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5, "recall": 0.5,
+         "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
+
+
 def summary(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "tables" / "summary_1.csv").set_index("arm")
+    return pd.read_csv(out / "tables" / "summary.csv").set_index("arm")
 
 
 def test_aggregates_and_intervals_match_independent_computations(results, tmp_path):
@@ -80,17 +101,33 @@ def test_aggregates_and_intervals_match_independent_computations(results, tmp_pa
     write_report(results, out, None, "md")
     table = summary(out)
     fids = [100 / 3 + seed for seed in range(3)]
-    mean, sd = np.mean(fids), np.std(fids, ddof=1)
-    assert table.loc["udacity", "FID"] == f"{mean:.4g} ± {sd:.4g}"
-    assert table.loc["udacity", "seeds"] == 3 and table.loc["udacity", "failed"] == 0
     low, high = bootstrap_ci(fids)
+    assert table.loc["udacity", ["FID mean", "FID sd", "FID ci_low", "FID ci_high", "FID n"]].tolist() == \
+        pytest.approx([np.mean(fids), np.std(fids, ddof=1), low, high, 3])
+    assert table.loc["udacity", "seeds"] == 3 and table.loc["udacity", "failed"] == 0
     scipy_ci = scipy.stats.bootstrap((np.array(fids),), np.mean, confidence_level=0.95, method="percentile",
                                      n_resamples=10_000, random_state=1).confidence_interval
     spread = max(fids) - min(fids)
     assert low == pytest.approx(scipy_ci.low, abs=0.05 * spread) and high == pytest.approx(scipy_ci.high,
                                                                                           abs=0.05 * spread)
-    assert table.loc["udacity", "FID 95% CI"] == f"[{low:.4g}, {high:.4g}]"
-    assert table.loc["udacity", "best FID (epoch)"].endswith("(epochs 3, 3, 3)")
+    text = (out / "report.md").read_text()
+    assert f"| {np.mean(fids):.1f} ± {np.std(fids, ddof=1):.1f} | [{low:.1f}, {high:.1f}] |" in text
+
+
+def test_csv_tables_hold_numbers_and_the_report_one_precision_per_column(results, tmp_path):
+    out = tmp_path / "report"
+    write_report(results, out, None, "md")
+    table = summary(out)
+    for label in ("FID", "KID", "IS", "precision", "density", "classes covered", "D accuracy"):
+        for key in ("mean", "sd", "ci_low", "ci_high", "n"):
+            assert pd.api.types.is_numeric_dtype(table[f"{label} {key}"]), f"{label} {key}"
+    per_seed = pd.read_csv(out / "tables" / "per_seed.csv")
+    assert pd.api.types.is_numeric_dtype(per_seed["FID"]) and pd.api.types.is_numeric_dtype(per_seed["precision"])
+    costs = pd.read_csv(out / "tables" / "quirk_costs.csv")
+    assert pd.api.types.is_numeric_dtype(costs["Δ FID mean"])
+    fid_cells = [line.split("|")[6].strip() for line in (out / "report.md").read_text().splitlines()
+                 if line.startswith("| udacity | 0 |") or line.startswith("| dcgan-xavier | 2 |")]
+    assert fid_cells == ["35.3", "33.3"]  # per_seed FID: the same decimals for the whole column
 
 
 def test_failed_runs_are_counted_not_dropped_and_incomplete_ones_listed(results, tmp_path):
@@ -108,10 +145,84 @@ def test_failed_runs_are_counted_not_dropped_and_incomplete_ones_listed(results,
 def test_quirk_cost_is_paired_by_seed(results, tmp_path):
     out = tmp_path / "report"
     write_report(results, out, None, "md")
-    costs = pd.read_csv(out / "tables" / "quirk_costs.csv")
-    row = costs[costs["fixed arm"] == "nll-softmax+g-backward"].iloc[0]
+    costs = pd.read_csv(out / "tables" / "quirk_costs.csv").set_index("fixed arm")
     differences = [(50.0 + s) - (100 / 3 + s) for s in range(3)]  # identical per seed: sd 0
-    assert row["seeds"] == 3 and row["Δ FID"].startswith(f"{np.mean(differences):.4g} ± 0")
+    row = costs.loc["nll-softmax+g-backward"]
+    assert row["seeds"] == 3 and row["Δ FID mean"] == pytest.approx(np.mean(differences))
+    assert row["Δ FID sd"] == pytest.approx(0) and row["Δ FID n"] == 3
+
+
+def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, tmp_path):
+    write_ladder(results)
+    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1})  # noise-like: undertrained
+    out = tmp_path / "report"
+    text = write_report(results, out, None, "md").read_text()
+    assert text.startswith("# mnist-gan-study report\n\n## 1. The answer\n")
+    answer = pd.read_csv(out / "tables" / "answer.csv").set_index("arm")
+    assert answer.loc["udacity", "verdict"] == "works"  # FID 34 < 50 (noise sigma 0.2), 9 classes, no failure
+    assert answer.loc["nll-softmax", "verdict"] == "fails"  # every seed collapsed to 2 classes
+    assert answer.loc["nll-softmax+g-backward", "verdict"] == "partly"  # FID 51: past sigma 0.2, before 0.8
+    assert answer.loc["nll-softmax", "failures"] == "collapse"
+    assert answer.loc["udacity", "ladder"] == "between noise sigma 0.1 at 20 and noise sigma 0.2 at 50"
+    assert answer.loc["udacity", "uniform-noise ceiling"] == 1000 and answer.loc["udacity", "n"] == 500
+    runs = [r for r in load_runs(results)[0] if r.variant == "dcgan-xavier"]
+    kinds = [judge(claim, runs, VARIANTS["dcgan-xavier"]).kind for claim in VARIANTS["dcgan-xavier"].claims]
+    assert answer.loc["dcgan-xavier", "claims reproduced"] == kinds.count(REPRODUCED)
+    assert answer.loc["dcgan-xavier", "claims checkable"] == len(kinds) - kinds.count(NOT_CHECKABLE)
+    assert "| udacity | works | final FID 34.33 at n = 500, between noise sigma 0.1" in text
+    assert "Ranking by verdict, then mean final FID (lower is better): 1. udacity (works, 34.33), 2. dcgan-xavier " \
+           "(works, 34.33), 3. nll-softmax+g-backward (partly, 51), 4. nll-softmax (fails, 34.33), 5. torch7-mlp " \
+           "(fails, 466.7)." in text
+    assert "With 2 seeds per arm no pair can reach p < 0.05" in text  # torch7-mlp has the fewest seeds
+    per_seed = pd.read_csv(out / "tables" / "per_seed.csv")
+    failed = dict(zip(zip(per_seed["arm"], per_seed["seed"]), per_seed["failed"].fillna("")))
+    assert failed["torch7-mlp", 1].startswith("undertrained: FID 900") and failed["torch7-mlp", 0] == "NaN losses"
+    assert failed["nll-softmax", 0] == "collapse: 2 classes covered"
+    assert "Calibration at n = 500 (the runs' own n)" in text
+
+
+def test_missing_calibration_says_how_to_get_it(results, tmp_path):
+    text = write_report(results, tmp_path / "report", None, "md").read_text()
+    assert "`study calibrate --n 500 --results" in text and "(no calibration at this n)" in text
+
+
+def test_saturated_precision_is_flagged_not_shown(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, final={"precision": 1.0, "density": 0.0, "coverage": 0.0})
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    assert "saturated" in text and "| 1 ± 0 | 0" not in text
+    assert pd.read_csv(tmp_path / "out" / "tables" / "summary.csv")["precision mean"].iloc[0] == 1.0
+
+
+def test_one_set_per_report_and_the_others_listed(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+        write_run(tmp_path, "dcgan-xavier", seed)
+    write_run(tmp_path, "udacity", 0, images=256, epochs=1, final={"fid": 999.0})  # a smoke run beside them
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    assert "covers 4 complete runs trained on mnist test (512 images)" in text
+    assert f'`study report --results {tmp_path} --protocol "mnist test (256 images), equal epochs"' in text
+    assert "999" not in text  # never mixed into the covered set's tables
+    result = runner.invoke(cli.app, ["report", "--results", str(tmp_path), "--protocol", "256 images", "--out",
+                                     str(tmp_path / "smoke")])
+    assert result.exit_code == 0, result.output
+    assert summary(tmp_path / "smoke").index.tolist() == ["udacity"]
+    assert "mnist test (512 images): 4 runs" in (tmp_path / "smoke" / "report.md").read_text()
+    write_report(tmp_path, tmp_path / "short", None, "md", Selection(epochs=1))
+    assert summary(tmp_path / "short").loc["udacity", "FID mean"] == 999.0
+    with pytest.raises(StudyError, match="that match the filters"):
+        write_report(tmp_path, tmp_path / "none", None, "md", Selection(dataset="fashion-mnist"))
+
+
+def test_gif_only_with_enough_frames_and_captions_match(tmp_path):
+    write_run(tmp_path, "udacity", 0, epochs=3)
+    write_run(tmp_path, "dcgan-xavier", 0, epochs=4)
+    write_run(tmp_path, "dcgan-xavier", 1, epochs=4)
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    figures = {p.name for p in (tmp_path / "out" / "figures").iterdir()}
+    assert "samples-dcgan-xavier.gif" in figures and "samples-udacity.gif" not in figures
+    assert "*udacity: seed 0 at epochs 1, 2, 3*" in text
+    assert "*dcgan-xavier: seed 0 at epochs 1, 2, 3, 4; the last epoch of seed 1*" in text
 
 
 def test_each_verdict_kind(tmp_path):
@@ -144,27 +255,29 @@ def test_report_is_deterministic_and_writes_figures(results, tmp_path):
     write_report(results, tmp_path / "b", None, "md")
     assert (tmp_path / "a" / "report.md").read_bytes() == (tmp_path / "b" / "report.md").read_bytes()
     text = (tmp_path / "a" / "report.md").read_text()
-    for section in ("1. Setup", "2. Summary", "3. Every seed", "4. Curves", "5. Samples", "6. Claims",
-                    "7. Cost of each quirk", "8. Which variants differ"):
+    for section in ("1. The answer", "2. Setup", "3. Summary", "4. Every seed", "5. Curves", "6. Samples",
+                    "7. Claims", "8. Cost of each quirk", "9. Which variants differ"):
         assert f"## {section}" in text
-    pairwise = pd.read_csv(tmp_path / "a" / "tables" / "pairwise.csv")
-    assert set(pairwise["conclusion"]) <= {"no difference detected", "differ (p < 0.05)", "too few seeds to tell"}
     images = list((tmp_path / "a" / "figures").iterdir())
-    assert {"curves-1.png", "final-fid-1.png", "samples-1-udacity.png", "samples-1-udacity.gif"} <= \
-        {p.name for p in images}
+    assert {"curves.png", "final-fid.png", "samples-udacity.png"} <= {p.name for p in images}
     assert all(p.stat().st_size > 500 for p in images)
     html = write_report(results, tmp_path / "c", None, "html").read_text()
-    assert html.startswith("<!doctype html>") and "<table>" in html and "figures/curves-1.png" in html
+    assert html.startswith("<!doctype html>") and "<table>" in html and "figures/curves.png" in html
 
 
-def test_pairwise_says_when_seeds_are_too_few(tmp_path):
+def test_pairwise_is_one_line_when_seeds_are_too_few_and_a_table_when_not(tmp_path):
     for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+        write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed})
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    assert "No pair of the 1 can be told apart" in text and "p = 0.3333 at best" in text
+    assert not (tmp_path / "out" / "tables" / "pairwise.csv").exists()
+    for seed in range(2, 4):
         write_run(tmp_path, "udacity", seed)
         write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed})
     write_report(tmp_path, tmp_path / "out", None, "md")
     pairwise = pd.read_csv(tmp_path / "out" / "tables" / "pairwise.csv")
-    assert pairwise["conclusion"].tolist() == ["too few seeds to tell"]
-    assert pairwise["smallest possible p"].iloc[0] == pytest.approx(1 / 3)
+    assert pairwise["conclusion"].tolist() == ["differ (p < 0.05)"] and pairwise["p"].iloc[0] == pytest.approx(2 / 70)
 
 
 def test_variant_filter_and_empty_results(results, tmp_path):
@@ -188,6 +301,7 @@ def test_end_to_end_tiny_real_runs(data_root, tmp_path):
     assert result.exit_code == 0, result.output
     text = (results / "report" / "report.md").read_text()
     assert "| udacity | 2 |" in text and "| torch7-mlp | 2 |" in text
+    assert "Calibration at n = 200 (the runs' own n)" in text  # the runs stored it at their own n
     assert not math.isnan(pd.read_csv(results / "report" / "tables" / "per_seed.csv")["FID"].iloc[0])
 
 
@@ -201,5 +315,4 @@ def test_runs_of_different_lengths_are_never_pooled(tmp_path):
     table = summary(tmp_path / "out")
     assert table.loc["udacity (3 epochs)", "seeds"] == 2 and table.loc["udacity (5 epochs)", "seeds"] == 1
     assert table.loc["dcgan-xavier", "epochs"] == 4  # variants at their own lengths share one protocol
-    text = (tmp_path / "out" / "report.md").read_text()
-    assert "protocol 2" not in text
+    assert "Other sets" not in (tmp_path / "out" / "report.md").read_text()
