@@ -118,7 +118,8 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
 
 def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
     rows = _rows(run, epoch)
-    row = {c: float(rows[c].iloc[0]) for c in ("fid", "classes_covered", "confidence") if c in rows}
+    prefix = "writeup_" if check.sampling == "writeup" else ""
+    row = {c: float(rows[prefix + c].iloc[0]) for c in ("fid", "classes_covered", "confidence") if prefix + c in rows}
     if len(row) < 3 or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
     return digits_hold(check.level, row, _calibration(run))

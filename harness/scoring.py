@@ -62,11 +62,18 @@ def score_images(reference: ReferenceSet, images: torch.Tensor) -> dict[str, flo
     return scores
 
 
-def sample_images(gan: Gan, n: int, seed: int) -> torch.Tensor:
-    """n samples from fixed evaluation noise (a private generator per run seed), in the original's sampling mode."""
-    latent = gan.recipe.latent
-    noise = latent.sample(n, private_generator(latent, dedicated_seed(seed, "evaluation")))
-    parts = [generate(gan, chunk, gan.recipe.sample_train_mode) for chunk in noise.split(SAMPLE_CHUNK)]
+def sample_images(gan: Gan, n: int, seed: int, writeup: bool = False) -> torch.Tensor:
+    """n samples from fixed evaluation noise (a private generator per run seed), in the original's sampling mode;
+    ``writeup``: drawn as the write-up drew its pictures (its noise distribution, batch size and G mode)."""
+    latent, style = gan.recipe.latent, gan.variant.writeup_samples
+    if writeup and style is not None:
+        generator = private_generator(latent, dedicated_seed(seed, "writeup-evaluation"))
+        noise = latent.sample(n, generator, distribution=style.distribution)
+        chunk, train_mode = style.n, style.train_mode
+    else:
+        noise = latent.sample(n, private_generator(latent, dedicated_seed(seed, "evaluation")))
+        chunk, train_mode = SAMPLE_CHUNK, gan.recipe.sample_train_mode
+    parts = [generate(gan, part, train_mode) for part in noise.split(chunk)]
     return to_unit(torch.cat(parts), gan.recipe.pixel_range)
 
 
@@ -92,9 +99,13 @@ class RunEvaluation:
 
     def score(self, gan: Gan, seed: int) -> dict[str, float]:
         images = sample_images(gan, len(self.reference), seed)
-        return {**score_images(self.reference, images),
-                "nn_median": metrics.nearest_distance_median(images, self.training_images),
-                "nn_median_heldout": self.heldout_median}
+        scores = {**score_images(self.reference, images),
+                  "nn_median": metrics.nearest_distance_median(images, self.training_images),
+                  "nn_median_heldout": self.heldout_median}
+        if gan.variant.scores_writeup_samples:
+            drawn = score_images(self.reference, sample_images(gan, len(self.reference), seed, writeup=True))
+            scores |= {f"writeup_{k}": drawn[k] for k in ("fid", "classes_covered", "confidence")}
+        return scores
 
     def describe(self) -> dict:
         info = self.reference.info

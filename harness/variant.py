@@ -105,10 +105,13 @@ class Share:
 class Digits:
     """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, enough
     classes, and confident predictions. ``digit-like``: below blurred real digits (sigma 2), 5 classes, mean top
-    probability 0.5. ``recognisable``: below real digits under pixel noise sigma 0.4, 8 classes, 0.7."""
+    probability 0.5. ``recognisable``: below real digits under pixel noise sigma 0.4, 8 classes, 0.7.
+    ``sampling``: "writeup" scores samples drawn the way the write-up drew the pictures it judged (its noise
+    distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's."""
 
     level: Literal["digit-like", "recognisable"]
     epoch: int | None = None
+    sampling: Literal["study", "writeup"] = "study"
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,11 @@ class Variant:
     def claims_end(self) -> int:
         """The epoch the write-up's end-of-training claims speak of: its own epoch count unless it says otherwise."""
         return self.reported_epochs or self.recipe.epochs
+
+    @property
+    def scores_writeup_samples(self) -> bool:
+        """Whether a claim is judged on samples drawn as the write-up drew them: runs then score those too."""
+        return any(isinstance(c.check, Digits) and c.check.sampling == "writeup" for c in self.claims)
 
     def claim_epoch(self, check: Check) -> int:
         return check.epoch if check.epoch is not None else self.claims_end

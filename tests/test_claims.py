@@ -56,8 +56,10 @@ def designed(check: Check, good: bool, epoch: int) -> tuple[dict, list[dict]]:
     if isinstance(check, Share):
         return {check.column: (check.low + check.high) / 2 if good else check.high + 10}, []
     if isinstance(check, Digits):
-        return ({"fid": 20.0, "classes_covered": 10, "confidence": 0.95} if good else
-                {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3}), []
+        prefix = "writeup_" if check.sampling == "writeup" else ""
+        scores = {"fid": 20.0, "classes_covered": 10, "confidence": 0.95} if good else \
+            {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3}
+        return {prefix + k: v for k, v in scores.items()}, []
     if isinstance(check, Classes):
         return {f"class_{c}": 0.1 if good else 0.0 for c in check.classes}, []
     assert isinstance(check, Printed)
@@ -245,3 +247,15 @@ def test_restarted_optimizers_start_afresh(data_root):
     assert not gan.g_optimizer.state and not gan.d_optimizer.state
     list(epoch_steps(gan, data))  # the fresh optimizers step the same parameters
     assert all(int(s["step"]) == 1 for s in gan.g_optimizer.state.values())
+
+
+def test_claims_about_the_write_ups_own_pictures_score_samples_drawn_that_way(data_root, tmp_path):
+    torch.manual_seed(0)
+    gan = Gan.create(VARIANTS["dcgan-xavier"], frozenset(), torch.device("cpu"))
+    assert not torch.equal(sample_images(gan, 10, 0), sample_images(gan, 10, 0, writeup=True))
+    scored = {}
+    for name in ("dcgan-xavier", "udacity"):
+        spec = dataclasses.replace(make_spec(name, data_root, tmp_path, limit=64, split="test"), eval_every=1)
+        metrics = RunFolder.of(tmp_path, train_run(spec).run_id).read_metrics()
+        scored[name] = not math.isnan(metrics["writeup_fid"].iloc[-1])
+    assert scored == {"dcgan-xavier": True, "udacity": False}  # only a claim that needs them pays for them

@@ -183,9 +183,9 @@ VARIANT = Variant(
               "the epoch-20 D real and fake losses agree within 15% of their mean",
               Similar("d_loss_real", "d_loss_fake", tolerance=0.15)),
         Claim("digits-by-20", "It seems it's getting more like hand-written digits.",
-              "epoch-20 samples are recognisable digits (FID below real digits under pixel noise 0.4, 8+ classes, "
-              "confident), drawn as the write-up draws them: G in train mode; the write-up's own rows use 5 U[0,1) "
-              "vectors per batch, the score uses the study's N(0,1) batches of 500", Digits("recognisable", epoch=20)),
+              "epoch-20 samples drawn as the write-up drew its rows (U[0,1) noise in batches of 5, G in train mode) "
+              "are recognisable digits: FID below real digits under pixel noise 0.4, 8+ classes, confident",
+              Digits("recognisable", epoch=20, sampling="writeup")),
         Claim("xavier-beats-he", "Xavier Normal Initialization performed better than He Normal Initialization",
               "no He experiment exists in the code: not checkable from the recipe"),
     ),
