@@ -321,13 +321,13 @@ def run(
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
         tensorboard=tensorboard))
+    gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
     # Build a missing evaluator once, before any run (or parallel job) needs it.
     for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
                                                             for s in specs if s.eval_every}):
         with working(stderr, f"preparing the {name} evaluator (built once, cached in "
                              f"{results_folder / 'evaluators'})"):
             ensure_evaluator(results_folder, root, name, chosen_split)
-    gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
     if executor == "ray":
         run_on_ray(specs, force, address, gpu_share, quiet)
         return

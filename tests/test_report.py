@@ -207,7 +207,7 @@ def test_one_set_per_report_and_the_others_listed(tmp_path):
                                      str(tmp_path / "smoke")])
     assert result.exit_code == 0, result.output
     assert summary(tmp_path / "smoke").index.tolist() == ["udacity"]
-    assert "mnist test (512 images): 4 runs" in (tmp_path / "smoke" / "report.md").read_text()
+    assert "mnist test (512 images), equal epochs: 4 runs" in (tmp_path / "smoke" / "report.md").read_text()
     write_report(tmp_path, tmp_path / "short", None, "md", Selection(epochs=1))
     assert summary(tmp_path / "short").loc["udacity", "FID mean"] == 999.0
     with pytest.raises(StudyError, match="that match the filters"):
