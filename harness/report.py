@@ -361,12 +361,15 @@ class ReportBuilder:
         if len(self.eval_ns()) > 1:
             notes.append(f"Runs were scored at different n ({', '.join(map(str, self.eval_ns()))}); FID and KID "
                          f"depend on n, so compare runs of equal n only.")
-        reduced = sorted({r.protocol for r in self.runs if r.manifest.data.split != "train"
-                          or r.manifest.data.images < FULL_TRAIN_IMAGES})
+        reduced = [r for r in self.runs
+                   if r.manifest.data.split != "train" or r.manifest.data.images < FULL_TRAIN_IMAGES]
         if reduced:
-            notes.append("Reduced protocol (not the write-ups' 60,000 training digits): " + "; ".join(reduced)
-                         + ". An epoch then has fewer steps than the original's, so claims about epoch N compare "
-                           "at equal epochs, not equal steps.")
+            step_matched = reduced[0].manifest.protocol == "steps"  # one protocol per report
+            notes.append(f"Reduced data (not the write-ups' 60,000 training digits): {self.protocol}. " + (
+                "Every epoch still has the original's number of optimizer steps (step-matched), passing over the "
+                "available images several times, so claims about epoch N compare at equal steps." if step_matched
+                else "An epoch then has fewer steps than the original's, so claims about epoch N compare at equal "
+                     "epochs, not equal steps (`--protocol steps` matches the steps)."))
         short = sorted({f"{r.arm.name} ({r.epochs} of {self.variants[r.variant].recipe.epochs})"
                         for r in self.runs if r.epochs < self.variants[r.variant].recipe.epochs})
         if short:
