@@ -68,7 +68,20 @@ def working(console: Console, message: str) -> Iterator[None]:
     console.print(f"{message}: done in {time.monotonic() - started:.1f} s", highlight=False, soft_wrap=True)
 
 
-class BarProgress:
+class LiveBars:
+    """A rich Progress shown for the duration of a with-block."""
+
+    bars: Progress
+
+    def __enter__(self):
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+
+class BarProgress(LiveBars):
     """Two bars: epochs of the current run, and steps of the current epoch with the live epoch-mean losses."""
 
     def __init__(self, console: Console):
@@ -79,13 +92,6 @@ class BarProgress:
         self.run_task = self.step_task = TaskID(-1)  # -1: no run begun yet
         self.steps = 0
         self.last_refresh = 0.0
-
-    def __enter__(self) -> "BarProgress":
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bars.stop()
 
     def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
         self.steps = steps
@@ -122,7 +128,7 @@ class BarProgress:
         self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
 
 
-class RunsBar:
+class RunsBar(LiveBars):
     """Runs trained elsewhere (Ray workers): one bar over all of them and a line per finished or failed run. Without
     a bar (--quiet, or stdout not a terminal) only the lines."""
 
@@ -132,13 +138,6 @@ class RunsBar:
                              TimeRemainingColumn(), console=console, disable=not bar)
         self.task = self.bars.add_task("runs", total=runs)
         self.failed_runs = 0
-
-    def __enter__(self) -> "RunsBar":
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bars.stop()
 
     def done(self, outcome: RunOutcome) -> None:
         self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)

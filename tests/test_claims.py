@@ -18,7 +18,7 @@ from harness.claims import CONTRADICTED, NOT_CHECKABLE, NOT_REPRODUCED, REPRODUC
 from harness.data import BatchOrder, load_split
 from harness.evaluator import build_evaluator, evaluator_dir, protocol_sets, unit_images
 from harness.report import write_report
-from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
+from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
 from harness.scoring import ReferenceSet, ensure_calibration, sample_images, score_images
 from harness.steps import Gan
@@ -93,6 +93,10 @@ def write_designed_run(results: Path, variant: Variant, check: Check, seed: int,
 def test_every_claim_passes_when_satisfied_fails_otherwise_and_waits_for_its_epoch(name, claim, tmp_path):
     variant = VARIANTS[name]
     epoch = variant.claim_epoch(claim.check)
+    written = set(metric_columns(list(variant.writeup_columns))) | set(LOG_COLUMNS)
+    for good in (True, False):  # every column the check reads is one a real run writes (no typo passes)
+        overrides, printed = designed(claim.check, good, epoch)
+        assert set(overrides) | {k for row in printed for k in row} <= written
     for good, expected in ((True, REPRODUCED), (False, NOT_REPRODUCED)):
         root = tmp_path / str(good)
         for seed in range(2):
