@@ -12,9 +12,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import metrics
 from harness.data import DeviceImages, Split
-from harness.original_loop import original_loop
+from harness.original_loop import OriginalRun
 from harness.scoring import ReferenceSet, score_images
-from harness.seeding import device_description, make_deterministic, seed_everything
+from harness.seed_contract import start_script
+from harness.seeding import device_description, make_deterministic
 from harness.steps import STAT_NAMES, Gan, train_step
 from harness.storage import code_version, library_versions
 from harness.train import epoch_steps
@@ -125,23 +126,18 @@ def step_floor_seconds(gan: Gan, data: DeviceImages, ceilings: Ceilings) -> floa
     return flops / ceilings.gemm_flops_per_s + adam_bytes / ceilings.bytes_per_s
 
 
-def _fresh_gan(variant: Variant, device: torch.device, seed: int, compile: bool = False) -> Gan:
-    seed_everything(seed)
-    return Gan.create(variant, frozenset(), device, compile)
-
-
 def bench_variant(variant: Variant, split: Split, device: torch.device, steps: int, warmup: int,
                   ceilings: Ceilings, seed: int = 0, compile: bool = False) -> BenchResult:
     make_deterministic()
-    floor_gan = _fresh_gan(variant, device, seed)
+    floor_gan = start_script(variant, frozenset(), seed, device)
     floor = step_floor_seconds(floor_gan, DeviceImages(split.images, device, floor_gan.recipe.pixel_range,
                                                        floor_gan.recipe.flatten_real), ceilings)
     runs: dict[str, tuple[float, float | None]] = {}
-    suite_gan = _fresh_gan(variant, device, seed, compile)
+    suite_gan = start_script(variant, frozenset(), seed, device, compile)
     loops: dict[str, Callable[[], Iterator]] = {
         "suite": lambda: suite_loop(suite_gan, DeviceImages(split.images, device, suite_gan.recipe.pixel_range,
                                                             suite_gan.recipe.flatten_real)),
-        "reference": lambda: original_loop(_fresh_gan(variant, device, seed), split.images, split.labels),
+        "reference": lambda: OriginalRun(variant, frozenset(), seed, split.images, split.labels, device).steps(),
     }
     for name, make_loop in loops.items():
         runs[name] = _timed(make_loop(), warmup, steps, device)

@@ -30,7 +30,7 @@ from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, 
 from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
-from harness.seeding import resolve_device
+from harness.seeding import SEED_CONTRACT_TEXT, resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
 from harness.tensorboard import require_tensorboard
@@ -170,7 +170,8 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
         "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable, "check": describe_check(c.check, variant),
                     "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
                     "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
-        "protocol": CLAIMS_PROTOCOL}
+        "protocol": CLAIMS_PROTOCOL, "seed_contract": SEED_CONTRACT_TEXT,
+        "draws": [{"name": d.name, "moment": d.moment, "what": d.what, "source": d.source} for d in variant.draws]}
     if as_json:
         print(json.dumps(details, indent=2, default=str))
         return
@@ -188,8 +189,17 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
         check = f"contradicted by the code: {claim.contradicted}" if claim.contradicted else \
             describe_check(claim.check, variant) + (f"; assumes {claim.assumes}" if claim.assumes else "")
         claims.add_row(claim.key, claim.quote, claim.checkable, check)
+    draws = Table("draw", "when", "what the original does", "source", title="RNG draws outside the training steps",
+                  show_lines=True)
+    for draw in variant.draws:
+        draws.add_row(draw.name, draw.moment, draw.what, draw.source)
     for table in (ledger, quirks, claims):
         stdout.print(table)
+    if variant.draws:
+        stdout.print(draws)
+    else:
+        stdout.print("RNG draws outside the training steps: none (the original draws only in its training loop).")
+    stdout.print(SEED_CONTRACT_TEXT, highlight=False)
     stdout.print(CLAIMS_PROTOCOL, highlight=False)
 
 

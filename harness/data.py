@@ -16,6 +16,7 @@ import torch
 import torchvision
 
 from harness.errors import StudyError
+from harness.seeding import draw_loader_seeds
 
 DATASET_CLASSES = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
@@ -123,17 +124,12 @@ def _check_contents(images: torch.Tensor, labels: torch.Tensor, image_path: Path
 
 
 def epoch_order(n: int, shuffle: bool) -> torch.Tensor:
-    """The sample order a fresh DataLoader(shuffle=...) iterator yields, consuming the global CPU RNG as it does.
-
-    Each iterator first draws a base seed (even without shuffling and workers); RandomSampler then draws a seed for
-    a private generator and takes randperm(n) from it.
-    """
-    torch.empty((), dtype=torch.int64).random_()
-    if not shuffle:
+    """The sample order a fresh DataLoader(shuffle=...) iterator yields, consuming the global CPU RNG as it does:
+    its base seed, and when shuffling the seed of a private generator from which RandomSampler takes randperm(n)."""
+    sampler_seed = draw_loader_seeds(shuffle, takes_batch=True)
+    if sampler_seed is None:
         return torch.arange(n)
-    generator = torch.Generator()
-    generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-    return torch.randperm(n, generator=generator)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(sampler_seed))
 
 
 class BatchOrder:

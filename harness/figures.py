@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -196,3 +197,26 @@ def progress_gif(frames: list[tuple[int, Path]], path: Path) -> None:
     buffer = io.BytesIO()
     images[0].save(buffer, format="gif", save_all=True, append_images=images[1:], duration=400, loop=0)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def original_log_figure(placements: list, steps_per_epoch: int, title: str, path: Path) -> None:
+    """The author's logged values (black) over the seeds' band (min to max, shaded; line: median), one panel per
+    logged column, over the epochs of training done: an epoch's mean at its end, a value printed at batch b of epoch e
+    at e - 1 + b / the original's steps per epoch."""
+    columns = list(dict.fromkeys(p.column for p in placements))
+    figure, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.4), squeeze=False)
+    for axis, column in zip(axes.flat, columns):
+        points = sorted((p for p in placements if p.column == column),
+                        key=lambda p: (p.epoch, p.step if p.step is not None else 0))
+        x = [p.epoch if p.step is None else p.epoch - 1 + p.step / steps_per_epoch for p in points]
+        axis.fill_between(x, [min(p.seeds) for p in points], [max(p.seeds) for p in points], color="tab:blue",
+                          alpha=0.25, linewidth=0, label="seeds: min to max")
+        axis.plot(x, [statistics.median(p.seeds) for p in points], color="tab:blue", linewidth=1,
+                  label="seeds: median")
+        axis.plot(x, [p.author for p in points], color="black", marker="o", markersize=2.5, linewidth=0.6,
+                  label="the author's run")
+        axis.set(xlabel="epochs trained", ylabel=column)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes.flat[0].legend(loc="best", fontsize=7, frameon=False)
+    figure.suptitle(title, y=1.02)
+    save_figure(figure, path)

@@ -2,7 +2,10 @@
 
 A torchvision-style dataset turns each uint8 image into a PIL image and through the variant's transform, a DataLoader
 batches them, fakes are not detached in the D step, the optimizers are PyTorch's default Adam, and both losses are
-read with .item() every step. It shares only the variant's declarations (networks, losses, recipe) with the suite.
+read with .item() every step. The run starts as the original script does under the seed contract: seeded at its
+top, its display cells' and progress bars' DataLoader iterators really created, its other draws made where it makes
+them, and a second run of the script re-seeded and rebuilt. It shares only the variant's declarations (networks,
+losses, recipe, draws) with the suite.
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from harness.optim import DataAliasAdam
+from harness.seeding import seed_everything
 from harness.steps import Gan
+from harness.variant import DrawContext, DrawMoment, Fixes, LoaderIterator, Variant
 
 
 class IdxImageDataset(Dataset):
@@ -88,16 +93,51 @@ def _shared_forward(gan: Gan, optimizers, real: torch.Tensor, step: int) -> tupl
     return d_value, g_loss.item()
 
 
-def original_loop(gan: Gan, images: torch.Tensor, labels: torch.Tensor) -> Iterator[tuple[float, float]]:
-    """(d_loss, g_loss) per step, epoch after epoch, for as long as the caller takes them."""
-    recipe = gan.recipe
-    loader = DataLoader(IdxImageDataset(images, labels, variant_transform(recipe.pixel_range)),
-                        batch_size=recipe.batch_size, shuffle=recipe.shuffle)
-    optimizers = original_optimizers(gan)
-    step_function = _shared_forward if recipe.shared_forward else _alternating
-    while True:
-        for step, (batch, _) in enumerate(loader):
-            real = batch.to(gan.device)
-            if recipe.flatten_real:
-                real = real.view(real.size(0), -1)
-            yield step_function(gan, optimizers, real, step)
+class OriginalRun:
+    """One run of the original script from its top: ``steps()`` yields (d_loss, g_loss) per step, epoch after
+    epoch; ``gan`` holds the models being trained."""
+
+    def __init__(self, variant: Variant, fixes: Fixes, seed: int, images: torch.Tensor, labels: torch.Tensor,
+                 device: torch.device):
+        self.variant, self.fixes, self.seed, self.device = variant, fixes, seed, device
+        self.recipe = variant.recipe_for(fixes)
+        self.loader = DataLoader(IdxImageDataset(images, labels, variant_transform(self.recipe.pixel_range)),
+                                 batch_size=self.recipe.batch_size, shuffle=self.recipe.shuffle)
+        self.gan = self._start_script()
+
+    def _start_script(self) -> Gan:
+        seed_everything(self.seed)
+        self._draws("before-models", None)
+        gan = Gan.create(self.variant, self.fixes, self.device)
+        self._draws("before-training", gan)
+        return gan
+
+    def _draws(self, moment: DrawMoment, gan: Gan | None) -> None:
+        for draw in self.variant.draws_at(moment):
+            if isinstance(draw.action, LoaderIterator):
+                iterator = iter(self.loader)
+                if draw.action.takes_batch:
+                    next(iterator)
+            else:
+                draw.action(DrawContext(self.recipe, self.fixes, gan.generator if gan else None))
+
+    def steps(self, epochs: int | None = None) -> Iterator[tuple[float, float]]:
+        """Every step of ``epochs`` whole epochs (their epoch-end draws made), or of as many as the caller takes."""
+        optimizers = original_optimizers(self.gan)
+        step_function = _shared_forward if self.recipe.shared_forward else _alternating
+        epoch = 0
+        while epochs is None or epoch < epochs:
+            epoch += 1
+            if epoch - 1 == self.recipe.second_run_after:  # the script run again, resuming the weights
+                first = self.gan
+                self.gan = self._start_script()
+                self.gan.generator.load_state_dict(first.generator.state_dict())
+                self.gan.discriminator.load_state_dict(first.discriminator.state_dict())
+                optimizers = original_optimizers(self.gan)
+            self._draws("epoch-start", self.gan)
+            for step, (batch, _) in enumerate(self.loader):
+                real = batch.to(self.device)
+                if self.recipe.flatten_real:
+                    real = real.view(real.size(0), -1)
+                yield step_function(self.gan, optimizers, real, step)
+            self._draws("epoch-end", self.gan)

@@ -19,6 +19,7 @@ from harness import figures
 from harness.arms import Arm
 from harness.claims import NOT_CHECKABLE, REPRODUCED, judge
 from harness.errors import StudyError
+from harness.original_logs import place, sentence, summarise
 from harness.report_render import (
     Block,
     Figure,
@@ -628,10 +629,50 @@ class ReportBuilder:
             blocks.append(Table("pairwise", pd.DataFrame(rows)))
         return blocks
 
+    # 10. The authors' own runs --------------------------------------------------------------------------------
+    def original_runs(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "10. The authors' own runs against the seeds"), Text(
+            "What the write-ups' authors logged of their own runs, held against the seeds of the faithful runs here, "
+            "value by value at the same epoch (and, for printed single-batch values, the same batch). Position: "
+            "the share of seeds below the author's value (0.5 is where a typical seed sits). What differs: each "
+            "author trained once, unseeded, on a GPU, on MNIST's 60,000 training images; these runs trained on "
+            f"{self.protocol}, on this suite's device (CPU and GPU arithmetic differ in the last bits, which a GAN "
+            "amplifies). Under the step-matched protocol an epoch has the original's number of steps but recycles "
+            "fewer distinct images.")]
+        rows: list[dict] = []
+        for name in self.wanted:
+            variant = self.variants[name]
+            arms = [arm for arm in self.ordered(self.arms) if arm.is_faithful and arm.variant == name]
+            if variant.original_logs and not arms:
+                blocks.append(Text(f"{name}: no faithful runs in this set to hold its authors' logs against."))
+            for log, arm in ((log, arm) for log in variant.original_logs for arm in arms):
+                runs = self.arms[arm]
+                placements, unmatched = place(log, runs)
+                blocks.append(Text(sentence(log, self.labels[arm], len(runs), placements, unmatched)))
+                rows += [{"log": log.file, "arm": self.labels[arm], "seeds": len(runs), **vars(summary)}
+                         for summary in summarise(placements)]
+                if placements:
+                    path = self.figure_path(f"original-{slug(log.file.removesuffix('.csv'))}-{slug(self.labels[arm])}"
+                                            f".png")
+                    steps = math.ceil(variant.recipe.original_images / variant.recipe_for(
+                        frozenset(arm.alternatives)).batch_size)
+                    figures.original_log_figure(placements, steps, f"Black: {log.run}. Blue: {len(runs)} seeds "
+                                                                   f"of {self.labels[arm]}", path)
+                    blocks.append(Figure(f"figures/{path.name}", f"{log.run} against the seeds of "
+                                                                 f"{self.labels[arm]}"))
+        if rows:
+            blocks.append(Table("original_runs", pd.DataFrame(rows).rename(columns={
+                "inside_share": "inside the seeds' range", "median_position": "median position",
+                "first_epoch": "first epoch", "last_epoch": "last epoch"}),
+                "Per logged column: values compared, the share inside the seeds' range, the median position"))
+        elif len(blocks) == 2:
+            blocks.append(Text("No variant in this report has an author's log."))
+        return blocks
+
     def build(self) -> list[Block]:
         blocks: list[Block] = [Heading(1, "mnist-gan-study report")]
         for section in (self.answer, self.setup, self.summary, self.per_seed, self.curves, self.samples,
-                        self.claims, self.quirk_costs, self.pairwise):
+                        self.claims, self.quirk_costs, self.pairwise, self.original_runs):
             blocks += section()
         blocks.append(Text(f"Tables are also in tables/ as CSV (numbers only). {len(self.excluded)} incomplete "
                            f"run(s) left out."))

@@ -27,7 +27,8 @@ from harness.errors import StudyError
 from harness.storage import read_json, write_csv, write_json
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
-                  "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
+                  "d_loss_real", "d_loss_fake", "d_loss_stale", "d_loss_last", "g_loss_last", "steps", "d_updates",
+                  "images"]
 EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
                 "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)], "nn_median",
                 "nn_median_heldout", "eval_n_fake", "eval_n_real",
@@ -95,6 +96,7 @@ class Manifest:
     alternatives: list[str] = field(default_factory=list)  # alternative readings of the write-up applied
     protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps
     steps_per_epoch: int | None = None
+    seed_contract: int = 0  # harness.seeding.SEED_CONTRACT when trained; manifests from before it have none: 0
 
     @property
     def training_protocol(self) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 from harness.arms import Arm
 from harness.errors import StudyError
 from harness.run_folder import COMPLETE, Manifest, RunFolder, run_folders
+from harness.seeding import SEED_CONTRACT
 
 COLLAPSE_CLASSES = 5  # a run whose final samples cover fewer classes counts as failed (mode collapse)
 UNDERTRAINED_FRACTION = 0.5  # FID at least this share of the uniform-noise FID: samples are not digits yet
@@ -91,6 +92,11 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
             manifest = folder.read_manifest()
         except StudyError:
             excluded.append(LeftOut(folder.run_id, "no readable manifest.json", None))
+            continue
+        if manifest.seed_contract != SEED_CONTRACT:
+            excluded.append(LeftOut(folder.run_id, f"trained under seed contract {manifest.seed_contract}, not "
+                                                   f"{SEED_CONTRACT} (its seed drew other numbers); retrain it with "
+                                                   f"--force", manifest.variant))
             continue
         if manifest.status != COMPLETE:
             reason = manifest.error or f"{manifest.epochs_done} of {manifest.epochs_requested} epochs done"

@@ -46,11 +46,10 @@ def generate(gan: Gan, noise: torch.Tensor, train_mode: bool) -> torch.Tensor:
             buffer.copy_(buffers[name])
 
 
-def writeup_noise(gan: Gan, spec: WriteupSamples, seed: int, epoch: int, fixed: torch.Tensor | None) -> torch.Tensor:
+def writeup_noise(gan: Gan, spec: WriteupSamples, seed: int, epoch: int) -> torch.Tensor:
     latent = gan.recipe.latent
-    if spec.noise == "stream-fixed":
-        assert fixed is not None
-        return fixed
+    if spec.noise == "draw":  # the noise of a draw the original makes anyway (udacity's fixed_z, demonstrate())
+        return gan.drawn[spec.draw]
     if spec.noise == "stream-fresh":  # from the original's global stream, as the original draws it
         return latent.sample(spec.n, distribution=spec.distribution)
     if spec.noise == "custom":
@@ -60,8 +59,8 @@ def writeup_noise(gan: Gan, spec: WriteupSamples, seed: int, epoch: int, fixed: 
     return latent.sample(spec.n, generator, distribution=spec.distribution)
 
 
-def save_epoch_samples(gan: Gan, folder: RunFolder, epoch: int, last_epoch: int, seed: int, grid_noise: torch.Tensor,
-                       writeup_fixed: torch.Tensor | None) -> None:
+def save_epoch_samples(gan: Gan, folder: RunFolder, epoch: int, last_epoch: int, seed: int,
+                       grid_noise: torch.Tensor) -> None:
     pixel_range = gan.recipe.pixel_range
     grid = generate(gan, grid_noise, gan.recipe.sample_train_mode)
     save_grid(to_unit(grid, pixel_range), folder.sample_path(epoch), GRID_ROW)
@@ -69,7 +68,7 @@ def save_epoch_samples(gan: Gan, folder: RunFolder, epoch: int, last_epoch: int,
     if spec is None or (spec.final_only and epoch != last_epoch):
         return
     rng = capture_rng() if spec.final_only else None  # after training: leave the streams as training left them
-    noise = writeup_noise(gan, spec, seed, epoch, writeup_fixed)
+    noise = writeup_noise(gan, spec, seed, epoch)
     images = generate(gan, noise, spec.train_mode)
     if rng is not None:
         restore_rng(rng)

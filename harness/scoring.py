@@ -2,6 +2,7 @@
 training, and the calibration rows (real, noisy, blurred and noise images) that tell a reader what a score means."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +67,19 @@ def sample_images(gan: Gan, n: int, seed: int, writeup: bool = False) -> torch.T
     """n samples from fixed evaluation noise (a private generator per run seed), in the original's sampling mode;
     ``writeup``: drawn as the write-up drew its pictures (its noise distribution, batch size and G mode)."""
     latent, style = gan.recipe.latent, gan.variant.writeup_samples
+    # Every sample is drawn in a batch of the full size (train-mode BatchNorm normalises over the batch): the last
+    # batch is drawn whole and cut to n, so no sample comes from a smaller batch, nor a batch of one, which
+    # train-mode BatchNorm cannot normalise.
     if writeup and style is not None:
-        generator = private_generator(latent, dedicated_seed(seed, "writeup-evaluation"))
-        noise = latent.sample(n, generator, distribution=style.distribution)
         chunk, train_mode = style.n, style.train_mode
+        generator = private_generator(latent, dedicated_seed(seed, "writeup-evaluation"))
+        noise = latent.sample(math.ceil(n / chunk) * chunk, generator, distribution=style.distribution)
     else:
-        noise = latent.sample(n, private_generator(latent, dedicated_seed(seed, "evaluation")))
         chunk, train_mode = SAMPLE_CHUNK, gan.recipe.sample_train_mode
+        noise = latent.sample(math.ceil(n / chunk) * chunk,
+                              private_generator(latent, dedicated_seed(seed, "evaluation")))
     parts = [generate(gan, part, train_mode) for part in noise.split(chunk)]
-    return to_unit(torch.cat(parts), gan.recipe.pixel_range)
+    return to_unit(torch.cat(parts)[:n], gan.recipe.pixel_range)
 
 
 @dataclass

@@ -13,11 +13,31 @@ from harness.errors import StudyError
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+# The seed contract's version (harness/seed_contract.py), recorded in every manifest. Version 1: every variant makes
+# all of its original's RNG draws (display cells, progress bars, epoch-end pictures, a second run's re-seeding).
+# Runs of another version mean something else by their seed: they are never resumed, extended or pooled with these.
+SEED_CONTRACT = 1
+SEED_CONTRACT_TEXT = (f"Seed contract {SEED_CONTRACT}: seed S is the original run with random.seed(S); "
+                      f"numpy.random.seed(S); torch.manual_seed(S) right after its imports (S replaces any seed the "
+                      f"original sets itself), run as written, every RNG draw it makes in its order: display cells, "
+                      f"shape checks, test steps, progress bars and epoch-end pictures included.")
+
+
 def seed_everything(seed: int) -> None:
     """Every stream an original may draw from: Python, numpy's global RNG (udacity, nll-softmax), torch CPU/CUDA."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def draw_loader_seeds(shuffle: bool, takes_batch: bool) -> int | None:
+    """What a fresh DataLoader iterator draws from torch's global RNG: its base seed when it is created (even with
+    no workers and no shuffling), then, when a batch is taken from a shuffling loader, the RandomSampler's seed for
+    its private generator. Returns that sampler seed (None when none is drawn)."""
+    torch.empty((), dtype=torch.int64).random_()
+    if not (shuffle and takes_batch):
+        return None
+    return int(torch.empty((), dtype=torch.int64).random_().item())
 
 
 def make_deterministic() -> None:

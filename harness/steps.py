@@ -8,7 +8,7 @@ The order of random draws matches the originals': D(real), z1, G(z1), D(fake), t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -17,9 +17,10 @@ from harness.errors import StudyError
 from harness.optim import DataAliasAdam
 from harness.variant import Fixes, Recipe, Variant
 
-# Per-step statistics, summed over an epoch on the device. The d_loss terms count only steps where D updated.
+# Per-step statistics, summed over an epoch on the device. The d_loss terms count only steps where D updated;
+# d_loss_stale is the D loss as last computed, counted on every step (stale between D updates), as infogan logs it.
 STAT_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_updates", "g_loss", "d_real", "d_fake", "d_real_acc",
-              "d_fake_acc")
+              "d_fake_acc", "d_loss_stale")
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Gan:
     device: torch.device
     g_params: list[nn.Parameter]  # what each backward differentiates for, listed once
     d_params: list[nn.Parameter]
+    # The noise of the variant's draws that keep theirs (Variant.draws), as last made: the write-up's pictures.
+    drawn: dict[str, torch.Tensor] = field(default_factory=dict)
+    # The last D loss computed. Every epoch's step 0 updates D, so it never carries over an epoch boundary.
+    held_d_loss: torch.Tensor | None = None
 
     @classmethod
     def create(cls, variant: Variant, fixes: Fixes, device: torch.device, compile: bool = False) -> "Gan":
@@ -51,23 +56,21 @@ class Gan:
         return cls(variant, recipe, fixes, generator, discriminator, g_optimizer, d_optimizer, device,
                    list(generator.parameters()), list(discriminator.parameters()))
 
-    def restart_optimizers(self) -> None:
-        """Fresh Adam states, as a second training run that resumes only the weights has."""
-        self.g_optimizer, self.d_optimizer = _optimizers(self.recipe, self.generator, self.discriminator)
-
     def latent(self, n: int) -> torch.Tensor:
         # Every original draws its noise on the CPU (torch or numpy) and moves it, so that is what we do.
         return self.recipe.latent.sample(n).to(self.device)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict()}
+                "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
+                "drawn": dict(self.drawn)}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.drawn = dict(state.get("drawn", {}))  # checkpoints from before the seed contract have none
 
 
 def _optimizers(recipe: Recipe, generator: nn.Module,
@@ -99,8 +102,10 @@ def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tu
         d_values = [zero, zero, zero, zero]
     else:
         d_values = [t.detach() for t in d_terms] + [torch.ones((), device=gan.device)]
-    return torch.stack(d_values + [g_loss.detach(), p_real.mean(), p_fake.mean(),
-                                   (p_real >= 0.5).float().mean(), (p_fake <= 0.5).float().mean()])
+        gan.held_d_loss = d_values[0]
+    assert gan.held_d_loss is not None, "step 0 of an epoch always updates D"
+    return torch.stack(d_values + [g_loss.detach(), p_real.mean(), p_fake.mean(), (p_real >= 0.5).float().mean(),
+                                   (p_fake <= 0.5).float().mean(), gan.held_d_loss])
 
 
 def _update_d(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, retain_graph: bool) -> tuple:

@@ -25,7 +25,8 @@ from harness.planning import RunSpec
 from harness.run_folder import COMPLETE, DataRecord, Manifest, RunFolder, metric_columns, now
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
-from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
+from harness.seed_contract import make_draws, second_run, start_script
+from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
 from harness.steps import STAT_NAMES, Gan, train_step
 from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
 from harness.tensorboard import epoch_logger
@@ -64,7 +65,8 @@ def _means(totals: list[float], steps: int) -> dict[str, float]:
     updates = sums["d_updates"]
     per_update = {name: sums[name] / updates if updates else math.nan for name in ("d_loss", "d_loss_real",
                                                                                   "d_loss_fake")}
-    per_step = {name: sums[name] / steps for name in ("g_loss", "d_real", "d_fake", "d_real_acc", "d_fake_acc")}
+    per_step = {name: sums[name] / steps for name in ("g_loss", "d_real", "d_fake", "d_real_acc", "d_fake_acc",
+                                                       "d_loss_stale")}
     return per_update | per_step
 
 
@@ -99,10 +101,14 @@ def steps_per_epoch(recipe: Recipe, images: int, protocol: str) -> int:
 def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None,
                 steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back. By
-    default one pass over the images; ``step`` counts from 0 in each epoch, as the originals' loops do."""
+    default one pass over the images; ``step`` counts from 0 in each epoch, as the originals' loops do. The
+    variant's draws at the epoch's start and end are made here (seed contract), the latter once the last step is
+    taken."""
     order = order or BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, gan.device)
+    gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-start", gan.generator))
     for step, indices in enumerate(order.batches(steps or math.ceil(len(data) / gan.recipe.batch_size))):
         yield step, train_step(gan, data.batch(indices), step)
+    gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-end", gan.generator))
 
 
 def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch: int,
@@ -147,7 +153,7 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
     fixes, alternatives = spec.variant.split_toggles(spec.fixes)
     return Manifest(
         run_id=spec.run_id, status="running", variant=spec.variant.name, writeup=spec.variant.writeup,
-        fixes=list(fixes), alternatives=list(alternatives), protocol=spec.protocol,
+        fixes=list(fixes), alternatives=list(alternatives), protocol=spec.protocol, seed_contract=SEED_CONTRACT,
         steps_per_epoch=steps_per_epoch(gan.recipe, len(split.images), spec.protocol), quirks=quirks,
         seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
         epochs_requested=spec.epochs, epochs_done=epochs_done,
@@ -209,6 +215,9 @@ def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
         previous = spec.folder.read_manifest()
     except StudyError as error:
         raise StudyError(f"run {spec.run_id} cannot be resumed: {error}; pass --force to retrain it") from None
+    if previous.seed_contract != SEED_CONTRACT:
+        raise StudyError(f"run {spec.run_id} was trained under seed contract {previous.seed_contract}, not "
+                         f"{SEED_CONTRACT} (its seed drew other numbers); pass --force to retrain it")
     if previous.status != COMPLETE and previous.epochs_done > spec.epochs:
         raise StudyError(f"run {spec.run_id} already has {previous.epochs_done} epochs, more than the {spec.epochs} "
                          f"asked for; pass --epochs {previous.epochs_requested} to finish it, or --force to "
@@ -244,12 +253,8 @@ def _check_batches(spec: RunSpec, images: int) -> None:
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
            first_epoch_done: Callable[[], None]) -> RunOutcome:
     folder = spec.folder
-    seed_everything(spec.seed)
     make_deterministic()
-    gan = Gan.create(spec.variant, spec.fixes, spec.device, spec.compile)
-    spec_samples = spec.variant.writeup_samples
-    writeup_fixed = gan.recipe.latent.sample(spec_samples.n) if spec_samples and \
-        spec_samples.noise == "stream-fixed" else None  # e.g. udacity's fixed_z, drawn before training
+    gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
     grid_noise = fixed_noise(gan, spec.seed)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
     evaluation = prepare_evaluation(spec, split)
@@ -264,18 +269,19 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
         gan.load_state_dict(state["gan"])
         restore_rng(state["rng"])
         start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
-        writeup_fixed, pending = state["writeup_fixed"], state.get("pending_batches")
+        pending = state["pending_batches"]
         folder.write_tables(rows, columns, log_rows, timing_rows)  # the checkpoint is the truth: tables follow it
     steps = steps_per_epoch(gan.recipe, len(data), spec.protocol)
     order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, pending)
-    restart = gan.recipe.restart_optimizers_after
+    second_run_after = gan.recipe.second_run_after
     with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest, \
             epoch_logger(folder, spec.tensorboard) as log_epoch:
         progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
         for epoch in range(start_epoch + 1, spec.epochs + 1):
             progress.begin_epoch(epoch)
-            if restart is not None and epoch == restart + 1:
-                gan.restart_optimizers()
+            if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
+                gan = second_run(gan, spec.seed, spec.compile)
+                order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
             row, logged, seconds = run_epoch(gan, data, order, steps, epoch, progress)
             eval_started = time.perf_counter()
             if evaluation is not None and evaluation_due(spec, epoch):
@@ -285,10 +291,9 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             log_rows.extend(logged)
             timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
                                 "eval_seconds": time.perf_counter() - eval_started})
-            save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise, writeup_fixed)
+            save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise)
             save_checkpoint(folder.checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
                                                      "metrics": rows, "log": log_rows, "timings": timing_rows,
-                                                     "writeup_fixed": writeup_fixed,
                                                      "pending_batches": order.pending.cpu()})
             folder.write_tables(rows, columns, log_rows, timing_rows)
             manifest.epochs_done = epoch
@@ -326,7 +331,7 @@ def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int
     split = load_split(data_root, data.dataset, data.split, data.limit)
     evaluation = RunEvaluation.prepare(reference, split.images, data.split)
     state = load_checkpoint(folder.checkpoint_path)
-    gan = Gan.create(variant, frozenset(manifest.fixes), device)
+    gan = Gan.create(variant, frozenset(manifest.fixes) | frozenset(manifest.alternatives), device)
     gan.load_state_dict(state["gan"])
     scores = evaluation.score(gan, manifest.seed)
     state["metrics"][-1].update(scores)

@@ -17,6 +17,7 @@ from torch import nn
 from harness.errors import StudyError
 
 QuirkStatus = Literal["reproduced", "behaviour", "alternative", "forced", "cosmetic"]
+DrawMoment = Literal["before-models", "before-training", "epoch-start", "epoch-end"]
 Fixes = frozenset[str]  # the toggles a run applies: bug fixes and alternative readings, by name
 Table = Literal["metrics", "writeup_log"]
 
@@ -194,7 +195,10 @@ class Recipe:
     g_through_pre_update_d: bool = False  # shared_forward: G's loss reuses D(G(z)) computed before D's update
     g_backward: bool = True  # False: g_optimizer.step() runs without g_loss.backward()
     g_batch: Literal["real", "configured"] = "real"  # size of the G step's noise batch
-    restart_optimizers_after: int | None = None  # fresh Adam states after this epoch (a second run resuming weights)
+    # A second run of the original script after this epoch, resuming the weights: it re-seeds as the script does,
+    # makes the script's draws and builds its models again (their init draws from the RNG), loads the weights, and
+    # starts with fresh Adam states and a fresh DataLoader.
+    second_run_after: int | None = None
     original_images: int = 60_000  # the original's training set (MNIST train): sets its steps per epoch
     sample_train_mode: bool = False  # G's mode when the original draws samples
 
@@ -203,20 +207,71 @@ class Recipe:
 class WriteupSamples:
     """The write-up's own sample picture, where it differs from the study's fixed-noise grid.
 
-    noise: 'stream-fixed' draws once at the start of the run from the original's global RNG (consuming it as the
-    original does); 'stream-fresh' draws anew from it each time; 'seeded' uses a dedicated generator derived from
-    the run seed and epoch; 'custom' calls ``make_noise`` once. The last two leave the training streams untouched.
+    noise: 'draw' shows G on the noise of the variant's ``draw`` of that name (a draw the original makes anyway,
+    such as udacity's fixed_z or dcgan-xavier's demonstrate()); 'stream-fresh' draws anew from the original's global
+    RNG after its last epoch (``final_only``), leaving the streams as training left them; 'seeded' uses a dedicated
+    generator derived from the run seed and epoch; 'custom' calls ``make_noise`` once. The last two leave the
+    training streams untouched.
     """
 
     n: int
     nrow: int
-    noise: Literal["stream-fixed", "stream-fresh", "seeded", "custom"]
+    noise: Literal["draw", "stream-fresh", "seeded", "custom"]
     train_mode: bool
+    draw: str = ""  # noise="draw": the name of the Draw whose noise the picture shows
     make_noise: Callable[[], torch.Tensor] | None = None
     distribution: str | None = None  # overrides the training latent distribution
     final_only: bool = False
     pixel_map: Literal["clamp", "uint8-wrap"] = "clamp"
     note: str = ""
+
+
+@dataclass(frozen=True)
+class DrawContext:
+    """What a draw may use: the run's recipe and toggles, and from 'before-training' on its generator (in training
+    mode)."""
+
+    recipe: Recipe
+    fixes: Fixes
+    generator: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class LoaderIterator:
+    """A fresh DataLoader iterator over the training set, as a display cell or a progress bar makes one. Creating it
+    draws the base seed from torch's global RNG; taking a batch from a shuffling loader also draws its sampler's
+    seed. The suite makes those draws (``seeding.draw_loader_seeds``); the reference loop builds the iterator."""
+
+    takes_batch: bool
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A random draw the original makes outside its training steps: a display cell, a shape check, a test step, a
+    progress bar, an epoch-end picture. None is cosmetic: each shifts every later batch order and latent draw (and
+    some change state, such as BatchNorm running statistics), so the harness makes each at its moment, for every
+    variant alike: before the models are built, after they are (before training), or at each epoch's start or end.
+
+    ``action`` is a DataLoader iterator, or a function doing what the original does, from the global RNG streams;
+    it returns the noise it drew where the write-up's picture shows G on it (``WriteupSamples.draw``)."""
+
+    name: str
+    moment: DrawMoment
+    what: str
+    source: str
+    action: LoaderIterator | Callable[[DrawContext], torch.Tensor | None]
+
+
+@dataclass(frozen=True)
+class OriginalLog:
+    """What the write-up author's own run logged (variants/original_logs/, from shared/original-logs): one real run
+    of the recipe (on a GPU, unseeded, on MNIST's 60,000 training images), to hold against the suite's seed spread.
+    Rows are keyed by epoch, and for printed single-batch values also by batch index (column ``batch``)."""
+
+    file: str  # under variants/original_logs/
+    run: str  # whose run, and where it was logged
+    table: Table  # the suite's table it matches: metrics (per-epoch values) or writeup_log (printed batches)
+    columns: Mapping[str, str]  # the log's column -> the suite's column of the same quantity
 
 
 @dataclass(frozen=True)
@@ -238,6 +293,11 @@ class Variant:
     writeup_samples: WriteupSamples | None = None
     reported_epochs: int | None = None  # the length the write-up's results come from, where it differs from its code
     writeup_columns: Mapping[str, Callable[[Mapping[str, float]], float]] = field(default_factory=dict)
+    draws: tuple[Draw, ...] = ()  # the original's RNG draws outside its training steps, in their order
+    original_logs: tuple[OriginalLog, ...] = ()
+
+    def draws_at(self, moment: DrawMoment) -> tuple[Draw, ...]:
+        return tuple(d for d in self.draws if d.moment == moment)
 
     @property
     def fix_names(self) -> list[str]:

@@ -58,6 +58,17 @@ def test_show_json_has_ledger_quirks_claims():
     assert details["claims"] and study("show", "infogan").exit_code == 0
 
 
+def test_show_lists_the_draws_the_seed_contract_reproduces():
+    details = json.loads(study("show", "dcgan-xavier", "--json").stdout)
+    assert [(d["name"], d["moment"]) for d in details["draws"]] == [
+        ("data-display", "before-models"), ("shape-check", "before-models"), ("epoch-test", "before-models"),
+        ("progress-bar", "epoch-start"), ("demonstrate", "epoch-end")]
+    assert all(d["source"].startswith("spec 004") for d in details["draws"])
+    assert "S replaces any seed the original sets itself" in details["seed_contract"]
+    text = study("show", "torch7-mlp").stdout
+    assert "RNG draws outside the training steps: none" in text and "Seed contract 1" in text
+
+
 def test_run_trains_seeds_and_skips_complete_runs(data_root, tmp_path):
     result = study(*run_args(data_root, tmp_path, "udacity", "--seeds", "2", "--epochs", "1", "--limit", "64"))
     assert result.exit_code == 0, result.output

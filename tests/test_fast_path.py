@@ -13,14 +13,18 @@ from harness import cli
 from harness.bench import suite_loop
 from harness.data import DeviceImages, load_split
 from harness.errors import StudyError
-from harness.original_loop import original_loop
+from harness.original_loop import OriginalRun
 from harness.run_folder import RunFolder, run_folders
+from harness.seed_contract import make_draws, start_script
 from harness.seeding import seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.train import epoch_steps
+from harness.storage import load_checkpoint
+from harness.train import epoch_steps, train_run
+from tests.conftest import make_spec
 from variants import VARIANTS
 
 STEPS = 20
+CPU = torch.device("cpu")
 runner = CliRunner()
 
 
@@ -29,23 +33,73 @@ def weights(gan: Gan) -> torch.Tensor:
                       list(gan.discriminator.parameters())])
 
 
+def assert_same_models(ours: dict, theirs: Gan) -> None:
+    """Every parameter and buffer (BatchNorm running statistics included) of G and D equal."""
+    for name, module in (("generator", theirs.generator), ("discriminator", theirs.discriminator)):
+        reference = module.state_dict()
+        assert ours[name].keys() == reference.keys()
+        unequal = [key for key in reference if not torch.equal(ours[name][key], reference[key])]
+        assert not unequal, f"{name}: {unequal}"
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_twenty_steps_equal_the_reference_loop_bit_for_bit(name, data_root):
-    """300 synthetic images: every variant crosses epoch boundaries (and partial batches) within 20 steps."""
+def test_twenty_steps_equal_the_original_script_bit_for_bit(name, data_root):
+    """300 synthetic images: every variant crosses epoch boundaries (and partial batches) within 20 steps, so the
+    draws at the script's top and at epoch starts and ends are all exercised."""
     split = load_split(data_root, "mnist", "train")
-    seed_everything(0)
-    suite = Gan.create(VARIANTS[name], frozenset(), torch.device("cpu"))
+    suite = start_script(VARIANTS[name], frozenset(), 0, CPU)
     data = DeviceImages(split.images, suite.device, suite.recipe.pixel_range, suite.recipe.flatten_real)
     suite_steps = [stats.tolist() for _, stats in itertools.islice(
         (item for _ in itertools.count() for item in epoch_steps(suite, data)), STEPS)]
-    seed_everything(0)
-    reference = Gan.create(VARIANTS[name], frozenset(), torch.device("cpu"))
-    reference_steps = list(itertools.islice(original_loop(reference, split.images, split.labels), STEPS))
+    reference = OriginalRun(VARIANTS[name], frozenset(), 0, split.images, split.labels, CPU)
+    reference_steps = list(itertools.islice(reference.steps(), STEPS))
     for ours, (d_loss, g_loss) in zip(suite_steps, reference_steps):
         stats = dict(zip(STAT_NAMES, ours))
         assert stats["g_loss"] == g_loss
         assert stats["d_loss"] == d_loss if stats["d_updates"] else math.isnan(d_loss)
-    assert torch.equal(weights(suite), weights(reference))
+    assert torch.equal(weights(suite), weights(reference.gan))
+
+
+@pytest.mark.parametrize("name, toggles, limit, epochs", [
+    ("torch7-mlp", (), 64, 3), ("udacity", (), 128, 3), ("udacity", ("shuffle",), 128, 2), ("nll-softmax", (), 300, 3),
+    ("dcgan-xavier", (), 64, 3),
+    ("infogan", (), 100, 3), ("infogan", ("two-runs-of-20",), 100, 21)])
+def test_a_trained_run_equals_the_original_script(name, toggles, limit, epochs, data_root, tmp_path):
+    """`study run`'s driver against the original script, whole epochs: every epoch's last printed losses and the
+    final models, buffers included (dcgan-xavier's demonstrate() moves G's BatchNorm statistics), and infogan's
+    second run of train.py (re-seeded, rebuilt, fresh Adam) over its epoch 20 -> 21 boundary."""
+    spec = make_spec(name, data_root, tmp_path, limit=limit, epochs=epochs, fixes=frozenset(toggles))
+    train_run(spec)
+    split = load_split(data_root, "mnist", "train", limit)
+    reference = OriginalRun(spec.variant, spec.fixes, 0, split.images, split.labels, CPU)
+    steps = len(reference.loader)
+    losses = list(reference.steps(epochs))
+    metrics = spec.folder.read_metrics()
+    assert list(metrics["g_loss_last"]) == [losses[steps * e - 1][1] for e in range(1, epochs + 1)]
+    assert_same_models(load_checkpoint(spec.folder.checkpoint_path)["gan"], reference.gan)
+
+
+def test_a_display_cell_before_the_models_moves_every_initial_weight():
+    """Spec 001 §9, measured against the notebook: seed at the top, then the display cell's iterator (one int64
+    base-seed draw) before D and G are built. Without that draw every weight differs; with it they are equal."""
+    udacity = VARIANTS["udacity"]
+    scripted = weights(start_script(udacity, frozenset(), 0, CPU))
+    seed_everything(0)
+    assert not torch.equal(scripted, weights(Gan.create(udacity, frozenset(), CPU)))
+    seed_everything(0)
+    torch.empty((), dtype=torch.int64).random_()
+    assert torch.equal(scripted, weights(Gan.create(udacity, frozenset(), CPU)))
+
+
+def test_demonstrate_moves_the_batchnorm_statistics_it_does_not_restore():
+    gan = start_script(VARIANTS["dcgan-xavier"], frozenset(), 0, CPU)
+    before = {k: v.clone() for k, v in gan.generator.state_dict().items()}
+    drawn = make_draws(gan.variant, gan.fixes, "epoch-end", gan.generator)
+    after = gan.generator.state_dict()
+    assert drawn["demonstrate"].shape == (5, 100) and 0 <= drawn["demonstrate"].min()  # U[0,1), not N(0,1)
+    assert not torch.equal(before["bn.running_mean"], after["bn.running_mean"])
+    assert int(after["bn.num_batches_tracked"]) == int(before["bn.num_batches_tracked"]) + 1
+    assert all(torch.equal(before[k], after[k]) for k, _ in gan.generator.named_parameters())
 
 
 def test_suite_loop_accumulates_per_epoch(data_root):

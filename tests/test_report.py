@@ -17,10 +17,12 @@ from harness.claims import NOT_CHECKABLE, NOT_REPRODUCED, PARTLY, REPRODUCED, ju
 from harness.errors import StudyError
 from harness.evaluator import evaluator_dir
 from harness.images import save_grid
+from harness.original_logs import Placement, read_original_log
 from harness.report import Selection
 from harness.report import write_report as write_any_report
 from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
+from harness.seeding import SEED_CONTRACT
 from harness.stats import bootstrap_ci
 from harness.storage import write_json
 from harness.train import train_run
@@ -57,7 +59,7 @@ def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] 
     for epoch in range(1, epochs + 1):
         save_grid(torch.full((4, 1, 28, 28), epoch / epochs), folder.sample_path(epoch), nrow=2)
     folder.write_manifest(Manifest(
-        run_id=folder.run_id, status=status, variant=variant, fixes=list(fixes), seed=seed,
+        run_id=folder.run_id, seed_contract=SEED_CONTRACT, status=status, variant=variant, fixes=list(fixes), seed=seed,
         epochs_done=epochs if status == "complete" else 1, epochs_requested=epochs,
         data=DataRecord(dataset="mnist", split="test", images=images, limit=images, root="data"),
         device="cpu (2 threads)", versions={"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
@@ -316,3 +318,32 @@ def test_runs_of_different_lengths_are_never_pooled(tmp_path):
     assert table.loc["udacity (3 epochs)", "seeds"] == 2 and table.loc["udacity (5 epochs)", "seeds"] == 1
     assert table.loc["dcgan-xavier", "epochs"] == 4  # variants at their own lengths share one protocol
     assert "Other sets" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_logged_value_is_placed_by_the_share_of_seeds_below_it():
+    assert Placement("d_loss", 1, None, 0.5, (0.4, 0.5, 0.6)).position == 0.5  # a tie counts half
+    assert Placement("d_loss", 1, None, 0.5, (0.4, 0.5, 0.6)).inside
+    outside = Placement("d_loss", 1, 0, 0.3, (0.1, 0.2))
+    assert outside.position == 1.0 and not outside.inside
+
+
+def test_the_authors_runs_are_held_against_the_seed_band(results, tmp_path):
+    """The fixture's seeds log g_loss 0.8 (dcgan-xavier, per epoch) and d_loss 1.3 at batch 0 (udacity) for epochs
+    1-3; the authors' own values, read here straight from the shipped logs, are placed against them."""
+    out = tmp_path / "report"
+    write_report(results, out, None, "md")
+    table = pd.read_csv(out / "tables" / "original_runs.csv").set_index(["log", "column"])
+    nda111 = read_original_log(VARIANTS["dcgan-xavier"].original_logs[0])
+    above = (nda111["g_loss"][:3] > 0.8).mean()
+    row = table.loc[("dcgan-xavier-nda111.csv", "g_loss")]
+    assert row["points"] == 3 and row["inside the seeds' range"] == 0 and row["median position"] == above == 1.0
+    udacity = read_original_log(VARIANTS["udacity"].original_logs[0])
+    batch0 = udacity[(udacity["batch"] == 0) & (udacity["epoch"] <= 3)]["d_loss"]
+    row = table.loc[("udacity-shahrullo.csv", "d_loss")]
+    assert row["points"] == 3 and row["median position"] == float(np.median((batch0 > 1.3).astype(float)))
+    text = (out / "report.md").read_text()
+    assert "10. The authors' own runs against the seeds" in text
+    assert "Shahrullo/GAN MNIST_GAN.ipynb (the write-up's run), against 3 seeds of udacity: d_loss inside" in text
+    assert f"{(300 - 3) * 2} logged values have no seed value" in text  # batches 400, 800 and epochs 4-100
+    assert "infogan: no faithful runs in this set" in text
+    assert (out / "figures" / "original-dcgan-xavier-nda111-dcgan-xavier.png").is_file()

@@ -1,6 +1,7 @@
 """Runs: files written, identical seeds give identical bytes, resume equals uninterrupted, skip and force."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -8,6 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
+from harness.data import load_split
+from harness.errors import StudyError
+from harness.original_loop import OriginalRun
+from harness.runs import load_runs
+from harness.seeding import SEED_CONTRACT
 from harness.storage import load_checkpoint
 from harness.train import SilentProgress, train_run
 from tests.conftest import make_spec
@@ -134,3 +140,33 @@ def test_resume_under_another_thread_count_is_refused(data_root, tmp_path):
         assert train_run(replace(spec, threads=1)).status == "complete"
     finally:
         torch.set_num_threads(threads)
+
+
+def test_infogan_logs_the_d_loss_as_train_py_does(data_root, tmp_path):
+    """train.py adds the D loss to its epoch sum on every step, stale between D updates: with 4 steps of 50 (D at
+    steps 0 and 3) the first D loss counts 3 times, the second once; d_loss is the mean over the 2 updates."""
+    run = train_run(make_spec("infogan", data_root, tmp_path, limit=200)).folder
+    split = load_split(data_root, "mnist", "train", 200)
+    original = OriginalRun(VARIANTS["infogan"], frozenset(), 0, split.images, split.labels, torch.device("cpu"))
+    losses = [d for d, _ in original.steps(epochs=1)]
+    assert math.isnan(losses[1]) and math.isnan(losses[2])
+    metrics = pd.read_csv(run.metrics_path)
+    assert metrics["d_loss_stale"].item() == pytest.approx((3 * losses[0] + losses[3]) / 4, rel=1e-6)
+    assert metrics["d_loss"].item() == pytest.approx((losses[0] + losses[3]) / 2, rel=1e-6)
+
+
+def test_runs_of_another_seed_contract_are_neither_resumed_nor_reported(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, limit=128)
+    train_run(spec)
+    manifest = json.loads(spec.folder.manifest_path.read_text())
+    assert manifest["seed_contract"] == SEED_CONTRACT
+    del manifest["seed_contract"]  # as a manifest written before the contract was recorded
+    spec.folder.manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(StudyError, match="seed contract 0, not 1.*--force"):
+        train_run(spec)
+    with pytest.raises(StudyError, match="seed contract"):
+        train_run(dataclasses.replace(spec, epochs=2))
+    complete, left_out = load_runs(tmp_path)
+    assert not complete and "seed contract 0" in left_out[0].reason
+    assert train_run(spec, force=True).status == "complete"
+    assert [r.run_id for r in load_runs(tmp_path)[0]] == [spec.run_id]

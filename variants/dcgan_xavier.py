@@ -13,9 +13,13 @@ from harness.variant import (
     Band,
     Claim,
     Digits,
+    Draw,
+    DrawContext,
     Fixes,
     Hyper,
     Latent,
+    LoaderIterator,
+    OriginalLog,
     Quirk,
     Recipe,
     Similar,
@@ -101,6 +105,33 @@ def real_prob(out: torch.Tensor, fixes: Fixes) -> torch.Tensor:
     return out.view(-1)
 
 
+def shape_check_cell(context: DrawContext) -> None:
+    """Cell 13: a G and a D with PyTorch's default init (G first here), then torch.rand(10, 100) for the shape
+    asserts; the forwards draw nothing and both models are deleted."""
+    Generator()
+    Discriminator()
+    torch.rand(10, Z_SIZE)
+
+
+def epoch_test_cell(context: DrawContext) -> None:
+    """Cell 17: a test model from make_model(), one D step on torch.rand(8, 1, 28, 28) (make_z(8) inside) and one
+    G step (make_z(batch_size), the global batch size); the model is deleted. Only the draws matter."""
+    build(context.fixes)
+    torch.rand(8, 1, 28, 28)
+    torch.randn(8, Z_SIZE)
+    torch.randn(context.recipe.batch_size, Z_SIZE)
+
+
+@torch.no_grad()
+def demonstrate(context: DrawContext) -> torch.Tensor:
+    """demonstrate(G, 5) after every epoch: 5 U[0,1) vectors through G in train mode, which moves G's BatchNorm
+    running statistics as the notebook's does (they are in every checkpoint and in eval-mode samples)."""
+    assert context.generator is not None
+    noise = torch.rand(5, Z_SIZE)
+    context.generator(noise.to(next(context.generator.parameters()).device))
+    return noise
+
+
 VARIANT = Variant(
     name="dcgan-xavier",
     writeup="004-xavier-dcgan.md",
@@ -113,10 +144,27 @@ VARIANT = Variant(
                   sample_train_mode=True),
     build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
     log_every=lambda batches: [],
+    draws=(
+        Draw("data-display", "before-models", "cell 4 shows one batch of a fresh iterator over the shuffled loader",
+             f"{SPEC} §8", LoaderIterator(takes_batch=True)),
+        Draw("shape-check", "before-models", "cell 13 builds G and D (default init) and draws torch.rand(10, 100)",
+             f"{SPEC} §8", shape_check_cell),
+        Draw("epoch-test", "before-models", "cell 17 builds a test model with make_model() and runs one D step on "
+             "torch.rand(8, 1, 28, 28) and one G step", f"{SPEC} §8", epoch_test_cell),
+        Draw("progress-bar", "epoch-start", "tqdm.auto calls iter(train_loader) to size its bar: one more DataLoader "
+             "base seed every epoch, before the loop's own iterator", f"{SPEC} §12", LoaderIterator(takes_batch=False)),
+        Draw("demonstrate", "epoch-end", "demonstrate(G, 5): 5 U[0,1) vectors through G in train mode (its BatchNorm "
+             "running statistics move)", f"{SPEC} §7, §12", demonstrate),
+    ),
+    original_logs=(
+        OriginalLog("dcgan-xavier-nda111.csv", "nda111/MNIST_GAN main.ipynb cell 21 (the write-up's run)", "metrics",
+                    {"d_loss_real": "d_loss_real", "d_loss_fake": "d_loss_fake", "g_loss": "g_loss"}),
+    ),
     writeup_samples=WriteupSamples(
-        n=5, nrow=5, noise="stream-fresh", train_mode=True, distribution="uniform[0,1)", pixel_map="uint8-wrap",
-        note="demonstrate(G, 5): 5 fresh U[0,1) vectors from the global torch RNG (training uses N(0,1)), G in "
-             "train mode, pixels cast with ToPILImage without rescaling (negative values wrap modulo 256)"),
+        n=5, nrow=5, noise="draw", draw="demonstrate", train_mode=True, distribution="uniform[0,1)",
+        pixel_map="uint8-wrap",
+        note="demonstrate(G, 5): the epoch-end draw's 5 U[0,1) vectors (training uses N(0,1)), G in train mode, "
+             "pixels cast with ToPILImage without rescaling (negative values wrap modulo 256)"),
     ledger=(
         Hyper("dataset", "MNIST train, 60,000", f"{SPEC} §1"),
         Hyper("transform", "ToTensor, Normalize(0.5, 0.5) -> [-1, 1]", f"{SPEC} §1"),

@@ -11,7 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.nets import DropoutMLP, log_softmax_rows
-from harness.variant import Claim, Digits, Fixes, Hyper, Latent, Printed, Quirk, Recipe, Trend, Variant, WriteupSamples
+from harness.variant import (
+    Claim,
+    Digits,
+    Fixes,
+    Hyper,
+    Latent,
+    OriginalLog,
+    Printed,
+    Quirk,
+    Recipe,
+    Trend,
+    Variant,
+    WriteupSamples,
+)
 
 SPEC = "spec 002"
 ASSUMED_OPTIMIZER = "Adam lr 2e-3 (Udacity's), assumed: the post never defines its optimizers"
@@ -61,6 +74,10 @@ VARIANT = Variant(
                   latent=Latent(100, "uniform(-1,1)", "numpy"), lr_d=2e-3, lr_g=2e-3, g_backward=False),
     build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
     log_every=lambda batches: [i for i in range(batches) if i % 400 == 0],
+    original_logs=(
+        OriginalLog("nll-softmax-shangeth-post.csv", "the post's printed log, epochs 1-10 (optimizer not stated)",
+                    "writeup_log", {"d_loss": "d_loss", "g_loss": "g_loss"}),
+    ),
     writeup_samples=WriteupSamples(
         n=16, nrow=4, noise="stream-fresh", train_mode=False, final_only=True,
         note="after training only: 16 fresh uniform(-1,1) vectors from numpy, G in eval mode"),

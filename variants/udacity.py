@@ -13,9 +13,13 @@ from harness.variant import (
     Claim,
     Classes,
     Digits,
+    Draw,
+    DrawContext,
     Fixes,
     Hyper,
     Latent,
+    LoaderIterator,
+    OriginalLog,
     Printed,
     Quirk,
     Recipe,
@@ -51,6 +55,11 @@ def real_prob(out: torch.Tensor, fixes: Fixes) -> torch.Tensor:
     return torch.sigmoid(out).view(-1)
 
 
+def fixed_z(context: DrawContext) -> torch.Tensor:
+    """The 16 uniform(-1,1) vectors from numpy that every epoch's sample row shows."""
+    return context.recipe.latent.sample(16)
+
+
 VARIANT = Variant(
     name="udacity",
     writeup="001-udacity-bcewithlogits.md",
@@ -62,8 +71,22 @@ VARIANT = Variant(
                   latent=Latent(100, "uniform(-1,1)", "numpy"), lr_d=2e-3, lr_g=2e-3),
     build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
     log_every=lambda batches: [i for i in range(batches) if i % 400 == 0],
+    draws=(
+        Draw("data-display", "before-models",
+             "the data-display cell takes one batch from iter(train_loader) before D and G are built: the "
+             "iterator draws its base seed from torch's RNG, so every initial weight depends on it",
+             f"{SPEC} §9", LoaderIterator(takes_batch=True)),
+        Draw("fixed-z", "before-training", "fixed_z: 16 uniform(-1,1) vectors from numpy, drawn once before the loop",
+             f"{SPEC} §6", fixed_z),
+    ),
+    original_logs=(
+        OriginalLog("udacity-shahrullo.csv", "Shahrullo/GAN MNIST_GAN.ipynb (the write-up's run)", "writeup_log",
+                    {"d_loss": "d_loss", "g_loss": "g_loss"}),
+        OriginalLog("udacity-udacity2018-solution.csv", "Udacity's MNIST_GAN_Solution.ipynb (2018)", "writeup_log",
+                    {"d_loss": "d_loss", "g_loss": "g_loss"}),
+    ),
     writeup_samples=WriteupSamples(
-        n=16, nrow=4, noise="stream-fixed", train_mode=False,
+        n=16, nrow=4, noise="draw", draw="fixed-z", train_mode=False,
         note="fixed_z: 16 uniform(-1,1) vectors drawn from numpy before training, G in eval mode (dropout off)"),
     ledger=(
         Hyper("dataset", "MNIST train, 60,000", f"{SPEC} §1"),
