@@ -98,6 +98,9 @@ def resolve_fixes(variants: list[Variant], requested: list[str]) -> dict[str, Fi
         return {v.name: v.resolve_fixes(requested) for v in variants}
     for fix in requested:
         if not any(fix in v.fix_names for v in variants):
+            for variant in variants:
+                if fix in variant.alternative_names:
+                    variant.resolve_fixes([fix])  # raises: an alternative reading, with the --alt to use
             valid = "; ".join(f"{v.name}: {', '.join(v.fix_names) or 'none'}" for v in variants)
             raise StudyError(f"unknown fix '{fix}' for the selected variants; valid fixes are {valid} (or 'all')")
     return {v.name: frozenset(f for f in requested if f in v.fix_names) for v in variants}

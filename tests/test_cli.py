@@ -58,6 +58,12 @@ def test_show_json_has_ledger_quirks_claims():
     assert details["claims"] and study("show", "infogan").exit_code == 0
 
 
+def test_an_alternative_passed_as_a_fix_names_the_alt_option(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path, "nll-softmax", "udacity", "--fix", "batch-1024"))
+    assert result.exit_code != 0 and "use --alt batch-1024" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_show_lists_the_draws_the_seed_contract_reproduces():
     details = json.loads(study("show", "dcgan-xavier", "--json").stdout)
     assert [(d["name"], d["moment"]) for d in details["draws"]] == [
