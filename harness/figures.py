@@ -205,6 +205,7 @@ def original_log_figure(placements: list, steps_per_epoch: int, title: str, path
     at e - 1 + b / the original's steps per epoch."""
     columns = list(dict.fromkeys(p.column for p in placements))
     figure, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.4), squeeze=False)
+    figure.subplots_adjust(wspace=0.35)  # room for each panel's tick labels
     for axis, column in zip(axes.flat, columns):
         points = sorted((p for p in placements if p.column == column),
                         key=lambda p: (p.epoch, p.step if p.step is not None else 0))

@@ -3,7 +3,8 @@
 Each author's log is one real run of the recipe (on a GPU, unseeded, on MNIST's 60,000 training images). For every
 value it logged, at an epoch (and for a printed single-batch value, at a batch index) the suite's runs also reach,
 this places the author's number among the seeds of the faithful reproduction: inside their range or not, and its
-position (0: below every seed, 1: above every seed, 0.5: in the middle, as a typical seed would be).
+position (the share of seeds below it: 0.5 is the middle). It looks like one more seed where it lies inside the
+seeds' range at most of the points compared.
 """
 from __future__ import annotations
 
@@ -76,40 +77,40 @@ def place(log: OriginalLog, runs: list[Run]) -> tuple[list[Placement], int]:
 class ColumnSummary:
     column: str
     points: int
-    inside_share: float
+    inside: int  # points where the author's value lies within the seeds' range
+    above: int  # ... above every seed
+    below: int  # ... below every seed
     median_position: float
     first_epoch: int
     last_epoch: int
+
+    @property
+    def typical(self) -> bool:
+        """The author's run looks like one more seed: inside the seeds' range at most points."""
+        return self.inside >= self.points / 2
 
 
 def summarise(placements: list[Placement]) -> list[ColumnSummary]:
     summaries = []
     for column in dict.fromkeys(p.column for p in placements):
         mine = [p for p in placements if p.column == column]
-        summaries.append(ColumnSummary(column, len(mine), sum(p.inside for p in mine) / len(mine),
-                                       statistics.median(p.position for p in mine), min(p.epoch for p in mine),
-                                       max(p.epoch for p in mine)))
+        summaries.append(ColumnSummary(
+            column, len(mine), sum(p.inside for p in mine), sum(p.author > max(p.seeds) for p in mine),
+            sum(p.author < min(p.seeds) for p in mine), statistics.median(p.position for p in mine),
+            min(p.epoch for p in mine), max(p.epoch for p in mine)))
     return summaries
-
-
-def describe_position(position: float) -> str:
-    if position <= 0.1:
-        return "below most seeds"
-    if position >= 0.9:
-        return "above most seeds"
-    return "among the seeds"
 
 
 def sentence(log: OriginalLog, arm: str, seeds: int, placements: list[Placement], unmatched: int) -> str:
     """Where the author's run falls in the seed distribution, one clause per logged column."""
-    run = log.run[0].upper() + log.run[1:]
     if not placements:
-        return (f"{run}: none of its {unmatched} logged values is at an epoch (or printed batch) that the "
+        return (f"{log.run}: none of its {unmatched} logged values is at an epoch (or printed batch) that the "
                 f"{arm} runs reach, so it cannot be placed.")
     what = "printed batches" if log.table == "writeup_log" else "epochs"
-    clauses = [f"{s.column} inside the seeds' range at {s.inside_share:.0%} of {s.points} {what} (epochs "
-               f"{s.first_epoch}-{s.last_epoch}), median position {s.median_position:.2f}: "
-               f"{describe_position(s.median_position)}" for s in summarise(placements)]
+    clauses = [f"{s.column} inside the seeds' range at {s.inside} of {s.points} {what} (epochs {s.first_epoch}-"
+               f"{s.last_epoch}; above every seed at {s.above}, below every seed at {s.below}; median position "
+               f"{s.median_position:.2f}): {'like one more seed' if s.typical else 'not like one more seed'}"
+               for s in summarise(placements)]
     missing = f" {unmatched} logged values have no seed value at their epoch or batch (the runs are shorter, or " \
               f"print other batches)." if unmatched else ""
-    return f"{run}, against {seeds} seeds of {arm}: " + "; ".join(clauses) + "." + missing
+    return f"{log.run}, against {seeds} seeds of {arm}: " + "; ".join(clauses) + "." + missing

@@ -634,7 +634,8 @@ class ReportBuilder:
         blocks: list[Block] = [Heading(2, "10. The authors' own runs against the seeds"), Text(
             "What the write-ups' authors logged of their own runs, held against the seeds of the faithful runs here, "
             "value by value at the same epoch (and, for printed single-batch values, the same batch). Position: "
-            "the share of seeds below the author's value (0.5 is where a typical seed sits). What differs: each "
+            "the share of seeds below the author's value (0.5 is the middle); the author's run looks like one more "
+            "seed where its values lie inside the seeds' range at most points. What differs: each "
             "author trained once, unseeded, on a GPU, on MNIST's 60,000 training images; these runs trained on "
             f"{self.protocol}, on this suite's device (CPU and GPU arithmetic differ in the last bits, which a GAN "
             "amplifies). Under the step-matched protocol an epoch has the original's number of steps but recycles "
@@ -662,9 +663,10 @@ class ReportBuilder:
                                                                  f"{self.labels[arm]}"))
         if rows:
             blocks.append(Table("original_runs", pd.DataFrame(rows).rename(columns={
-                "inside_share": "inside the seeds' range", "median_position": "median position",
-                "first_epoch": "first epoch", "last_epoch": "last epoch"}),
-                "Per logged column: values compared, the share inside the seeds' range, the median position"))
+                "inside": "inside the seeds' range", "above": "above every seed", "below": "below every seed",
+                "median_position": "median position", "first_epoch": "first epoch", "last_epoch": "last epoch"}),
+                "Per logged column: values compared; how many lie inside the seeds' range, above or below every "
+                "seed; the median position"))
         elif len(blocks) == 2:
             blocks.append(Text("No variant in this report has an author's log."))
         return blocks

@@ -337,13 +337,17 @@ def test_the_authors_runs_are_held_against_the_seed_band(results, tmp_path):
     above = (nda111["g_loss"][:3] > 0.8).mean()
     row = table.loc[("dcgan-xavier-nda111.csv", "g_loss")]
     assert row["points"] == 3 and row["inside the seeds' range"] == 0 and row["median position"] == above == 1.0
+    assert row["above every seed"] == 3 and row["below every seed"] == 0
     udacity = read_original_log(VARIANTS["udacity"].original_logs[0])
     batch0 = udacity[(udacity["batch"] == 0) & (udacity["epoch"] <= 3)]["d_loss"]
     row = table.loc[("udacity-shahrullo.csv", "d_loss")]
     assert row["points"] == 3 and row["median position"] == float(np.median((batch0 > 1.3).astype(float)))
+    assert (row["above every seed"], row["below every seed"]) == ((batch0 > 1.3).sum(), (batch0 < 1.3).sum())
     text = (out / "report.md").read_text()
     assert "10. The authors' own runs against the seeds" in text
     assert "Shahrullo/GAN MNIST_GAN.ipynb (the write-up's run), against 3 seeds of udacity: d_loss inside" in text
+    assert "g_loss inside the seeds' range at 0 of 3 epochs (epochs 1-3; above every seed at 3, below every seed at " \
+           "0; median position 1.00): not like one more seed" in text
     assert f"{(300 - 3) * 2} logged values have no seed value" in text  # batches 400, 800 and epochs 4-100
     assert "infogan: no faithful runs in this set" in text
     assert (out / "figures" / "original-dcgan-xavier-nda111-dcgan-xavier.png").is_file()

@@ -75,7 +75,7 @@ VARIANT = Variant(
     build=build, d_loss=d_loss, g_loss=g_loss, real_prob=real_prob,
     log_every=lambda batches: [i for i in range(batches) if i % 400 == 0],
     original_logs=(
-        OriginalLog("nll-softmax-shangeth-post.csv", "the post's printed log, epochs 1-10 (optimizer not stated)",
+        OriginalLog("nll-softmax-shangeth-post.csv", "The post's printed log, epochs 1-10 (optimizer not stated)",
                     "writeup_log", {"d_loss": "d_loss", "g_loss": "g_loss"}),
     ),
     writeup_samples=WriteupSamples(
