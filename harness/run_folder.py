@@ -19,12 +19,12 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
 from harness.errors import StudyError
-from harness.storage import read_json, write_csv, write_json
+from harness.storage import exchange_paths, read_json, write_csv, write_json
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
                   "d_loss_real", "d_loss_fake", "d_loss_last", "g_loss_last", "steps", "d_updates", "images"]
@@ -193,39 +193,60 @@ class RunFolder:
         finally:
             os.close(descriptor)  # closing the descriptor releases the lock
 
-    @contextlib.contextmanager
-    def replacing(self) -> Iterator[Callable[[], None]]:
-        """--force: the finished run is moved aside while the new one trains, restored if the new one ends before
-        its first completed epoch, and deleted once the new one has one (call the yielded function then)."""
-        aside = self.path.parent / f".{self.run_id}.replaced"
-        if not self.path.exists():
-            yield lambda: None
-            return
-        if aside.exists():  # left by an attempt that died without cleaning up: the older run is the one to keep
-            shutil.rmtree(self.path)
-        else:
-            self.path.rename(aside)
-        kept = [True]
+    def replacement(self) -> "RunFolder":
+        """Where --force trains the new run, hidden from every listing, while the finished one stays in place and
+        complete until the new one is complete and swapped in (swap_in)."""
+        return RunFolder(self.path.parent / f".{self.run_id}.forced")
 
-        def drop_old() -> None:
-            if kept[0]:
-                shutil.rmtree(aside)
-                kept[0] = False
-        try:
-            yield drop_old
-        finally:
-            if kept[0]:
-                if self.path.exists():
-                    shutil.rmtree(self.path)
-                aside.rename(self.path)
+    @property
+    def _swap_journal(self) -> Path:
+        # The inode of the folder being swapped in: after a kill it tells whether the swap happened.
+        return self.path.parent / f".{self.run_id}.swap"
+
+    def swap_in(self, new: "RunFolder") -> None:
+        """``new`` (a complete replacement()) takes this run's place in one step; then the old run is deleted. A
+        kill at any point leaves one complete run in place, and settle_replacement() finishes the job."""
+        write_json(self._swap_journal, os.stat(new.path).st_ino)
+        if exchange_paths(new.path, self.path):
+            old = new.path
+        else:  # a filesystem without an atomic exchange: two renames, the journal covers the moment between
+            old = self.path.parent / f".{self.run_id}.superseded"
+            self.path.rename(old)
+            new.path.rename(self.path)
+        shutil.rmtree(old)
+        self._swap_journal.unlink()
+
+    def settle_replacement(self) -> None:
+        """Finish what a killed --force left behind (call with the run locked): a swap half done is completed, a
+        complete replacement that was not swapped in yet is swapped in, an unfinished one is deleted."""
+        new, superseded = self.replacement(), self.path.parent / f".{self.run_id}.superseded"
+        if self._swap_journal.exists():
+            swapped_inode = read_json(self._swap_journal)
+            if self.path.exists() and os.stat(self.path).st_ino == swapped_inode:  # swapped: drop the old run
+                for old in (new.path, superseded):
+                    if old.exists():
+                        shutil.rmtree(old)
+            elif not self.path.exists():  # cut between the two renames
+                new.path.rename(self.path)
+                shutil.rmtree(superseded)
+            else:
+                self.swap_in(new)
+            self._swap_journal.unlink(missing_ok=True)
+        elif new.path.exists():
+            complete = new.has_manifest() and new.read_manifest().status == COMPLETE
+            if complete:
+                self.swap_in(new)
+            else:
+                shutil.rmtree(new.path)
 
     def check_path_room(self) -> None:
         """Every file a run writes must fit the filesystem's limits: refuse a results path that is too long before
         training, not at the first sample written."""
-        deepest = self.samples_path / ".writeup-epoch-0000.png.XXXXXXXX.tmp"  # an atomic write's temporary file
+        # an atomic write's temporary file, in the longer path of a --force replacement
+        deepest = self.replacement().samples_path / ".writeup-epoch-0000.png.XXXXXXXX.tmp"
         existing = next(p for p in (self.path, *self.path.parents) if p.exists())
         if len(str(deepest.absolute())) >= os.pathconf(existing, "PC_PATH_MAX") or \
-                len(self.lock_path.name) + 8 > os.pathconf(existing, "PC_NAME_MAX"):
+                len(self.replacement().run_id) + 8 > os.pathconf(existing, "PC_NAME_MAX"):
             raise StudyError(f"the path of run {self.run_id} under {self.results} is too long for this filesystem; "
                              f"pass a shorter --results")
 

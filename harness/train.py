@@ -6,7 +6,6 @@ models, optimizers, every RNG state and the tables, so an interrupted run resume
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -189,16 +188,28 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
     check_writable(spec.results)
     spec.folder.check_path_room()
     with spec.folder.locked("trained"):
+        spec.folder.settle_replacement()
         previous = _previous_attempt(spec, force)
         if previous is not None and previous.status == COMPLETE and previous.epochs_done >= spec.epochs:
             _repair_tables(spec, previous)
             outcome = RunOutcome(spec.run_id, spec.folder, "skipped", previous.epochs_done, None)
-            progress.end_run(outcome)
-            return outcome
-        split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
-        _check_batches(spec, len(split.images))
-        with spec.folder.replacing() if force else contextlib.nullcontext(lambda: None) as drop_old_run:
-            return _train(spec, split, previous, progress, drop_old_run)
+        else:
+            split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
+            _check_batches(spec, len(split.images))
+            outcome = _train_in_place_or_beside(spec, split, previous, progress, force)
+        progress.end_run(outcome)
+        return outcome
+
+
+def _train_in_place_or_beside(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
+                              force: bool) -> RunOutcome:
+    """--force over an existing run trains beside it and swaps the new run in once it is complete: the old run
+    stays whole and in place whatever is killed when."""
+    if not (force and spec.folder.path.exists()):
+        return _train(spec, split, previous, progress, spec.folder)
+    outcome = _train(spec, split, None, progress, spec.folder.replacement())
+    spec.folder.swap_in(spec.folder.replacement())
+    return dataclasses.replace(outcome, folder=spec.folder)
 
 
 def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
@@ -242,8 +253,7 @@ def _check_batches(spec: RunSpec, images: int) -> None:
 
 
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-           first_epoch_done: Callable[[], None]) -> RunOutcome:
-    folder = spec.folder
+           folder: RunFolder) -> RunOutcome:
     seed_everything(spec.seed)
     make_deterministic()
     gan = Gan.create(spec.variant, spec.fixes, spec.device, spec.compile)
@@ -293,12 +303,9 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             folder.write_tables(rows, columns, log_rows, timing_rows)
             manifest.epochs_done = epoch
             folder.write_manifest(manifest)
-            first_epoch_done()
             log_epoch(row, folder.sample_path(epoch))
             progress.end_epoch(row)
-    outcome = RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
-    progress.end_run(outcome)
-    return outcome
+    return RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
 
 
 def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,

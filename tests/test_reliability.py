@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from harness import cli, storage
 from harness.errors import StudyError
 from harness.report import write_report
-from harness.run_folder import RunFolder
+from harness.run_folder import RunFolder, run_folders
 from harness.train import train_run
 from tests.conftest import idx_bytes, make_spec
 from tests.test_cli import assert_one_line_error, run_args
@@ -185,18 +185,69 @@ def test_fewer_epochs_than_an_interrupted_run_has_is_refused(data_root, tmp_path
         train_run(replace(spec, epochs=2))
 
 
-def test_force_keeps_the_old_run_until_the_new_one_has_an_epoch(data_root, tmp_path):
+def _run_files(folder: RunFolder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (folder.metrics_path, folder.manifest_path, folder.checkpoint_path)}
+
+
+def test_force_keeps_the_old_run_whole_until_the_new_one_is_complete(data_root, tmp_path):
     spec = make_spec("udacity", data_root, tmp_path, epochs=2, limit=64)
     train_run(spec)
-    before = {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)}
+    old = _run_files(spec.folder)
+    for epoch in (1, 2):  # before and after the new run's first epoch
+        with pytest.raises(KeyboardInterrupt):
+            train_run(spec, InterruptAt(epoch=epoch, step=1), force=True)
+        assert _run_files(spec.folder) == old
+    assert train_run(spec).status == "skipped"  # a plain re-run keeps the finished run, and drops the unfinished
+    assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
+    train_run(replace(spec, epochs=3), force=True)
+    newer = _run_files(spec.folder)
     with pytest.raises(KeyboardInterrupt):
-        train_run(spec, InterruptAt(epoch=1, step=1), force=True)
-    assert {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)} == before
-    with pytest.raises(KeyboardInterrupt):
-        train_run(spec, InterruptAt(epoch=2, step=1), force=True)  # the new run has epoch 1: the old one is gone
-    manifest = spec.folder.read_manifest()
-    assert manifest.status == "interrupted" and manifest.epochs_done == 1
-    assert not any(p.name.endswith(".replaced") for p in spec.folder.path.parent.iterdir())
+        train_run(spec, InterruptAt(epoch=2, step=1), force=True)  # a second --force never loses the newer run
+    assert _run_files(spec.folder) == newer and spec.folder.read_manifest().epochs_done == 3
+
+
+def test_force_killed_mid_training_loses_nothing(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path / "results", epochs=1, limit=64, split="test")
+    train_run(spec)
+    old = _run_files(spec.folder)
+    process = _study_process(data_root, tmp_path / "results", "udacity", "--epochs", "30", "--limit", "64",
+                             "--force", "--eval-every", "0")
+    staged = spec.folder.replacement()
+    _wait_for(lambda: staged.checkpoint_path.exists(), seconds=60)
+    process.kill()  # -9: no handler runs
+    process.communicate(timeout=30)
+    assert _run_files(spec.folder) == old and spec.folder.read_manifest().status == "complete"
+    assert [f.run_id for f in run_folders(tmp_path / "results")] == [spec.run_id]
+    assert train_run(spec).status == "skipped"
+
+
+@pytest.mark.parametrize("atomic_exchange", [True, False])
+def test_a_swap_cut_short_is_finished_by_the_next_command(atomic_exchange, data_root, tmp_path, monkeypatch):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64)
+    train_run(spec)
+    if not atomic_exchange:
+        monkeypatch.setattr("harness.run_folder.exchange_paths", lambda first, second: False)
+    real_rename = Path.rename
+
+    def killed_at_the_second_rename(self, target):
+        if Path(target) == spec.folder.path and self.name.endswith(".forced"):
+            raise SystemExit("killed")
+        return real_rename(self, target)
+
+    def killed_before_deleting(path, *args, **kwargs):
+        raise SystemExit("killed")
+    if atomic_exchange:
+        monkeypatch.setattr("harness.run_folder.shutil.rmtree", killed_before_deleting)
+    else:
+        monkeypatch.setattr(Path, "rename", killed_at_the_second_rename)
+    with pytest.raises(SystemExit):
+        train_run(spec, force=True)
+    monkeypatch.undo()
+    new_manifest = json.loads(((spec.folder.replacement().path if not atomic_exchange else spec.folder.path)
+                               / "manifest.json").read_text())
+    assert train_run(spec).status == "skipped"
+    assert json.loads(spec.folder.manifest_path.read_text()) == new_manifest  # the new run, swapped in
+    assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
 
 
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
