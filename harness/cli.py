@@ -28,7 +28,7 @@ from harness.jobs import train_in_parallel
 from harness.planning import RunChoices, RunSpec, plan_runs
 from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, summary_line, working
 from harness.ray_executor import import_ray, train_on_ray
-from harness.run_folder import RunFolder
+from harness.run_folder import RunFolder, refuse_results_inside_a_run
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
@@ -322,6 +322,8 @@ def run(
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
         tensorboard=tensorboard))
     gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
+    for results_folder in {s.results for s in specs}:
+        refuse_results_inside_a_run(results_folder)
     # Build a missing evaluator once, before any run (or parallel job) needs it.
     for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
                                                             for s in specs if s.eval_every}):

@@ -301,6 +301,21 @@ def runs_root(results: Path) -> Path:
     return results / "runs"
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The run folder ``path`` is in (or is), if any: results inside a run would be deleted with it by --force."""
+    for folder in (path, *path.parents):
+        if (folder / "manifest.json").is_file() and folder.parent.name == "runs":
+            return folder
+    return None
+
+
+def refuse_results_inside_a_run(results: Path) -> None:
+    """A results folder inside a run would be deleted with it by a --force of that run."""
+    run = enclosing_run(results.resolve())
+    if run is not None:
+        raise StudyError(f"--results {results} is inside the run folder {run}; pass a --results outside every run")
+
+
 def run_folders(results: Path) -> list[RunFolder]:
     """Every run folder under results/runs/, in name order."""
     root = runs_root(results)

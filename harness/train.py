@@ -21,7 +21,15 @@ from harness.data import BatchOrder, DeviceImages, Split, load_split
 from harness.errors import StudyError
 from harness.evaluator import ensure_evaluator, load_evaluator
 from harness.planning import RunSpec
-from harness.run_folder import COMPLETE, DataRecord, Manifest, RunFolder, metric_columns, now
+from harness.run_folder import (
+    COMPLETE,
+    DataRecord,
+    Manifest,
+    RunFolder,
+    metric_columns,
+    now,
+    refuse_results_inside_a_run,
+)
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
@@ -185,6 +193,7 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
         torch.set_num_threads(spec.threads)
     if spec.limit is not None:
         _check_batches(spec, spec.limit)  # refused before any folder is made
+    refuse_results_inside_a_run(spec.results)
     check_writable(spec.results)
     spec.folder.check_path_room()
     with spec.folder.locked("trained"):

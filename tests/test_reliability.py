@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -19,6 +20,7 @@ import torch
 from typer.testing import CliRunner
 
 from harness import cli, storage
+from harness import report as report_module
 from harness.errors import StudyError
 from harness.report import write_report
 from harness.run_folder import RunFolder, run_folders
@@ -37,21 +39,89 @@ def study(*args: str):
 
 
 # 1. Reports write only their own files --------------------------------------------------------------------------
-def test_report_never_deletes_a_users_files(tmp_path):
+def _two_arms(results: Path) -> None:
     for seed in range(2):
-        write_run(tmp_path / "results", "udacity", seed)
-        write_run(tmp_path / "results", "dcgan-xavier", seed)
+        write_run(results, "udacity", seed)
+        write_run(results, "dcgan-xavier", seed)
+
+
+def test_a_report_replaces_only_its_own_earlier_files(tmp_path):
+    _two_arms(tmp_path / "results")
     out = tmp_path / "paper2"
-    (out / "figures" / "drafts").mkdir(parents=True)
-    (out / "tables").mkdir()
-    mine = [out / "figures" / "fig1.pdf", out / "tables" / "mine.csv", out / "figures" / "drafts" / "a.png"]
-    for path in mine:
-        path.write_text("the user's")
     write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # prunes its own dcgan-xavier figures
-    assert all(path.read_text() == "the user's" for path in mine)
+    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # drops its own dcgan-xavier figures
     assert (out / "report.md").is_file()
     assert not any("dcgan" in p.name for p in (out / "figures").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "paper2", "results"]  # no staging folder left
+
+
+@pytest.mark.parametrize("intruder", ["user-file", "edited-report", "symlinked-tables"])
+def test_a_report_refuses_an_out_holding_files_no_report_wrote(intruder, tmp_path):
+    _two_arms(tmp_path / "results")
+    out, mine = tmp_path / "paper2", tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("the user's")
+    if intruder == "user-file":
+        out.mkdir()
+        (out / "report.md").write_text("the user's")
+    else:
+        write_report(tmp_path / "results", out, VARIANTS, None, "md")
+        if intruder == "edited-report":
+            (out / "report.md").write_text("the user's")
+        else:
+            shutil.rmtree(out / "tables")
+            (out / "tables").symlink_to(mine)
+    result = study("report", "--results", str(tmp_path / "results"), "--out", str(out))
+    assert_one_line_error(result, "which no report wrote")
+    assert (mine / "summary.csv").read_text() == "the user's"
+    if intruder != "symlinked-tables":
+        assert (out / "report.md").read_text() == "the user's"
+
+
+def test_a_forged_listing_deletes_nothing_outside_out(tmp_path):
+    _two_arms(tmp_path / "results")
+    out = tmp_path / "paper2"
+    write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    victims = [tmp_path / "victim.txt", tmp_path / "absolute.txt"]
+    for victim in victims:
+        victim.write_text("the user's")
+    listing = json.loads((out / ".report-files.json").read_text())
+    listing.update({"../victim.txt": storage_sha256(victims[0]), str(victims[1]): storage_sha256(victims[1])})
+    (out / ".report-files.json").write_text(json.dumps(listing))
+    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")
+    assert all(victim.read_text() == "the user's" for victim in victims)
+
+
+def storage_sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_report_killed_while_writing_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    _two_arms(tmp_path / "results")
+    out = tmp_path / "paper2"
+    write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_run(tmp_path / "results", "udacity", 2, final={"fid": 7.0})
+    real = report_module.atomic_write_text
+
+    def killed_at_the_report(path, text):
+        if path.name == "report.md":
+            raise SystemExit("killed")
+        real(path, text)
+    monkeypatch.setattr(report_module, "atomic_write_text", killed_at_the_report)
+    with pytest.raises(SystemExit):
+        write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_report_refuses_an_out_among_the_runs(tmp_path):
+    _two_arms(tmp_path / "results")
+    for out in (tmp_path / "results" / "runs", next((tmp_path / "results" / "runs").iterdir()) / "rep"):
+        assert_one_line_error(study("report", "--results", str(tmp_path / "results"), "--out", str(out)),
+                              "among the runs")
+    assert sorted(p.name for p in (tmp_path / "results" / "runs").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "results" / "runs").iterdir() if "seed" in p.name)
 
 
 def test_report_on_empty_results_creates_nothing(tmp_path):
@@ -248,6 +318,15 @@ def test_a_swap_cut_short_is_finished_by_the_next_command(atomic_exchange, data_
     assert train_run(spec).status == "skipped"
     assert json.loads(spec.folder.manifest_path.read_text()) == new_manifest  # the new run, swapped in
     assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
+
+
+def test_results_inside_a_run_folder_are_refused(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64, split="test")
+    train_run(spec)
+    inner = spec.folder.path / "inner"
+    assert_one_line_error(study(*run_args(data_root, inner, "torch7-mlp", "--limit", "64", "--epochs", "1")),
+                          "inside the run folder", "--results")
+    assert not inner.exists()
 
 
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
