@@ -26,7 +26,7 @@ from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
 from harness.planning import RunChoices, RunSpec, plan_runs
-from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, summary_line, working
+from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, working
 from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder, refuse_results_inside_a_run
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
@@ -235,9 +235,11 @@ def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
     return value
 
 
-def run_on_ray(specs: list[RunSpec], force: bool, address: Optional[str], gpus_per_run: float, quiet: bool) -> None:
+def run_in_workers(specs: list[RunSpec], quiet: bool,
+                   launch: Callable[[Callable[[Any], None], Callable[[RunSpec, str], None]], None]) -> None:
+    """Runs trained in other processes (--jobs, Ray): a line per finished or failed run, the others going on."""
     with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
-        train_on_ray(specs, force, address, gpus_per_run, runs.done, runs.failed)
+        launch(runs.done, runs.failed)
     if runs.failed_runs:
         raise StudyError(f"{runs.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
                          f"the same command: finished runs are skipped, unfinished ones resume")
@@ -331,10 +333,11 @@ def run(
                              f"{results_folder / 'evaluators'})"):
             ensure_evaluator(results_folder, root, name, chosen_split)
     if executor == "ray":
-        run_on_ray(specs, force, address, gpu_share, quiet)
+        run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
+                                                                        failed))
         return
     if jobs > 1:
-        train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
+        run_in_workers(specs, quiet, lambda done, failed: train_in_parallel(specs, jobs, force, done, failed))
         return
     if quiet or not stdout.is_terminal:
         progress = QuietProgress(stdout) if quiet else LineProgress(stdout)

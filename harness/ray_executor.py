@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Callable
 
 from harness.errors import StudyError
+from harness.jobs import one_line as describe_failure
 from harness.jobs import portable, train_by_name
 from harness.planning import RunSpec
 from harness.storage import atomic_write_text, check_writable
@@ -131,7 +132,4 @@ def train_all(ray: ModuleType, specs: list[RunSpec], force: bool, gpus_per_run: 
 
 def one_line(ray: ModuleType, error: Exception) -> str:
     """What the run raised, as the local CLI would print it; a lost worker as Ray describes it."""
-    cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
-    lines = str(cause).strip().splitlines()
-    text = lines[0] if lines else ""
-    return text if isinstance(cause, StudyError) else f"{type(cause).__name__}: {text}"
+    return describe_failure(error.cause if isinstance(error, ray.exceptions.RayTaskError) else error)

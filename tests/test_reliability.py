@@ -246,6 +246,36 @@ def test_sigterm_interrupts_like_ctrl_c_and_the_runs_resume(jobs, data_root, tmp
             RunFolder.of(tmp_path / "whole", folder.run_id).metrics_path.read_bytes()
 
 
+# Parallel workers that cannot start or die end the command with a line per run ---------------------------------
+def test_a_run_named_twice_is_refused(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path, "udacity", "udacity", "--jobs", "2", "--limit", "64"))
+    assert_one_line_error(result, "asked for more than once")
+
+
+def test_parallel_runs_with_one_locked_end_with_a_line_for_it(data_root, tmp_path):
+    locked = RunFolder.of(tmp_path, "udacity__mnist-test-first64__seed0")
+    with locked.locked("trained"):
+        process = _study_process(data_root, tmp_path, "udacity", "torch7-mlp", "--jobs", "2", "--limit", "64",
+                                 "--epochs", "1", "--threads", "1", "--eval-every", "0")
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert f"{locked.run_id}: failed: run {locked.run_id} is being trained by another process" in out
+    assert RunFolder.of(tmp_path, "torch7-mlp__mnist-test-first64__seed0").read_manifest().status == "complete"
+    assert err.strip().splitlines()[-1].startswith("error: 1 of 2 runs failed")
+
+
+def test_a_killed_worker_ends_the_command_with_a_line_per_run(data_root, tmp_path):
+    process = _study_process(data_root, tmp_path, "udacity", "torch7-mlp", "--jobs", "2", "--limit", "64",
+                             "--epochs", "200", "--threads", "1", "--eval-every", "0")
+    folder = RunFolder.of(tmp_path, "udacity__mnist-test-first64__seed0")
+    _wait_for(lambda: folder.checkpoint_path.exists(), seconds=120)
+    os.kill(int(folder.lock_path.read_text().split()[-1]), signal.SIGKILL)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert f"{folder.run_id}: failed: a worker process died" in out
+    assert "error: 2 of 2 runs failed" in err or "torch7-mlp__mnist-test-first64__seed0: complete" in out
+
+
 # 6 and 7. Asking for fewer epochs; --force ------------------------------------------------------------------------
 def test_fewer_epochs_than_an_interrupted_run_has_is_refused(data_root, tmp_path):
     spec = make_spec("udacity", data_root, tmp_path, epochs=8, limit=64)
