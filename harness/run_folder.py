@@ -125,7 +125,24 @@ class Manifest:
                           limit=data.get("limit"), root=data.get("root", ""), files=list(data.get("files", [])))
         if not isinstance(value["epochs_done"], int) or not isinstance(value["seed"], int):
             raise StudyError(f"{where}: epochs_done and seed must be integers")
+        problem = _field_problem(value)
+        if problem:
+            raise StudyError(f"{where}: {problem}")
         return cls(**{k: v for k, v in value.items() if k in names and k != "data"}, data=data)
+
+
+VERSION_KEYS = ("python", "torch", "torchvision")  # what every report's provenance table shows
+
+
+def _field_problem(value: dict) -> str | None:
+    """What is wrong with the fields every reader relies on, or None."""
+    for name in ("fixes", "alternatives"):
+        if not isinstance(value.get(name, []), list) or not all(isinstance(v, str) for v in value.get(name, [])):
+            return f"'{name}' must be a list of names"
+    versions = value["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(versions.get(k), str) for k in VERSION_KEYS):
+        return f"'versions' must name the {', '.join(VERSION_KEYS)} versions"
+    return None
 
 
 class RunFolder:

@@ -87,10 +87,18 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
                          f"--epochs 2 --split test --limit 512`, or pass --results")
     complete, excluded = [], []
     for folder in folders:
+        if folder.path.is_symlink():  # the run it points to is read from its own folder
+            excluded.append(LeftOut(folder.run_id, f"a symbolic link to {folder.path.resolve()}, not a run folder",
+                                    None))
+            continue
         try:
             manifest = folder.read_manifest()
-        except StudyError:
-            excluded.append(LeftOut(folder.run_id, "no readable manifest.json", None))
+        except StudyError as error:
+            excluded.append(LeftOut(folder.run_id, f"no readable manifest.json ({error})", None))
+            continue
+        if manifest.run_id != folder.run_id:  # e.g. `cp -r run run.bak`: the same run, not another seed
+            excluded.append(LeftOut(folder.run_id, f"a copy of run {manifest.run_id} (its manifest names that run); "
+                                                   f"move it out of {folder.path.parent}", manifest.variant))
             continue
         if manifest.status != COMPLETE:
             reason = manifest.error or f"{manifest.epochs_done} of {manifest.epochs_requested} epochs done"

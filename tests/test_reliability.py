@@ -182,6 +182,32 @@ def test_damaged_manifests_are_left_out_and_refused_with_one_line(manifest, data
     assert_one_line_error(result, "cannot be resumed", "--force")
 
 
+def test_copies_and_symlinks_of_a_run_are_left_out_once(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+    runs = tmp_path / "runs"
+    shutil.copytree(runs / "udacity__mnist-test-first512__seed0", runs / "udacity__mnist-test-first512__seed0.bak")
+    (runs / "udacity-link").symlink_to(runs / "udacity__mnist-test-first512__seed1")
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    assert pd.read_csv(tmp_path / "out" / "tables" / "summary.csv")["seeds"].tolist() == [2]
+    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv").set_index("run")["left out because"]
+    assert sorted(left_out.index) == ["udacity-link", "udacity__mnist-test-first512__seed0.bak"]
+    assert "a copy of run udacity__mnist-test-first512__seed0" in left_out["udacity__mnist-test-first512__seed0.bak"]
+    assert "symbolic link" in left_out["udacity-link"]
+
+
+@pytest.mark.parametrize("field,value", [("fixes", None), ("versions", {})])
+def test_a_manifest_with_unusable_fields_is_left_out_with_the_reason(field, value, tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+    folder = RunFolder(write_run(tmp_path, "udacity", 2))
+    manifest = json.loads(folder.manifest_path.read_text())
+    folder.manifest_path.write_text(json.dumps(manifest | {field: value}))
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv")
+    assert left_out["run"].tolist() == [folder.run_id] and f"'{field}' must" in left_out["left out because"].iloc[0]
+
+
 def test_tables_are_repaired_from_the_checkpoint(data_root, tmp_path):
     spec = make_spec("torch7-mlp", data_root, tmp_path, epochs=2, limit=64)
     train_run(spec)
