@@ -58,6 +58,7 @@ class DataRecord:
     limit: int | None
     root: str
     files: list[str] = field(default_factory=list)
+    sha256: str = ""  # of the images trained on, checked on resume; "" in runs of an older version
 
     @property
     def protocol(self) -> str:
@@ -122,7 +123,8 @@ class Manifest:
         if not isinstance(data, dict) or not {"dataset", "split", "images"} <= set(data):
             raise StudyError(f"{where}: 'data' must name dataset, split and images")
         data = DataRecord(dataset=data["dataset"], split=data["split"], images=data["images"],
-                          limit=data.get("limit"), root=data.get("root", ""), files=list(data.get("files", [])))
+                          limit=data.get("limit"), root=data.get("root", ""), files=list(data.get("files", [])),
+                          sha256=data.get("sha256", ""))
         if not isinstance(value["epochs_done"], int) or not isinstance(value["seed"], int):
             raise StudyError(f"{where}: epochs_done and seed must be integers")
         problem = _field_problem(value)

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from harness import cli, storage
 from harness import report as report_module
 from harness.errors import StudyError
+from harness.evaluator import build_evaluator
 from harness.report import write_report
 from harness.run_folder import RunFolder, run_folders
 from harness.train import train_run
@@ -383,6 +384,58 @@ def test_results_inside_a_run_folder_are_refused(data_root, tmp_path):
     assert_one_line_error(study(*run_args(data_root, inner, "torch7-mlp", "--limit", "64", "--epochs", "1")),
                           "inside the run folder", "--results")
     assert not inner.exists()
+
+
+# Everything a run's numbers depend on is checked on resume ----------------------------------------------------------
+def _interrupted(spec) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec, InterruptAt(epoch=2, step=1))
+
+
+def _edit_checkpoint(folder: RunFolder, **changes) -> None:
+    state = torch.load(folder.checkpoint_path, weights_only=False)
+    state.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        del state[key]
+    torch.save(state, folder.checkpoint_path)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ("eval-samples", "was scored with 32 samples, not 16; resume it with --eval-samples 32"),
+    ("evaluator", "was scored with evaluator"),
+    ("scoring-off", "was trained with scoring on"),
+    ("other-seed", "is of run udacity__mnist-test-first64__seed1, not udacity__mnist-test-first64__seed0"),
+    ("other-variant", "does not hold udacity's models"),
+    ("no-epoch", "lacks epoch"),
+    ("fashion-data", "was trained on images with SHA-256")])
+def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, epochs=3, limit=64, split="test"), eval_every=1,
+                   eval_samples=32)
+    _interrupted(spec)
+    if change == "evaluator":
+        build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
+    elif change == "other-seed":
+        other = replace(spec, seed=1)
+        _interrupted(other)
+        shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
+    elif change == "other-variant":
+        other = replace(make_spec("torch7-mlp", data_root, tmp_path, epochs=3, limit=64, split="test"), eval_every=1,
+                        eval_samples=32)
+        _interrupted(other)
+        shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
+        _edit_checkpoint(spec.folder, run=None)  # as a checkpoint of an older version, which names no run
+    elif change == "no-epoch":
+        _edit_checkpoint(spec.folder, epoch=None)
+    else:
+        raw = data_root / "MNIST" / "raw"
+        for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+            shutil.copy(data_root / "FashionMNIST" / "raw" / name, raw / name)
+    before = _run_files(spec.folder)
+    result = study(*run_args(data_root, tmp_path, "udacity", "--epochs", "3", "--limit", "64", "--eval-every",
+                             "0" if change == "scoring-off" else "1", "--eval-samples",
+                             "16" if change == "eval-samples" else "32"))
+    assert_one_line_error(result, needle)
+    assert _run_files(spec.folder) == before
 
 
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
