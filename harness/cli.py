@@ -512,12 +512,14 @@ def evaluate(
         "--data-root", help="Folder holding <Class>/raw/ IDX files (default: the folder the run was trained from, "
                             "else $STUDY_DATA_ROOT).")] = None,
 ):
-    """Score finished runs again from their last checkpoint; the scores replace those of the last metrics row."""
+    """Score runs again from their last checkpoint; the scores replace those of a finished run's last metrics row
+    (an unfinished run's go to RUN/eval.json, so its tables stay what training wrote)."""
     torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
         with working(stderr, f"scoring {run_dir.name}"):
-            rows.append(evaluate_run(RunFolder(run_dir), get_variant, n, torch_device, data_root))
+            # the real path: `study eval .` in a run folder, or a symlink to a run, is the run itself
+            rows.append(evaluate_run(RunFolder(run_dir.resolve()), get_variant, n, torch_device, data_root))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -8,6 +8,7 @@ status, recorded by one context manager. Everything that reads or writes a run g
         timings.csv            seconds per epoch (TIMING_COLUMNS)
         samples/epoch-NNNN.png, samples/writeup-epoch-NNNN.png
         checkpoints/last.pt    models, optimizers, RNG states and the three tables: the run's ground truth
+        eval.json              `study eval` of an unfinished run: its scores, kept out of the tables
 """
 from __future__ import annotations
 
@@ -171,6 +172,7 @@ class RunFolder:
     timings_path = property(lambda self: self.path / "timings.csv")
     checkpoint_path = property(lambda self: self.path / "checkpoints" / "last.pt")
     samples_path = property(lambda self: self.path / "samples")
+    eval_path = property(lambda self: self.path / "eval.json")
 
     def sample_path(self, epoch: int) -> Path:
         """The study's fixed-noise grid of an epoch."""
@@ -189,8 +191,10 @@ class RunFolder:
 
     @property
     def lock_path(self) -> Path:
-        # Beside the folder, not in it: --force moves the folder aside while the lock is held.
-        return self.path.parent / f".{self.run_id}.lock"
+        # Beside the folder, not in it: --force swaps the folder while the lock is held. Keyed by the real path, so
+        # a symlink to the run (or a relative path) locks the same file.
+        real = self.path.resolve()
+        return real.parent / f".{real.name}.lock"
 
     @contextlib.contextmanager
     def locked(self, purpose: str) -> Iterator[None]:

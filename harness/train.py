@@ -34,7 +34,14 @@ from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seeding import capture_rng, device_description, make_deterministic, restore_rng, seed_everything
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
+from harness.storage import (
+    check_writable,
+    code_version,
+    library_versions,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 from harness.tensorboard import epoch_logger
 from harness.variant import Recipe, Variant
 
@@ -380,7 +387,8 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
 
 def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,
                  device: torch.device, data_root: Path | None = None) -> dict:
-    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row.
+    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row (an
+    unfinished run's go to eval.json beside its tables).
     ``variant_named`` looks the run's variant up in the registry; ``data_root`` overrides the recorded one. A run
     being trained is refused (it is locked), so scoring never rewinds a run."""
     if not folder.has_manifest():
@@ -416,6 +424,10 @@ def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int
     gan = Gan.create(variant, frozenset(manifest.fixes), device)
     _load_models(gan, state, folder)
     scores = evaluation.score(gan, manifest.seed)
+    if manifest.status != COMPLETE:  # the run resumes later: its tables must stay what training wrote
+        write_json(folder.eval_path, {"run_id": manifest.run_id, "epoch": state["epoch"], "scores": scores,
+                                      "evaluation": evaluation.describe()})
+        return {"run_id": folder.run_id, "epoch": state["epoch"], **scores}
     state["metrics"][-1].update(scores)
     save_checkpoint(folder.checkpoint_path, state)
     folder.write_tables(state["metrics"], metric_columns(list(variant.writeup_columns)), state["log"],

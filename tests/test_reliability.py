@@ -438,6 +438,31 @@ def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_
     assert _run_files(spec.folder) == before
 
 
+def test_eval_of_an_unfinished_run_writes_beside_its_tables(data_root, tmp_path, monkeypatch):
+    spec = make_spec("udacity", data_root, tmp_path / "cut", epochs=3, limit=64, split="test")
+    _interrupted(spec)
+    build_evaluator(spec.results, data_root, "mnist", "test", epochs=1)
+    before = _run_files(spec.folder)
+    monkeypatch.chdir(spec.folder.path)  # `cd results/runs/X && study eval .`
+    assert study("eval", ".", "--n", "16").exit_code == 0
+    assert _run_files(spec.folder) == before
+    assert json.loads(spec.folder.eval_path.read_text())["epoch"] == 1
+    assert not any(p.name == "..lock" for p in spec.folder.path.parent.iterdir())
+    train_run(spec)
+    whole = make_spec("udacity", data_root, tmp_path / "whole", epochs=3, limit=64, split="test")
+    train_run(whole)
+    assert spec.folder.metrics_path.read_bytes() == whole.folder.metrics_path.read_bytes()
+
+
+def test_the_lock_holds_through_a_symlinked_run_path(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
+    train_run(spec)
+    link = tmp_path / "link"
+    link.symlink_to(spec.folder.path)
+    with spec.folder.locked("trained"):
+        assert_one_line_error(study("eval", str(link)), "is being trained by another process")
+
+
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
 def test_bad_inputs_get_one_line(data_root, tmp_path):
     results = tmp_path / "results"
