@@ -29,6 +29,7 @@ from harness.planning import RunChoices, RunSpec, plan_runs
 from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, working
 from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder, refuse_results_inside_a_run
+from harness.runs import runs_scored_with
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
@@ -480,6 +481,7 @@ def evaluator_build(
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
+    refuse_replacing_a_used_evaluator(results or settings.results, dataset or settings.dataset, chosen_split)
     with working(stderr, "training the evaluator"):
         info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
                                dataset or settings.dataset, chosen_split, epochs)
@@ -488,6 +490,20 @@ def evaluator_build(
                  f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
                  f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
                  f"{info.build_seconds:.0f} s\n  -> {folder}", highlight=False)
+
+
+def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str) -> None:
+    """Scores are comparable only within one evaluator: never overwrite the one runs were scored with."""
+    folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split])
+    try:
+        sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split])[1].sha256
+    except StudyError:  # none there, or a damaged one: nothing a run can be read against
+        return
+    scored = runs_scored_with(results, sha256)
+    if scored:
+        raise StudyError(f"evaluator {folder} ({sha256[:12]}) scored {len(scored)} run(s) under {results / 'runs'} "
+                         f"(e.g. {scored[0]}); build the new one under another --results, or move those runs away "
+                         f"first")
 
 
 SCORE_COLUMNS = ["fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "classes_covered"]

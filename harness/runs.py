@@ -117,3 +117,16 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
             continue
         complete.append(Run(folder, manifest, metrics, log))
     return complete, excluded
+
+
+def runs_scored_with(results: Path, evaluator_sha256: str) -> list[str]:
+    """The runs under ``results`` whose scores were computed in this evaluator (readable manifests only)."""
+    scored = []
+    for folder in run_folders(results):
+        try:
+            evaluation = folder.read_manifest().evaluation or {}
+        except StudyError:
+            continue
+        if evaluation.get("evaluator_sha256") == evaluator_sha256:
+            scored.append(folder.run_id)
+    return scored

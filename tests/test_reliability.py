@@ -463,6 +463,17 @@ def test_the_lock_holds_through_a_symlinked_run_path(data_root, tmp_path):
         assert_one_line_error(study("eval", str(link)), "is being trained by another process")
 
 
+def test_evaluator_build_never_overwrites_the_one_runs_were_scored_with(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
+    train_run(spec)
+    record = next((tmp_path / "evaluators").iterdir()) / "evaluator.json"
+    before = record.read_bytes()
+    result = study("evaluator", "build", "--split", "test", "--epochs", "1", "--results", str(tmp_path),
+                   "--data-root", str(data_root))
+    assert_one_line_error(result, "scored 1 run(s)", "another --results")
+    assert record.read_bytes() == before
+
+
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
 def test_bad_inputs_get_one_line(data_root, tmp_path):
     results = tmp_path / "results"
