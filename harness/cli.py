@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from harness.bench import bench_scoring, bench_variant, measure_ceilings
 from harness.claims import describe_check
-from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, load_config, resolve_data_root
+from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, THREADS_MAX, load_config, resolve_data_root
 from harness.data import load_split
 from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
@@ -274,7 +274,7 @@ def run(
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
         "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
-                          "identity: results depend on it.", minimum=1)] = None,
+                          "identity: results depend on it.", minimum=1, maximum=THREADS_MAX)] = None,
     results: ResultsOption = None,
     data_root: DataRootOption = None,
     config: ConfigOption = None,

@@ -323,7 +323,7 @@ def _check_batches(spec: RunSpec, images: int) -> None:
     if images % batch == 1:
         raise StudyError(f"{images} images in batches of {batch} leave a last batch of 1 image, which the "
                          f"write-ups never train on (BatchNorm and squeeze() fail on it); use --limit "
-                         f"{max(images - 1, 2)} or {images + 1}")
+                         f"{' or '.join(str(n) for n in (images - 1, images + 1) if n >= 2)}")
 
 
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,

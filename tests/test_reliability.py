@@ -489,6 +489,21 @@ def test_bad_inputs_get_one_line(data_root, tmp_path):
     assert not (results / "runs").exists()
 
 
+@pytest.mark.parametrize("args,config,needle", [
+    (["--threads", "2147483648"], "", "--threads must be an integer from 1 to 1024"),
+    ([], "[run]\nthreads = 1000000000000\n", "threads must be an integer from 1 to 1024"),
+    ([], "[Run]\nseeds = [3]\n", "unknown table [Run]; the only valid table is [run]"),
+    (["--limit", "1"], "", "use --limit 2")])
+def test_listed_inputs_get_one_sane_line(args, config, needle, data_root, tmp_path):
+    extra = [*args, "--epochs", "1"]
+    if config:
+        (tmp_path / "study.toml").write_text(config)
+        extra += ["--config", str(tmp_path / "study.toml")]
+    result = study(*run_args(data_root, tmp_path / "results", "udacity", *extra))
+    assert_one_line_error(result, needle)
+    assert "or 2" not in result.stderr
+
+
 def test_disk_full_is_one_line_and_recorded(data_root, tmp_path, monkeypatch):
     real = storage.atomic_write_bytes
 
