@@ -213,7 +213,7 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
         else:
             split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
             _check_batches(spec, len(split.images))
-            if previous is not None:
+            if previous is not None and previous.epochs_done:  # epochs to resume from
                 _check_same_data(spec.run_id, previous, split, spec.data_root)
             outcome = _train_in_place_or_beside(spec, split, previous, progress, force)
         progress.end_run(outcome)
@@ -337,7 +337,7 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
     grid_noise = fixed_noise(gan, spec.seed)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
     evaluation = prepare_evaluation(spec, split)
-    if previous is not None:
+    if previous is not None and previous.epochs_done:  # epochs already scored
         _check_same_scoring(spec, previous, evaluation)
     rows: list[dict] = []
     log_rows: list[dict] = []

@@ -426,7 +426,7 @@ def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_
         _edit_checkpoint(spec.folder, run=None)  # as a checkpoint of an older version, which names no run
     elif change == "no-epoch":
         _edit_checkpoint(spec.folder, epoch=None)
-    else:
+    elif change == "fashion-data":
         raw = data_root / "MNIST" / "raw"
         for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
             shutil.copy(data_root / "FashionMNIST" / "raw" / name, raw / name)
