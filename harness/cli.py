@@ -20,15 +20,16 @@ from typer.core import TyperGroup
 
 from harness.bench import bench_scoring, bench_variant, measure_ceilings
 from harness.claims import describe_check
-from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, load_config, resolve_data_root
+from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, THREADS_MAX, load_config, resolve_data_root
 from harness.data import load_split
 from harness.errors import StudyError
 from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
 from harness.jobs import train_in_parallel
 from harness.planning import RunChoices, RunSpec, plan_runs
-from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, summary_line, working
+from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, working
 from harness.ray_executor import import_ray, train_on_ray
-from harness.run_folder import RunFolder
+from harness.run_folder import RunFolder, refuse_results_inside_a_run
+from harness.runs import runs_scored_with
 from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
 from harness.seeding import SEED_CONTRACT_TEXT, resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
@@ -245,9 +246,11 @@ def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
     return value
 
 
-def run_on_ray(specs: list[RunSpec], force: bool, address: Optional[str], gpus_per_run: float, quiet: bool) -> None:
+def run_in_workers(specs: list[RunSpec], quiet: bool,
+                   launch: Callable[[Callable[[Any], None], Callable[[RunSpec, str], None]], None]) -> None:
+    """Runs trained in other processes (--jobs, Ray): a line per finished or failed run, the others going on."""
     with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
-        train_on_ray(specs, force, address, gpus_per_run, runs.done, runs.failed)
+        launch(runs.done, runs.failed)
     if runs.failed_runs:
         raise StudyError(f"{runs.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
                          f"the same command: finished runs are skipped, unfinished ones resume")
@@ -281,7 +284,7 @@ def run(
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
         "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
-                          "identity: results depend on it.", minimum=1)] = None,
+                          "identity: results depend on it.", minimum=1, maximum=THREADS_MAX)] = None,
     results: ResultsOption = None,
     data_root: DataRootOption = None,
     config: ConfigOption = None,
@@ -332,6 +335,8 @@ def run(
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
         tensorboard=tensorboard))
     gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
+    for results_folder in {s.results for s in specs}:
+        refuse_results_inside_a_run(results_folder)
     # Build a missing evaluator once, before any run (or parallel job) needs it.
     for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
                                                             for s in specs if s.eval_every}):
@@ -339,10 +344,11 @@ def run(
                              f"{results_folder / 'evaluators'})"):
             ensure_evaluator(results_folder, root, name, chosen_split)
     if executor == "ray":
-        run_on_ray(specs, force, address, gpu_share, quiet)
+        run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
+                                                                        failed))
         return
     if jobs > 1:
-        train_in_parallel(specs, jobs, force, lambda outcome: stdout.print(summary_line(outcome), highlight=False))
+        run_in_workers(specs, quiet, lambda done, failed: train_in_parallel(specs, jobs, force, done, failed))
         return
     if quiet or not stdout.is_terminal:
         progress = QuietProgress(stdout) if quiet else LineProgress(stdout)
@@ -485,6 +491,7 @@ def evaluator_build(
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
+    refuse_replacing_a_used_evaluator(results or settings.results, dataset or settings.dataset, chosen_split)
     with working(stderr, "training the evaluator"):
         info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
                                dataset or settings.dataset, chosen_split, epochs)
@@ -493,6 +500,20 @@ def evaluator_build(
                  f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
                  f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
                  f"{info.build_seconds:.0f} s\n  -> {folder}", highlight=False)
+
+
+def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str) -> None:
+    """Scores are comparable only within one evaluator: never overwrite the one runs were scored with."""
+    folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split])
+    try:
+        sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split])[1].sha256
+    except StudyError:  # none there, or a damaged one: nothing a run can be read against
+        return
+    scored = runs_scored_with(results, sha256)
+    if scored:
+        raise StudyError(f"evaluator {folder} ({sha256[:12]}) scored {len(scored)} run(s) under {results / 'runs'} "
+                         f"(e.g. {scored[0]}); build the new one under another --results, or move those runs away "
+                         f"first")
 
 
 SCORE_COLUMNS = ["fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "classes_covered"]
@@ -517,12 +538,14 @@ def evaluate(
         "--data-root", help="Folder holding <Class>/raw/ IDX files (default: the folder the run was trained from, "
                             "else $STUDY_DATA_ROOT).")] = None,
 ):
-    """Score finished runs again from their last checkpoint; the scores replace those of the last metrics row."""
+    """Score runs again from their last checkpoint; the scores replace those of a finished run's last metrics row
+    (an unfinished run's go to RUN/eval.json, so its tables stay what training wrote)."""
     torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
         with working(stderr, f"scoring {run_dir.name}"):
-            rows.append(evaluate_run(RunFolder(run_dir), get_variant, n, torch_device, data_root))
+            # the real path: `study eval .` in a run folder, or a symlink to a run, is the run itself
+            rows.append(evaluate_run(RunFolder(run_dir.resolve()), get_variant, n, torch_device, data_root))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -30,6 +30,7 @@ class StudyConfig:
     protocol: str = "epochs"  # epochs | steps (step-matched: an epoch has the original's number of steps)
 
 
+THREADS_MAX = 1024  # torch.set_num_threads takes a C int; no machine this suite targets has more cores
 SEED_MAX = 2**32 - 1  # numpy's global RNG, which two write-ups draw from, takes seeds below 2**32
 
 
@@ -52,7 +53,7 @@ def _problem(key: str, value: object) -> str | None:
     if key in ("dataset", "split", "device", "results", "data_root"):
         return None if isinstance(value, str) and value else "must be a non-empty string"
     if key == "threads":
-        return None if _is_int(value) and value >= 1 else "must be an integer >= 1"
+        return None if _is_int(value) and 1 <= value <= THREADS_MAX else f"must be an integer from 1 to {THREADS_MAX}"
     if key == "eval_every":
         return None if value == "auto" or (_is_int(value) and value >= 0) else \
             "must be \"auto\" or a non-negative integer"
@@ -64,6 +65,10 @@ def _problem(key: str, value: object) -> str | None:
 
 
 def _check(path: Path, document: dict) -> dict:
+    unknown = sorted(set(document) - {"run"})
+    if unknown:  # e.g. a [Run] typo, whose settings would be silently ignored
+        raise StudyError(f"{path}: unknown table [{unknown[0]}]; the only valid table is [run]; fix the file or pass "
+                         f"another --config")
     table = document.get("run", {})
     if not isinstance(table, dict):
         raise StudyError(f"{path}: 'run' must be a [run] table of settings, got {table!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,11 @@ class Split:
     dataset: str
     split: str
     files: tuple[str, ...]
+
+
+def images_sha256(images: torch.Tensor) -> str:
+    """The identity of a set of images: what a resumed run checks it still trains on."""
+    return hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
 
 
 def load_split(root: Path, dataset: str, split: str, limit: int | None = None) -> Split:

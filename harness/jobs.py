@@ -4,8 +4,10 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
+from harness.errors import StudyError
 from harness.planning import RunSpec
 from harness.signals import training, worker_terminates_as_interrupt
 from harness.train import RunOutcome, train_run
@@ -24,15 +26,25 @@ def train_by_name(variant_name: str, fields: dict, force: bool) -> RunOutcome:
         return train_run(RunSpec(variant=get_variant(variant_name), **fields), None, force)
 
 
-def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Callable[[RunOutcome], None]) -> None:
-    """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads).
-    Ctrl-C or SIGTERM stops every worker, each marking its run interrupted, before this returns."""
+def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Callable[[RunOutcome], None],
+                      on_failed: Callable[[RunSpec, str], None]) -> None:
+    """Each run computes exactly what it would alone: same seed handling, same thread count (spec.threads). A run
+    that fails, or whose worker dies, goes to on_failed with a one-line reason while the others go on. Ctrl-C or
+    SIGTERM stops every worker, each marking its run interrupted, before this returns."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no inherited RNG or threads
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_terminates_as_interrupt)
-    futures = [pool.submit(train_by_name, *portable(spec), force) for spec in specs]
+    futures = {pool.submit(train_by_name, *portable(spec), force): spec for spec in specs}
     try:
         for future in as_completed(futures):
-            on_done(future.result())
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:  # a worker died (kill -9, out of memory): the pool stops every worker
+                on_failed(futures[future], "a worker process died (killed, or out of memory) before the run "
+                                           "finished; re-run the same command to resume it")
+            except Exception as error:
+                on_failed(futures[future], one_line(error))
+            else:
+                on_done(outcome)
     except BaseException:
         for future in futures:
             future.cancel()
@@ -42,3 +54,10 @@ def train_in_parallel(specs: list[RunSpec], jobs: int, force: bool, on_done: Cal
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def one_line(error: BaseException) -> str:
+    """What a run raised, as the local CLI would print it: a StudyError's own words, else the type and first line."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(error, StudyError) else f"{type(error).__name__}: {text}"

@@ -155,4 +155,8 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
                                                             choices.limit),
                           tensorboard=choices.tensorboard)
                   for seed in seeds]
+    named = [spec.run_id for spec in specs]
+    repeated = sorted({run_id for run_id in named if named.count(run_id) > 1})
+    if repeated:  # two workers would race for one run folder
+        raise StudyError(f"run {repeated[0]} is asked for more than once; name each variant once")
     return specs

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import socket
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
 from harness.errors import StudyError
+from harness.jobs import one_line as describe_failure
 from harness.jobs import portable, train_by_name
 from harness.planning import RunSpec
 from harness.storage import atomic_write_text, check_writable
@@ -22,6 +24,7 @@ from harness.train import RunOutcome
 # Ray reruns a task whose worker died (node lost, out of memory) this many times; train_run resumes the rerun from
 # the run's last completed epoch, so a retry costs at most one epoch and gives the same bytes.
 WORKER_LOSS_RETRIES = 3
+DEFAULT_RAY_PORT, ADDRESS_TIMEOUT_S = 6379, 5.0
 
 
 def import_ray() -> ModuleType:
@@ -41,7 +44,7 @@ def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_pe
         return
     started = not ray.is_initialized()
     if started:  # address None starts a local Ray; "auto" joins the cluster this machine belongs to
-        ray.init(address=address, logging_level=logging.ERROR)
+        join(ray, address)
     try:
         specs = [absolute_paths(spec) for spec in specs]
         for results in sorted({spec.results for spec in specs}):
@@ -50,6 +53,31 @@ def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_pe
     finally:
         if started:
             ray.shutdown()
+
+
+def join(ray: ModuleType, address: str | None) -> None:
+    """ray.init, failing in seconds with one line where no cluster answers (Ray itself retries for minutes)."""
+    if address not in (None, "auto"):
+        check_address_answers(address)
+    try:
+        ray.init(address=address, logging_level=logging.ERROR)
+    except ConnectionError as error:  # no cluster where the address says
+        where = "on this machine (--address auto)" if address == "auto" else f"at {address}"
+        raise StudyError(f"no Ray cluster {where} ({str(error).strip().splitlines()[0]}); start one with `ray start "
+                         f"--head`, or omit --address to start a local Ray") from None
+
+
+def check_address_answers(address: str) -> None:
+    """A TCP connection to the address's host and port (Ray's default 6379), with a short timeout."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        host, port = address.removeprefix("ray://"), str(DEFAULT_RAY_PORT)
+    try:
+        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise StudyError(f"Ray address {address} does not answer ({reason}); check the address, start the cluster "
+                         f"(`ray start --head` on its head node), or omit --address to start a local Ray") from None
 
 
 def absolute_paths(spec: RunSpec) -> RunSpec:
@@ -131,7 +159,4 @@ def train_all(ray: ModuleType, specs: list[RunSpec], force: bool, gpus_per_run: 
 
 def one_line(ray: ModuleType, error: Exception) -> str:
     """What the run raised, as the local CLI would print it; a lost worker as Ray describes it."""
-    cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
-    lines = str(cause).strip().splitlines()
-    text = lines[0] if lines else ""
-    return text if isinstance(cause, StudyError) else f"{type(cause).__name__}: {text}"
+    return describe_failure(error.cause if isinstance(error, ray.exceptions.RayTaskError) else error)

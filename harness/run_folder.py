@@ -8,6 +8,7 @@ status, recorded by one context manager. Everything that reads or writes a run g
         timings.csv            seconds per epoch (TIMING_COLUMNS)
         samples/epoch-NNNN.png, samples/writeup-epoch-NNNN.png
         checkpoints/last.pt    models, optimizers, RNG states and the three tables: the run's ground truth
+        eval.json              `study eval` of an unfinished run: its scores, kept out of the tables
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
 from harness.errors import StudyError
-from harness.storage import read_json, write_csv, write_json
+from harness.storage import exchange_paths, read_json, write_csv, write_json
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
                   "d_loss_real", "d_loss_fake", "d_loss_stale", "d_loss_last", "g_loss_last", "steps", "d_updates",
@@ -59,6 +60,7 @@ class DataRecord:
     limit: int | None
     root: str
     files: list[str] = field(default_factory=list)
+    sha256: str = ""  # of the images trained on, checked on resume; "" in runs of an older version
 
     @property
     def protocol(self) -> str:
@@ -124,10 +126,28 @@ class Manifest:
         if not isinstance(data, dict) or not {"dataset", "split", "images"} <= set(data):
             raise StudyError(f"{where}: 'data' must name dataset, split and images")
         data = DataRecord(dataset=data["dataset"], split=data["split"], images=data["images"],
-                          limit=data.get("limit"), root=data.get("root", ""), files=list(data.get("files", [])))
+                          limit=data.get("limit"), root=data.get("root", ""), files=list(data.get("files", [])),
+                          sha256=data.get("sha256", ""))
         if not isinstance(value["epochs_done"], int) or not isinstance(value["seed"], int):
             raise StudyError(f"{where}: epochs_done and seed must be integers")
+        problem = _field_problem(value)
+        if problem:
+            raise StudyError(f"{where}: {problem}")
         return cls(**{k: v for k, v in value.items() if k in names and k != "data"}, data=data)
+
+
+VERSION_KEYS = ("python", "torch", "torchvision")  # what every report's provenance table shows
+
+
+def _field_problem(value: dict) -> str | None:
+    """What is wrong with the fields every reader relies on, or None."""
+    for name in ("fixes", "alternatives"):
+        if not isinstance(value.get(name, []), list) or not all(isinstance(v, str) for v in value.get(name, [])):
+            return f"'{name}' must be a list of names"
+    versions = value["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(versions.get(k), str) for k in VERSION_KEYS):
+        return f"'versions' must name the {', '.join(VERSION_KEYS)} versions"
+    return None
 
 
 class RunFolder:
@@ -154,6 +174,7 @@ class RunFolder:
     timings_path = property(lambda self: self.path / "timings.csv")
     checkpoint_path = property(lambda self: self.path / "checkpoints" / "last.pt")
     samples_path = property(lambda self: self.path / "samples")
+    eval_path = property(lambda self: self.path / "eval.json")
 
     def sample_path(self, epoch: int) -> Path:
         """The study's fixed-noise grid of an epoch."""
@@ -172,8 +193,10 @@ class RunFolder:
 
     @property
     def lock_path(self) -> Path:
-        # Beside the folder, not in it: --force moves the folder aside while the lock is held.
-        return self.path.parent / f".{self.run_id}.lock"
+        # Beside the folder, not in it: --force swaps the folder while the lock is held. Keyed by the real path, so
+        # a symlink to the run (or a relative path) locks the same file.
+        real = self.path.resolve()
+        return real.parent / f".{real.name}.lock"
 
     @contextlib.contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
@@ -195,39 +218,60 @@ class RunFolder:
         finally:
             os.close(descriptor)  # closing the descriptor releases the lock
 
-    @contextlib.contextmanager
-    def replacing(self) -> Iterator[Callable[[], None]]:
-        """--force: the finished run is moved aside while the new one trains, restored if the new one ends before
-        its first completed epoch, and deleted once the new one has one (call the yielded function then)."""
-        aside = self.path.parent / f".{self.run_id}.replaced"
-        if not self.path.exists():
-            yield lambda: None
-            return
-        if aside.exists():  # left by an attempt that died without cleaning up: the older run is the one to keep
-            shutil.rmtree(self.path)
-        else:
-            self.path.rename(aside)
-        kept = [True]
+    def replacement(self) -> "RunFolder":
+        """Where --force trains the new run, hidden from every listing, while the finished one stays in place and
+        complete until the new one is complete and swapped in (swap_in)."""
+        return RunFolder(self.path.parent / f".{self.run_id}.forced")
 
-        def drop_old() -> None:
-            if kept[0]:
-                shutil.rmtree(aside)
-                kept[0] = False
-        try:
-            yield drop_old
-        finally:
-            if kept[0]:
-                if self.path.exists():
-                    shutil.rmtree(self.path)
-                aside.rename(self.path)
+    @property
+    def _swap_journal(self) -> Path:
+        # The inode of the folder being swapped in: after a kill it tells whether the swap happened.
+        return self.path.parent / f".{self.run_id}.swap"
+
+    def swap_in(self, new: "RunFolder") -> None:
+        """``new`` (a complete replacement()) takes this run's place in one step; then the old run is deleted. A
+        kill at any point leaves one complete run in place, and settle_replacement() finishes the job."""
+        write_json(self._swap_journal, os.stat(new.path).st_ino)
+        if exchange_paths(new.path, self.path):
+            old = new.path
+        else:  # a filesystem without an atomic exchange: two renames, the journal covers the moment between
+            old = self.path.parent / f".{self.run_id}.superseded"
+            self.path.rename(old)
+            new.path.rename(self.path)
+        shutil.rmtree(old)
+        self._swap_journal.unlink()
+
+    def settle_replacement(self) -> None:
+        """Finish what a killed --force left behind (call with the run locked): a swap half done is completed, a
+        complete replacement that was not swapped in yet is swapped in, an unfinished one is deleted."""
+        new, superseded = self.replacement(), self.path.parent / f".{self.run_id}.superseded"
+        if self._swap_journal.exists():
+            swapped_inode = read_json(self._swap_journal)
+            if self.path.exists() and os.stat(self.path).st_ino == swapped_inode:  # swapped: drop the old run
+                for old in (new.path, superseded):
+                    if old.exists():
+                        shutil.rmtree(old)
+            elif not self.path.exists():  # cut between the two renames
+                new.path.rename(self.path)
+                shutil.rmtree(superseded)
+            else:
+                self.swap_in(new)
+            self._swap_journal.unlink(missing_ok=True)
+        elif new.path.exists():
+            complete = new.has_manifest() and new.read_manifest().status == COMPLETE
+            if complete:
+                self.swap_in(new)
+            else:
+                shutil.rmtree(new.path)
 
     def check_path_room(self) -> None:
         """Every file a run writes must fit the filesystem's limits: refuse a results path that is too long before
         training, not at the first sample written."""
-        deepest = self.samples_path / ".writeup-epoch-0000.png.XXXXXXXX.tmp"  # an atomic write's temporary file
+        # an atomic write's temporary file, in the longer path of a --force replacement
+        deepest = self.replacement().samples_path / ".writeup-epoch-0000.png.XXXXXXXX.tmp"
         existing = next(p for p in (self.path, *self.path.parents) if p.exists())
         if len(str(deepest.absolute())) >= os.pathconf(existing, "PC_PATH_MAX") or \
-                len(self.lock_path.name) + 8 > os.pathconf(existing, "PC_NAME_MAX"):
+                len(self.replacement().run_id) + 8 > os.pathconf(existing, "PC_NAME_MAX"):
             raise StudyError(f"the path of run {self.run_id} under {self.results} is too long for this filesystem; "
                              f"pass a shorter --results")
 
@@ -280,6 +324,21 @@ class RunFolder:
 
 def runs_root(results: Path) -> Path:
     return results / "runs"
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The run folder ``path`` is in (or is), if any: results inside a run would be deleted with it by --force."""
+    for folder in (path, *path.parents):
+        if (folder / "manifest.json").is_file() and folder.parent.name == "runs":
+            return folder
+    return None
+
+
+def refuse_results_inside_a_run(results: Path) -> None:
+    """A results folder inside a run would be deleted with it by a --force of that run."""
+    run = enclosing_run(results.resolve())
+    if run is not None:
+        raise StudyError(f"--results {results} is inside the run folder {run}; pass a --results outside every run")
 
 
 def run_folders(results: Path) -> list[RunFolder]:

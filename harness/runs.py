@@ -88,10 +88,18 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
                          f"--epochs 2 --split test --limit 512`, or pass --results")
     complete, excluded = [], []
     for folder in folders:
+        if folder.path.is_symlink():  # the run it points to is read from its own folder
+            excluded.append(LeftOut(folder.run_id, f"a symbolic link to {folder.path.resolve()}, not a run folder",
+                                    None))
+            continue
         try:
             manifest = folder.read_manifest()
-        except StudyError:
-            excluded.append(LeftOut(folder.run_id, "no readable manifest.json", None))
+        except StudyError as error:
+            excluded.append(LeftOut(folder.run_id, f"no readable manifest.json ({error})", None))
+            continue
+        if manifest.run_id != folder.run_id:  # e.g. `cp -r run run.bak`: the same run, not another seed
+            excluded.append(LeftOut(folder.run_id, f"a copy of run {manifest.run_id} (its manifest names that run); "
+                                                   f"move it out of {folder.path.parent}", manifest.variant))
             continue
         if manifest.seed_contract != SEED_CONTRACT:
             excluded.append(LeftOut(folder.run_id, f"trained under seed contract {manifest.seed_contract}, not "
@@ -115,3 +123,16 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
             continue
         complete.append(Run(folder, manifest, metrics, log))
     return complete, excluded
+
+
+def runs_scored_with(results: Path, evaluator_sha256: str) -> list[str]:
+    """The runs under ``results`` whose scores were computed in this evaluator (readable manifests only)."""
+    scored = []
+    for folder in run_folders(results):
+        try:
+            evaluation = folder.read_manifest().evaluation or {}
+        except StudyError:
+            continue
+        if evaluation.get("evaluator_sha256") == evaluator_sha256:
+            scored.append(folder.run_id)
+    return scored

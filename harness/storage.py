@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import io
 import json
 import math
@@ -45,6 +47,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h: renameat2 swaps the two paths
+_AT_FDCWD = -100
+
+
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE), so a reader sees one or the other,
+    never neither. False where the filesystem or kernel cannot (e.g. NFS): the caller then renames in two steps."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -6,7 +6,6 @@ models, optimizers, every RNG state and the tables, so an interrupted run resume
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -18,17 +17,32 @@ from typing import Callable, Iterator, Protocol
 import torch
 
 from harness.config import resolve_recorded_root
-from harness.data import BatchOrder, DeviceImages, Split, load_split
+from harness.data import BatchOrder, DeviceImages, Split, images_sha256, load_split
 from harness.errors import StudyError
 from harness.evaluator import ensure_evaluator, load_evaluator
 from harness.planning import RunSpec
-from harness.run_folder import COMPLETE, DataRecord, Manifest, RunFolder, metric_columns, now
+from harness.run_folder import (
+    COMPLETE,
+    DataRecord,
+    Manifest,
+    RunFolder,
+    metric_columns,
+    now,
+    refuse_results_inside_a_run,
+)
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
 from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
 from harness.steps import STAT_NAMES, Gan, train_step
-from harness.storage import check_writable, code_version, library_versions, load_checkpoint, save_checkpoint
+from harness.storage import (
+    check_writable,
+    code_version,
+    library_versions,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 from harness.tensorboard import epoch_logger
 from harness.variant import Recipe, Variant
 
@@ -158,7 +172,8 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
         seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
         epochs_requested=spec.epochs, epochs_done=epochs_done,
         data=DataRecord(dataset=spec.dataset, split=spec.split, images=len(split.images), limit=spec.limit,
-                        root=str(spec.data_root.absolute()), files=list(split.files)),
+                        root=str(spec.data_root.absolute()), files=list(split.files),
+                        sha256=images_sha256(split.images)),
         device=device_description(spec.device), device_type=spec.device.type,
         cpu_threads=torch.get_num_threads(), compiled=spec.compile,
         deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
@@ -192,19 +207,34 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
         torch.set_num_threads(spec.threads)
     if spec.limit is not None:
         _check_batches(spec, spec.limit)  # refused before any folder is made
+    refuse_results_inside_a_run(spec.results)
     check_writable(spec.results)
     spec.folder.check_path_room()
     with spec.folder.locked("trained"):
+        spec.folder.settle_replacement()
         previous = _previous_attempt(spec, force)
         if previous is not None and previous.status == COMPLETE and previous.epochs_done >= spec.epochs:
             _repair_tables(spec, previous)
             outcome = RunOutcome(spec.run_id, spec.folder, "skipped", previous.epochs_done, None)
-            progress.end_run(outcome)
-            return outcome
-        split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
-        _check_batches(spec, len(split.images))
-        with spec.folder.replacing() if force else contextlib.nullcontext(lambda: None) as drop_old_run:
-            return _train(spec, split, previous, progress, drop_old_run)
+        else:
+            split = load_split(spec.data_root, spec.dataset, spec.split, spec.limit)  # fail on data before writing
+            _check_batches(spec, len(split.images))
+            if previous is not None and previous.epochs_done:  # epochs to resume from
+                _check_same_data(spec.run_id, previous, split, spec.data_root)
+            outcome = _train_in_place_or_beside(spec, split, previous, progress, force)
+        progress.end_run(outcome)
+        return outcome
+
+
+def _train_in_place_or_beside(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
+                              force: bool) -> RunOutcome:
+    """--force over an existing run trains beside it and swaps the new run in once it is complete: the old run
+    stays whole and in place whatever is killed when."""
+    if not (force and spec.folder.path.exists()):
+        return _train(spec, split, previous, progress, spec.folder)
+    outcome = _train(spec, split, None, progress, spec.folder.replacement())
+    spec.folder.swap_in(spec.folder.replacement())
+    return dataclasses.replace(outcome, folder=spec.folder)
 
 
 def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
@@ -227,6 +257,61 @@ def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
     return previous
 
 
+def _check_same_data(run_id: str, previous: Manifest, split: Split, data_root: Path) -> None:
+    """The images must be the ones the run started on (runs of an older version recorded no hash)."""
+    recorded, now_there = previous.data.sha256, images_sha256(split.images)
+    if recorded and recorded != now_there:
+        raise StudyError(f"run {run_id} was trained on images with SHA-256 {recorded[:12]}, but {data_root} now "
+                         f"gives {now_there[:12]} ({', '.join(split.files)}); pass the --data-root it was trained "
+                         f"from ({previous.data.root}), or --force to retrain it")
+
+
+def _check_same_scoring(spec: RunSpec, previous: Manifest, evaluation: RunEvaluation | None) -> None:
+    """A resumed run scores its new epochs as it scored its earlier ones: scoring on or off, same evaluator and
+    n (how often it scores may change: more epochs make 'auto' score less often)."""
+    was, now_is = previous.evaluation or {}, evaluation.describe() if evaluation else {}
+    retrain = f"pass --force to retrain run {spec.run_id}"
+    if bool(was) != bool(now_is):
+        state = "on" if was else "off"
+        raise StudyError(f"run {spec.run_id} was trained with scoring {state}; resume it with scoring {state} "
+                         f"(--eval-every {'auto' if was else 0}) or {retrain}")
+    if not was:
+        return
+    if was["evaluator_sha256"] != now_is["evaluator_sha256"]:
+        raise StudyError(f"run {spec.run_id} was scored with evaluator {was['evaluator_sha256'][:12]}, but the "
+                         f"evaluator under {spec.results / 'evaluators'} is now {now_is['evaluator_sha256'][:12]}; "
+                         f"put the run's evaluator back to resume it, or {retrain} with the new one")
+    if was["n_fake"] != now_is["n_fake"]:
+        raise StudyError(f"run {spec.run_id} was scored with {was['n_fake']} samples, not {now_is['n_fake']}; resume "
+                         f"it with --eval-samples {was['n_fake']} or {retrain}")
+
+
+RESUME_KEYS = ("gan", "rng", "epoch", "metrics", "log", "timings", "pending_batches")
+
+
+def _resume_state(folder: RunFolder, run_id: str) -> dict:
+    """The checkpoint of this very run, with everything a resume reads; checkpoints of an older version name no
+    run."""
+    state = load_checkpoint(folder.checkpoint_path)
+    missing = [key for key in RESUME_KEYS if key not in state] if isinstance(state, dict) else list(RESUME_KEYS)
+    if missing:
+        raise StudyError(f"checkpoint {folder.checkpoint_path} lacks {', '.join(missing)}; put back the run's own "
+                         f"checkpoint or pass --force to retrain run {run_id}")
+    if state.get("run", run_id) != run_id:
+        raise StudyError(f"checkpoint {folder.checkpoint_path} is of run {state['run']}, not {run_id}; put back the "
+                         f"run's own checkpoint or pass --force to retrain it")
+    return state
+
+
+def _load_models(gan: Gan, state: dict, folder: RunFolder) -> None:
+    try:
+        gan.load_state_dict(state["gan"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StudyError(f"checkpoint {folder.checkpoint_path} does not hold {gan.variant.name}'s models ({first}); "
+                         f"put back the run's own checkpoint or pass --force to retrain it") from None
+
+
 def _repair_tables(spec: RunSpec, manifest: Manifest) -> None:
     """A finished run's CSV tables must say what its checkpoint holds; damaged ones are rewritten from it."""
     folder = spec.folder
@@ -247,17 +332,18 @@ def _check_batches(spec: RunSpec, images: int) -> None:
     if images % batch == 1:
         raise StudyError(f"{images} images in batches of {batch} leave a last batch of 1 image, which the "
                          f"write-ups never train on (BatchNorm and squeeze() fail on it); use --limit "
-                         f"{max(images - 1, 2)} or {images + 1}")
+                         f"{' or '.join(str(n) for n in (images - 1, images + 1) if n >= 2)}")
 
 
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-           first_epoch_done: Callable[[], None]) -> RunOutcome:
-    folder = spec.folder
+           folder: RunFolder) -> RunOutcome:
     make_deterministic()
     gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
     grid_noise = fixed_noise(gan, spec.seed)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
     evaluation = prepare_evaluation(spec, split)
+    if previous is not None and previous.epochs_done:  # epochs already scored
+        _check_same_scoring(spec, previous, evaluation)
     rows: list[dict] = []
     log_rows: list[dict] = []
     timing_rows: list[dict] = []
@@ -265,8 +351,8 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
     columns = metric_columns(list(spec.variant.writeup_columns))
     pending = None
     if previous is not None and folder.checkpoint_path.exists():
-        state = load_checkpoint(folder.checkpoint_path)
-        gan.load_state_dict(state["gan"])
+        state = _resume_state(folder, spec.run_id)
+        _load_models(gan, state, folder)
         restore_rng(state["rng"])
         start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
         pending = state["pending_batches"]
@@ -292,29 +378,36 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
                                 "eval_seconds": time.perf_counter() - eval_started})
             save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise)
-            save_checkpoint(folder.checkpoint_path, {"gan": gan.state_dict(), "rng": capture_rng(), "epoch": epoch,
+            save_checkpoint(folder.checkpoint_path, {"run": spec.run_id, "gan": gan.state_dict(), "rng": capture_rng(),
+                                                     "epoch": epoch,
                                                      "metrics": rows, "log": log_rows, "timings": timing_rows,
                                                      "pending_batches": order.pending.cpu()})
             folder.write_tables(rows, columns, log_rows, timing_rows)
             manifest.epochs_done = epoch
             folder.write_manifest(manifest)
-            first_epoch_done()
             log_epoch(row, folder.sample_path(epoch))
             progress.end_epoch(row)
-    outcome = RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
-    progress.end_run(outcome)
-    return outcome
+    return RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
 
 
 def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,
                  device: torch.device, data_root: Path | None = None) -> dict:
-    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row.
+    """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row (an
+    unfinished run's go to eval.json beside its tables).
     ``variant_named`` looks the run's variant up in the registry; ``data_root`` overrides the recorded one. A run
     being trained is refused (it is locked), so scoring never rewinds a run."""
     if not folder.has_manifest():
         raise StudyError(f"{folder.path} is not a run folder (no manifest.json); pass folders under results/runs/")
     with folder.locked("scored"):
         return _evaluate(folder, variant_named, n, device, data_root)
+
+
+def _check_same_evaluator(manifest: Manifest, sha256: str, results: Path) -> None:
+    recorded = (manifest.evaluation or {}).get("evaluator_sha256")
+    if recorded and recorded != sha256:
+        raise StudyError(f"run {manifest.run_id} was scored with evaluator {recorded[:12]}, but the evaluator under "
+                         f"{results / 'evaluators'} is now {sha256[:12]}; put the run's evaluator back to score it, "
+                         f"or retrain it with `study run --force`")
 
 
 def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None, device: torch.device,
@@ -329,11 +422,17 @@ def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int
     evaluator = load_evaluator(results, data.dataset)
     reference = ReferenceSet.load(results, data_root, data.dataset, n, evaluator)
     split = load_split(data_root, data.dataset, data.split, data.limit)
+    _check_same_data(manifest.run_id, manifest, split, data_root)
+    _check_same_evaluator(manifest, evaluator[1].sha256, results)
     evaluation = RunEvaluation.prepare(reference, split.images, data.split)
-    state = load_checkpoint(folder.checkpoint_path)
+    state = _resume_state(folder, manifest.run_id)
     gan = Gan.create(variant, frozenset(manifest.fixes) | frozenset(manifest.alternatives), device)
-    gan.load_state_dict(state["gan"])
+    _load_models(gan, state, folder)
     scores = evaluation.score(gan, manifest.seed)
+    if manifest.status != COMPLETE:  # the run resumes later: its tables must stay what training wrote
+        write_json(folder.eval_path, {"run_id": manifest.run_id, "epoch": state["epoch"], "scores": scores,
+                                      "evaluation": evaluation.describe()})
+        return {"run_id": folder.run_id, "epoch": state["epoch"], **scores}
     state["metrics"][-1].update(scores)
     save_checkpoint(folder.checkpoint_path, state)
     folder.write_tables(state["metrics"], metric_columns(list(variant.writeup_columns)), state["log"],

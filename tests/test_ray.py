@@ -156,3 +156,37 @@ def test_a_results_folder_the_workers_cannot_see_is_refused(ray_cluster, data_ro
                                          f"file.*; put it on a filesystem every node mounts and pass --results"):
         train([spec("udacity", data_root, results)])
     assert list(results.iterdir()) == []  # no run started
+
+
+class NoCluster:
+    """Stands in for Ray where none is installed: no cluster answers, and init must not be reached for an address
+    that does not answer."""
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    @staticmethod
+    def init(address=None, **kwargs):
+        if address not in (None, "auto"):
+            raise AssertionError("ray.init reached with an address that does not answer")
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.")
+
+
+@pytest.mark.parametrize("address", ["notahost.invalid:1", "127.0.0.1:1"])
+def test_an_address_that_does_not_answer_fails_in_seconds(address, data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "import_ray", lambda: NoCluster)
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: NoCluster)
+    started = time.monotonic()
+    result = CliRunner().invoke(cli.app, ["run", "udacity", "--executor", "ray", "--address", address, "--data-root",
+                                          str(data_root), "--results", str(tmp_path), "--eval-every", "0",
+                                          "--limit", "64", "--epochs", "1", "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "does not answer" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_address_auto_without_a_cluster_names_the_fix(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: NoCluster)
+    with pytest.raises(StudyError, match=r"no Ray cluster on this machine \(--address auto\).*ray start --head"):
+        ray_executor.train_on_ray([make_spec("udacity", data_root, tmp_path)], False, "auto", 0.0, print, print)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -19,9 +20,11 @@ import torch
 from typer.testing import CliRunner
 
 from harness import cli, storage
+from harness import report as report_module
 from harness.errors import StudyError
+from harness.evaluator import build_evaluator
 from harness.report import write_report
-from harness.run_folder import RunFolder
+from harness.run_folder import RunFolder, run_folders
 from harness.train import train_run
 from tests.conftest import idx_bytes, make_spec
 from tests.test_cli import assert_one_line_error, run_args
@@ -37,21 +40,89 @@ def study(*args: str):
 
 
 # 1. Reports write only their own files --------------------------------------------------------------------------
-def test_report_never_deletes_a_users_files(tmp_path):
+def _two_arms(results: Path) -> None:
     for seed in range(2):
-        write_run(tmp_path / "results", "udacity", seed)
-        write_run(tmp_path / "results", "dcgan-xavier", seed)
+        write_run(results, "udacity", seed)
+        write_run(results, "dcgan-xavier", seed)
+
+
+def test_a_report_replaces_only_its_own_earlier_files(tmp_path):
+    _two_arms(tmp_path / "results")
     out = tmp_path / "paper2"
-    (out / "figures" / "drafts").mkdir(parents=True)
-    (out / "tables").mkdir()
-    mine = [out / "figures" / "fig1.pdf", out / "tables" / "mine.csv", out / "figures" / "drafts" / "a.png"]
-    for path in mine:
-        path.write_text("the user's")
     write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # prunes its own dcgan-xavier figures
-    assert all(path.read_text() == "the user's" for path in mine)
+    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # drops its own dcgan-xavier figures
     assert (out / "report.md").is_file()
     assert not any("dcgan" in p.name for p in (out / "figures").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "paper2", "results"]  # no staging folder left
+
+
+@pytest.mark.parametrize("intruder", ["user-file", "edited-report", "symlinked-tables"])
+def test_a_report_refuses_an_out_holding_files_no_report_wrote(intruder, tmp_path):
+    _two_arms(tmp_path / "results")
+    out, mine = tmp_path / "paper2", tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("the user's")
+    if intruder == "user-file":
+        out.mkdir()
+        (out / "report.md").write_text("the user's")
+    else:
+        write_report(tmp_path / "results", out, VARIANTS, None, "md")
+        if intruder == "edited-report":
+            (out / "report.md").write_text("the user's")
+        else:
+            shutil.rmtree(out / "tables")
+            (out / "tables").symlink_to(mine)
+    result = study("report", "--results", str(tmp_path / "results"), "--out", str(out))
+    assert_one_line_error(result, "which no report wrote")
+    assert (mine / "summary.csv").read_text() == "the user's"
+    if intruder != "symlinked-tables":
+        assert (out / "report.md").read_text() == "the user's"
+
+
+def test_a_forged_listing_deletes_nothing_outside_out(tmp_path):
+    _two_arms(tmp_path / "results")
+    out = tmp_path / "paper2"
+    write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    victims = [tmp_path / "victim.txt", tmp_path / "absolute.txt"]
+    for victim in victims:
+        victim.write_text("the user's")
+    listing = json.loads((out / ".report-files.json").read_text())
+    listing.update({"../victim.txt": storage_sha256(victims[0]), str(victims[1]): storage_sha256(victims[1])})
+    (out / ".report-files.json").write_text(json.dumps(listing))
+    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")
+    assert all(victim.read_text() == "the user's" for victim in victims)
+
+
+def storage_sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_report_killed_while_writing_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    _two_arms(tmp_path / "results")
+    out = tmp_path / "paper2"
+    write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_run(tmp_path / "results", "udacity", 2, final={"fid": 7.0})
+    real = report_module.atomic_write_text
+
+    def killed_at_the_report(path, text):
+        if path.name == "report.md":
+            raise SystemExit("killed")
+        real(path, text)
+    monkeypatch.setattr(report_module, "atomic_write_text", killed_at_the_report)
+    with pytest.raises(SystemExit):
+        write_report(tmp_path / "results", out, VARIANTS, None, "md")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_report_refuses_an_out_among_the_runs(tmp_path):
+    _two_arms(tmp_path / "results")
+    for out in (tmp_path / "results" / "runs", next((tmp_path / "results" / "runs").iterdir()) / "rep"):
+        assert_one_line_error(study("report", "--results", str(tmp_path / "results"), "--out", str(out)),
+                              "among the runs")
+    assert sorted(p.name for p in (tmp_path / "results" / "runs").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "results" / "runs").iterdir() if "seed" in p.name)
 
 
 def test_report_on_empty_results_creates_nothing(tmp_path):
@@ -110,6 +181,32 @@ def test_damaged_manifests_are_left_out_and_refused_with_one_line(manifest, data
     result = study(*run_args(data_root, tmp_path / "results", "udacity", "--limit", "64", "--epochs", "1",
                              "--split", "train"))
     assert_one_line_error(result, "cannot be resumed", "--force")
+
+
+def test_copies_and_symlinks_of_a_run_are_left_out_once(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+    runs = tmp_path / "runs"
+    shutil.copytree(runs / "udacity__mnist-test-first512__seed0", runs / "udacity__mnist-test-first512__seed0.bak")
+    (runs / "udacity-link").symlink_to(runs / "udacity__mnist-test-first512__seed1")
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    assert pd.read_csv(tmp_path / "out" / "tables" / "summary.csv")["seeds"].tolist() == [2]
+    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv").set_index("run")["left out because"]
+    assert sorted(left_out.index) == ["udacity-link", "udacity__mnist-test-first512__seed0.bak"]
+    assert "a copy of run udacity__mnist-test-first512__seed0" in left_out["udacity__mnist-test-first512__seed0.bak"]
+    assert "symbolic link" in left_out["udacity-link"]
+
+
+@pytest.mark.parametrize("field,value", [("fixes", None), ("versions", {})])
+def test_a_manifest_with_unusable_fields_is_left_out_with_the_reason(field, value, tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed)
+    folder = RunFolder(write_run(tmp_path, "udacity", 2))
+    manifest = json.loads(folder.manifest_path.read_text())
+    folder.manifest_path.write_text(json.dumps(manifest | {field: value}))
+    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
+    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv")
+    assert left_out["run"].tolist() == [folder.run_id] and f"'{field}' must" in left_out["left out because"].iloc[0]
 
 
 def test_tables_are_repaired_from_the_checkpoint(data_root, tmp_path):
@@ -176,6 +273,36 @@ def test_sigterm_interrupts_like_ctrl_c_and_the_runs_resume(jobs, data_root, tmp
             RunFolder.of(tmp_path / "whole", folder.run_id).metrics_path.read_bytes()
 
 
+# Parallel workers that cannot start or die end the command with a line per run ---------------------------------
+def test_a_run_named_twice_is_refused(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path, "udacity", "udacity", "--jobs", "2", "--limit", "64"))
+    assert_one_line_error(result, "asked for more than once")
+
+
+def test_parallel_runs_with_one_locked_end_with_a_line_for_it(data_root, tmp_path):
+    locked = RunFolder.of(tmp_path, "udacity__mnist-test-first64__seed0")
+    with locked.locked("trained"):
+        process = _study_process(data_root, tmp_path, "udacity", "torch7-mlp", "--jobs", "2", "--limit", "64",
+                                 "--epochs", "1", "--threads", "1", "--eval-every", "0")
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert f"{locked.run_id}: failed: run {locked.run_id} is being trained by another process" in out
+    assert RunFolder.of(tmp_path, "torch7-mlp__mnist-test-first64__seed0").read_manifest().status == "complete"
+    assert err.strip().splitlines()[-1].startswith("error: 1 of 2 runs failed")
+
+
+def test_a_killed_worker_ends_the_command_with_a_line_per_run(data_root, tmp_path):
+    process = _study_process(data_root, tmp_path, "udacity", "torch7-mlp", "--jobs", "2", "--limit", "64",
+                             "--epochs", "200", "--threads", "1", "--eval-every", "0")
+    folder = RunFolder.of(tmp_path, "udacity__mnist-test-first64__seed0")
+    _wait_for(lambda: folder.checkpoint_path.exists(), seconds=120)
+    os.kill(int(folder.lock_path.read_text().split()[-1]), signal.SIGKILL)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert f"{folder.run_id}: failed: a worker process died" in out
+    assert "error: 2 of 2 runs failed" in err or "torch7-mlp__mnist-test-first64__seed0: complete" in out
+
+
 # 6 and 7. Asking for fewer epochs; --force ------------------------------------------------------------------------
 def test_fewer_epochs_than_an_interrupted_run_has_is_refused(data_root, tmp_path):
     spec = make_spec("udacity", data_root, tmp_path, epochs=8, limit=64)
@@ -185,18 +312,166 @@ def test_fewer_epochs_than_an_interrupted_run_has_is_refused(data_root, tmp_path
         train_run(replace(spec, epochs=2))
 
 
-def test_force_keeps_the_old_run_until_the_new_one_has_an_epoch(data_root, tmp_path):
+def _run_files(folder: RunFolder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (folder.metrics_path, folder.manifest_path, folder.checkpoint_path)}
+
+
+def test_force_keeps_the_old_run_whole_until_the_new_one_is_complete(data_root, tmp_path):
     spec = make_spec("udacity", data_root, tmp_path, epochs=2, limit=64)
     train_run(spec)
-    before = {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)}
+    old = _run_files(spec.folder)
+    for epoch in (1, 2):  # before and after the new run's first epoch
+        with pytest.raises(KeyboardInterrupt):
+            train_run(spec, InterruptAt(epoch=epoch, step=1), force=True)
+        assert _run_files(spec.folder) == old
+    assert train_run(spec).status == "skipped"  # a plain re-run keeps the finished run, and drops the unfinished
+    assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
+    train_run(replace(spec, epochs=3), force=True)
+    newer = _run_files(spec.folder)
     with pytest.raises(KeyboardInterrupt):
-        train_run(spec, InterruptAt(epoch=1, step=1), force=True)
-    assert {p.name: p.read_bytes() for p in (spec.folder.metrics_path, spec.folder.manifest_path)} == before
+        train_run(spec, InterruptAt(epoch=2, step=1), force=True)  # a second --force never loses the newer run
+    assert _run_files(spec.folder) == newer and spec.folder.read_manifest().epochs_done == 3
+
+
+def test_force_killed_mid_training_loses_nothing(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path / "results", epochs=1, limit=64, split="test")
+    train_run(spec)
+    old = _run_files(spec.folder)
+    process = _study_process(data_root, tmp_path / "results", "udacity", "--epochs", "30", "--limit", "64",
+                             "--force", "--eval-every", "0")
+    staged = spec.folder.replacement()
+    _wait_for(lambda: staged.checkpoint_path.exists(), seconds=60)
+    process.kill()  # -9: no handler runs
+    process.communicate(timeout=30)
+    assert _run_files(spec.folder) == old and spec.folder.read_manifest().status == "complete"
+    assert [f.run_id for f in run_folders(tmp_path / "results")] == [spec.run_id]
+    assert train_run(spec).status == "skipped"
+
+
+@pytest.mark.parametrize("atomic_exchange", [True, False])
+def test_a_swap_cut_short_is_finished_by_the_next_command(atomic_exchange, data_root, tmp_path, monkeypatch):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64)
+    train_run(spec)
+    if not atomic_exchange:
+        monkeypatch.setattr("harness.run_folder.exchange_paths", lambda first, second: False)
+    real_rename = Path.rename
+
+    def killed_at_the_second_rename(self, target):
+        if Path(target) == spec.folder.path and self.name.endswith(".forced"):
+            raise SystemExit("killed")
+        return real_rename(self, target)
+
+    def killed_before_deleting(path, *args, **kwargs):
+        raise SystemExit("killed")
+    if atomic_exchange:
+        monkeypatch.setattr("harness.run_folder.shutil.rmtree", killed_before_deleting)
+    else:
+        monkeypatch.setattr(Path, "rename", killed_at_the_second_rename)
+    with pytest.raises(SystemExit):
+        train_run(spec, force=True)
+    monkeypatch.undo()
+    new_manifest = json.loads(((spec.folder.replacement().path if not atomic_exchange else spec.folder.path)
+                               / "manifest.json").read_text())
+    assert train_run(spec).status == "skipped"
+    assert json.loads(spec.folder.manifest_path.read_text()) == new_manifest  # the new run, swapped in
+    assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
+
+
+def test_results_inside_a_run_folder_are_refused(data_root, tmp_path):
+    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64, split="test")
+    train_run(spec)
+    inner = spec.folder.path / "inner"
+    assert_one_line_error(study(*run_args(data_root, inner, "torch7-mlp", "--limit", "64", "--epochs", "1")),
+                          "inside the run folder", "--results")
+    assert not inner.exists()
+
+
+# Everything a run's numbers depend on is checked on resume ----------------------------------------------------------
+def _interrupted(spec) -> None:
     with pytest.raises(KeyboardInterrupt):
-        train_run(spec, InterruptAt(epoch=2, step=1), force=True)  # the new run has epoch 1: the old one is gone
-    manifest = spec.folder.read_manifest()
-    assert manifest.status == "interrupted" and manifest.epochs_done == 1
-    assert not any(p.name.endswith(".replaced") for p in spec.folder.path.parent.iterdir())
+        train_run(spec, InterruptAt(epoch=2, step=1))
+
+
+def _edit_checkpoint(folder: RunFolder, **changes) -> None:
+    state = torch.load(folder.checkpoint_path, weights_only=False)
+    state.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        del state[key]
+    torch.save(state, folder.checkpoint_path)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ("eval-samples", "was scored with 32 samples, not 16; resume it with --eval-samples 32"),
+    ("evaluator", "was scored with evaluator"),
+    ("scoring-off", "was trained with scoring on"),
+    ("other-seed", "is of run udacity__mnist-test-first64__seed1, not udacity__mnist-test-first64__seed0"),
+    ("other-variant", "does not hold udacity's models"),
+    ("no-epoch", "lacks epoch"),
+    ("fashion-data", "was trained on images with SHA-256")])
+def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, epochs=3, limit=64, split="test"), eval_every=1,
+                   eval_samples=32)
+    _interrupted(spec)
+    if change == "evaluator":
+        build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
+    elif change == "other-seed":
+        other = replace(spec, seed=1)
+        _interrupted(other)
+        shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
+    elif change == "other-variant":
+        other = replace(make_spec("torch7-mlp", data_root, tmp_path, epochs=3, limit=64, split="test"), eval_every=1,
+                        eval_samples=32)
+        _interrupted(other)
+        shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
+        _edit_checkpoint(spec.folder, run=None)  # as a checkpoint of an older version, which names no run
+    elif change == "no-epoch":
+        _edit_checkpoint(spec.folder, epoch=None)
+    elif change == "fashion-data":
+        raw = data_root / "MNIST" / "raw"
+        for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+            shutil.copy(data_root / "FashionMNIST" / "raw" / name, raw / name)
+    before = _run_files(spec.folder)
+    result = study(*run_args(data_root, tmp_path, "udacity", "--epochs", "3", "--limit", "64", "--eval-every",
+                             "0" if change == "scoring-off" else "1", "--eval-samples",
+                             "16" if change == "eval-samples" else "32"))
+    assert_one_line_error(result, needle)
+    assert _run_files(spec.folder) == before
+
+
+def test_eval_of_an_unfinished_run_writes_beside_its_tables(data_root, tmp_path, monkeypatch):
+    spec = make_spec("udacity", data_root, tmp_path / "cut", epochs=3, limit=64, split="test")
+    _interrupted(spec)
+    build_evaluator(spec.results, data_root, "mnist", "test", epochs=1)
+    before = _run_files(spec.folder)
+    monkeypatch.chdir(spec.folder.path)  # `cd results/runs/X && study eval .`
+    assert study("eval", ".", "--n", "16").exit_code == 0
+    assert _run_files(spec.folder) == before
+    assert json.loads(spec.folder.eval_path.read_text())["epoch"] == 1
+    assert not any(p.name == "..lock" for p in spec.folder.path.parent.iterdir())
+    train_run(spec)
+    whole = make_spec("udacity", data_root, tmp_path / "whole", epochs=3, limit=64, split="test")
+    train_run(whole)
+    assert spec.folder.metrics_path.read_bytes() == whole.folder.metrics_path.read_bytes()
+
+
+def test_the_lock_holds_through_a_symlinked_run_path(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
+    train_run(spec)
+    link = tmp_path / "link"
+    link.symlink_to(spec.folder.path)
+    with spec.folder.locked("trained"):
+        assert_one_line_error(study("eval", str(link)), "is being trained by another process")
+
+
+def test_evaluator_build_never_overwrites_the_one_runs_were_scored_with(data_root, tmp_path):
+    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
+    train_run(spec)
+    record = next((tmp_path / "evaluators").iterdir()) / "evaluator.json"
+    before = record.read_bytes()
+    result = study("evaluator", "build", "--split", "test", "--epochs", "1", "--results", str(tmp_path),
+                   "--data-root", str(data_root))
+    assert_one_line_error(result, "scored 1 run(s)", "another --results")
+    assert record.read_bytes() == before
 
 
 # 8. One line, not a traceback -------------------------------------------------------------------------------------
@@ -212,6 +487,21 @@ def test_bad_inputs_get_one_line(data_root, tmp_path):
     assert_one_line_error(study(*run_args(data_root, deep, "udacity", "--limit", "64", "--epochs", "1")),
                           "too long", "--results")
     assert not (results / "runs").exists()
+
+
+@pytest.mark.parametrize("args,config,needle", [
+    (["--threads", "2147483648"], "", "--threads must be an integer from 1 to 1024"),
+    ([], "[run]\nthreads = 1000000000000\n", "threads must be an integer from 1 to 1024"),
+    ([], "[Run]\nseeds = [3]\n", "unknown table [Run]; the only valid table is [run]"),
+    (["--limit", "1"], "", "use --limit 2")])
+def test_listed_inputs_get_one_sane_line(args, config, needle, data_root, tmp_path):
+    extra = [*args, "--epochs", "1"]
+    if config:
+        (tmp_path / "study.toml").write_text(config)
+        extra += ["--config", str(tmp_path / "study.toml")]
+    result = study(*run_args(data_root, tmp_path / "results", "udacity", *extra))
+    assert_one_line_error(result, needle)
+    assert "or 2" not in result.stderr
 
 
 def test_disk_full_is_one_line_and_recorded(data_root, tmp_path, monkeypatch):
