@@ -13,14 +13,32 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from harness.runs import Run
-from harness.scoring import read_calibration
+from harness.runs import Run, row_named, saturated_precision
+from harness.scoring import DIGIT_SCORES, read_calibration
 from harness.variant import Band, Check, Claim, Classes, Digits, Printed, Share, Similar, Trend, Variant
 
 REPRODUCED, NOT_REPRODUCED, PARTLY, NOT_CHECKABLE = "reproduced", "not reproduced", "partly", "not checkable"
 CONTRADICTED = "contradicted by the code"
-# The two digit criteria: the calibration row a sample set's FID must beat, classes covered, mean top probability.
-DIGIT_LEVELS = {"digit-like": ("blur sigma 2", 5, 0.5), "recognisable": ("noise sigma 0.4", 8, 0.7)}
+
+
+@dataclass(frozen=True)
+class DigitLevel:
+    """A digit criterion: FID below a calibration row's, every class covered, confident predictions, and precision
+    and coverage at least these shares of the real row's (same evaluator and n). FID alone passes half real, half
+    noise (FID averages over the set) and a handful of memorised digits; precision fails the first (half the samples
+    lie off the digits), coverage the second (a handful of points covers few real digits' neighbourhoods), the ten
+    classes a set that drops digits. The shares are set by the control rows (scoring.CONTROLS): every negative fails,
+    every positive passes, with a margin of at least 0.05 on the evaluator the tests build."""
+
+    row: str
+    classes: int
+    confidence: float
+    precision: float
+    coverage: float
+
+
+DIGIT_LEVELS = {"digit-like": DigitLevel("blur sigma 2", 10, 0.5, precision=0.6, coverage=0.15),
+                "recognisable": DigitLevel("noise sigma 0.4", 10, 0.7, precision=0.8, coverage=0.25)}
 
 
 @dataclass(frozen=True)
@@ -66,15 +84,20 @@ def _series(run: Run, column: str, first: int, last: int, table: str = "metrics"
 
 
 def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | None) -> tuple[bool, str]:
-    """The digit criterion on one scored sample set: FID below the level's calibration row (same evaluator and n),
-    enough classes covered, and confident predictions."""
+    """The digit criterion on one scored sample set (see DigitLevel), against the calibration rows of the same
+    evaluator and n."""
     if calibration is None:
         raise Unmeasurable("no calibration rows at the runs' n (run `study calibrate --n N`)")
-    row_name, classes, confidence = DIGIT_LEVELS[level]
-    ceiling = next(float(r["fid"]) for r in calibration if r["name"] == row_name)
-    measured = f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence " \
-               f"{row['confidence']:.2f}"
-    holds = row["fid"] < ceiling and row["classes_covered"] >= classes and row["confidence"] >= confidence
+    criterion = DIGIT_LEVELS[level]
+    ceiling = float(row_named(calibration, criterion.row)["fid"])
+    real = row_named(calibration, "real")
+    precision, coverage = row["precision"] / real["precision"], row["coverage"] / real["coverage"]
+    measured = (f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence "
+                f"{row['confidence']:.2f}, precision {precision:.2f} and coverage {coverage:.2f} of real digits' "
+                f"(>= {criterion.precision}, {criterion.coverage}?)")
+    holds = row["fid"] < ceiling and row["classes_covered"] >= criterion.classes and \
+        row["confidence"] >= criterion.confidence and precision >= criterion.precision and \
+        coverage >= criterion.coverage and not saturated_precision(row)
     return bool(holds), measured
 
 
@@ -119,8 +142,8 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
 def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
     rows = _rows(run, epoch)
     prefix = "writeup_" if check.sampling == "writeup" else ""
-    row = {c: float(rows[prefix + c].iloc[0]) for c in ("fid", "classes_covered", "confidence") if prefix + c in rows}
-    if len(row) < 3 or any(math.isnan(v) for v in row.values()):
+    row = {c: float(rows[prefix + c].iloc[0]) for c in DIGIT_SCORES if prefix + c in rows}
+    if len(row) < len(DIGIT_SCORES) or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
     return digits_hold(check.level, row, _calibration(run))
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from harness import figures
 from harness.arms import Arm
-from harness.claims import NOT_CHECKABLE, REPRODUCED, judge
+from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, digits_hold, judge
 from harness.errors import StudyError
 from harness.report_render import (
     Block,
@@ -33,8 +33,17 @@ from harness.report_render import (
     render_html,
     render_markdown,
 )
-from harness.runs import UNDERTRAINED_FRACTION, Run, load_runs
-from harness.scoring import read_calibration
+from harness.runs import (
+    EMPTY_DENSITY,
+    SATURATED_PRECISION,
+    UNDERTRAINED_FRACTION,
+    Run,
+    failure_label,
+    load_runs,
+    row_named,
+)
+from harness.runs import saturated_precision as saturated_scores
+from harness.scoring import CONTROLS, read_calibration
 from harness.stats import bootstrap_ci, mean_sd, rank_test
 from harness.storage import atomic_write_text, check_writable, write_json
 from harness.variant import Variant
@@ -49,7 +58,6 @@ FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
 REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
 FLOOR, CEILING = "real", "uniform noise"  # calibration rows: real vs real, and noise images
 WORKS_AT, FAILS_AT = "noise sigma 0.2", "noise sigma 0.8"  # an arm works when closer than the first, fails past the 2nd
-SATURATED_PRECISION, EMPTY_DENSITY = 0.95, 0.05  # precision this high while density is this low says nothing
 VERDICTS = ["works", "partly", "fails"]  # best first
 MIN_GIF_FRAMES = 4
 SIGNIFICANT_P = 0.05
@@ -78,7 +86,16 @@ class Ladder:
 
     @property
     def fids(self) -> dict[str, float]:
-        return {row["name"]: float(row["fid"]) for row in self.rows}
+        """The ladder's FIDs (the controls are not rungs of it)."""
+        return {row["name"]: float(row["fid"]) for row in self.rows if row["kind"] == "ladder"}
+
+    @property
+    def controls(self) -> list[dict]:
+        return [row for row in self.rows if row["kind"] == "control"]
+
+    @property
+    def real(self) -> dict:
+        return row_named(self.rows, FLOOR)
 
     def place(self, fid: float) -> str:
         """Where a FID sits on the ladder, in words."""
@@ -131,9 +148,7 @@ def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]
 
 
 def saturated_precision(final: pd.Series) -> bool:
-    """Precision near 1 while density is near 0: the samples sit in the inflated neighbourhood of a few outlying
-    real points, so precision says nothing about quality."""
-    return metric_value(final, "precision") >= SATURATED_PRECISION and metric_value(final, "density") < EMPTY_DENSITY
+    return saturated_scores({key: float(value) for key, value in final.items()})
 
 
 def slug(text: str) -> str:
@@ -191,12 +206,9 @@ class ReportBuilder:
         key = self.ladder_key(runs[0])
         return self.ladders.get(key) if key else None
 
-    def ceiling(self, run: Run) -> float | None:
-        ladder = self.ladder([run])
-        return ladder.fids.get(CEILING) if ladder else None
-
     def failure(self, run: Run) -> str | None:
-        return run.failure(self.ceiling(run))
+        ladder = self.ladder([run])
+        return run.failure(ladder.rows if ladder else None)
 
     def eval_ns(self) -> list[int]:
         return sorted({key[3] for key in (self.ladder_key(r) for r in self.runs) if key})
@@ -464,11 +476,38 @@ class ReportBuilder:
                                    **{label: row.get(column, math.nan) for column, label in
                                       (("inception_score", "IS"), ("precision", "precision"), ("recall", "recall"),
                                        ("density", "density"), ("coverage", "coverage"),
-                                       ("classes_covered", "classes covered"))}} for row in ladder.rows])
+                                       ("classes_covered", "classes covered"))}} for row in ladder.rows
+                                  if row["kind"] == "ladder"])
             blocks.append(Table(f"calibration_n{n}", frame,
                                 f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
                                 f"{protocol}): real digits vs the reference is the floor, uniform noise the ceiling"))
+            blocks.append(self.controls_table(ladder, sha256))
         return blocks
+
+    @staticmethod
+    def controls_table(ladder: Ladder, sha256: str) -> Table:
+        """The control sets through the digit levels and failure labels, beside what each must get: the criteria
+        shown to judge known cases right on this evaluator and n."""
+        rows = []
+        for row in ladder.controls:
+            control = CONTROLS[row["name"]]
+            levels = {level: digits_hold(level, row, ladder.rows)[0] for level in DIGIT_LEVELS}
+            label = failure_label(row, ladder.rows)
+            expected = [level for level in DIGIT_LEVELS if level in control.passes]
+            right = all(levels[level] == (level in control.passes) for level in DIGIT_LEVELS) and \
+                (label.split(":")[0] if label else None) == control.failure
+            rows.append({"set": row["name"], "what it is": control.why, "FID": row["fid"],
+                         "precision / real": row["precision"] / ladder.real["precision"],
+                         "coverage / real": row["coverage"] / ladder.real["coverage"],
+                         "classes covered": row["classes_covered"], "spread / real": row["self_nn_ratio"],
+                         **{level: "yes" if held else "no" for level, held in levels.items()},
+                         "failure label": label or "-",
+                         "should be": f"{', '.join(expected) or 'no digits level'}; {control.failure or 'not failed'}",
+                         "judged right": "yes" if right else "NO"})
+        return Table(f"controls_n{ladder.n}", pd.DataFrame(rows),
+                     f"Controls at n = {ladder.n}, evaluator {sha256[:12]}: sets whose verdict is known, through the "
+                     f"digit levels of the claims and the failure labels of the runs (spread: median distance to "
+                     f"the nearest other sample over real digits')")
 
     # 4. Per seed -----------------------------------------------------------------------------------------------
     def per_seed(self) -> list[Block]:

@@ -103,9 +103,10 @@ class Share:
 
 @dataclass(frozen=True)
 class Digits:
-    """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, enough
-    classes, and confident predictions. ``digit-like``: below blurred real digits (sigma 2), 5 classes, mean top
-    probability 0.5. ``recognisable``: below real digits under pixel noise sigma 0.4, 8 classes, 0.7.
+    """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, all ten
+    classes, confident predictions, and precision and coverage near the real row's (``claims.DIGIT_LEVELS``).
+    ``digit-like``: below blurred real digits (sigma 2), mean top probability 0.5, precision and coverage at least
+    0.6 and 0.15 of real digits'. ``recognisable``: below real digits under pixel noise sigma 0.4, 0.7, 0.8, 0.25.
     ``sampling``: "writeup" scores samples drawn the way the write-up drew the pictures it judged (its noise
     distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's."""
 

@@ -87,9 +87,9 @@ def write_ladder(results: Path, n: int = 500) -> None:
         "sha256": EVALUATOR, "dataset": "mnist", "protocol": "half-test", "architecture": "cnn", "seed": 0,
         "epochs": 12, "train_images": 5000, "reference_images": 5000, "heldout_accuracy": 0.98, "cpu_threads": 2,
         "torch_version": "2.x", "build_seconds": 1.0})
-    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "rows": [
-        {"name": name, "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5, "recall": 0.5,
-         "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
+    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "version": 2, "rows": [
+        {"name": name, "kind": "ladder", "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5,
+         "recall": 0.5, "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
 
 
 def summary(out: Path) -> pd.DataFrame:
@@ -154,7 +154,7 @@ def test_quirk_cost_is_paired_by_seed(results, tmp_path):
 
 def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, tmp_path):
     write_ladder(results)
-    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1})  # noise-like: undertrained
+    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1, "precision": 0.02})  # noise
     out = tmp_path / "report"
     text = write_report(results, out, None, "md").read_text()
     assert text.startswith("# mnist-gan-study report\n\n## 1. The answer\n")
