@@ -128,7 +128,7 @@ class Classes:
 class Printed:
     """A value the write-up printed for one batch (``column`` at ``step`` of ``epoch``), judged against the spread
     of the same printed value over seeds and the printed steps of the ``nearby`` epochs up to it: one batch's value
-    is noisy, so a claim holds when it lies within that spread."""
+    is noisy, so a claim holds when its quantile in that pooled distribution lies in the central 95%."""
 
     column: str
     value: float

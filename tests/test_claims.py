@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,9 +145,23 @@ def test_a_two_epoch_study_leaves_every_later_claim_not_checkable(tmp_path):
 
 def test_contradicted_claims_say_so(tmp_path):
     contradicted = [(v, c) for v in VARIANTS.values() for c in v.claims if c.contradicted]
-    assert {c.key for _, c in contradicted} == {"smoothing-helps", "same-as-infogan"}
+    assert {c.key for _, c in contradicted} == {"smoothing-helps", "same-as-infogan", "cnn-fewer-parameters"}
     for variant, claim in contradicted:
         assert judge(claim, [], variant).kind == CONTRADICTED
+    cnn, mlp = VARIANTS["dcgan-xavier"].param_counts(), VARIANTS["torch7-mlp"].param_counts()
+    reason = next(c for _, c in contradicted if c.key == "cnn-fewer-parameters").contradicted
+    assert f"{cnn[0]:,}" in reason and f"{mlp[0]:,}" in reason and f"{cnn[1]:,}" in reason and f"{mlp[1]:,}" in reason
+    assert f"{cnn[0] / mlp[0]:.1f} times" in reason
+
+
+def test_a_printed_value_is_judged_by_its_quantile_not_the_pooled_range():
+    from harness.claims import printed_quantile
+    pooled = [float(v) for v in range(100)]  # 0..99
+    assert printed_quantile(50.0, pooled) == pytest.approx(0.505) and printed_quantile(-1.0, pooled) == 0
+    assert printed_quantile(1.0, pooled) == pytest.approx(0.015)  # inside the min-max, outside the central 95%
+    rng = np.random.default_rng(0)  # a value from the same distribution: quantile uniform, in the central 95% ~95%
+    inside = [0.025 <= printed_quantile(rng.normal(), list(rng.normal(size=200))) <= 0.975 for _ in range(2000)]
+    assert 0.93 <= np.mean(inside) <= 0.97
 
 
 def test_printed_values_need_their_step_to_exist(tmp_path):

@@ -189,5 +189,10 @@ VARIANT = Variant(
               Digits("recognisable", epoch=20, sampling="writeup")),
         Claim("xavier-beats-he", "Xavier Normal Initialization performed better than He Normal Initialization",
               "no He experiment exists in the code: not checkable from the recipe"),
+        Claim("cnn-fewer-parameters", "I applied CNN to both generator and discriminator to reduce the number of "
+                                      "parameters and better feature extraction.",
+              "the CNNs have fewer parameters than MLPs for the same task",
+              contradicted="its G has 2,409,025 trainable parameters, 8.5 times the 283,920 of torch7-mlp's MLP G "
+                           "(its D, 95,169, is smaller than that MLP's 267,009): the CNN G does not reduce them"),
     ),
 )
