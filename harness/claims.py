@@ -13,14 +13,33 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from harness.runs import Run
-from harness.scoring import read_calibration
+from harness.runs import Run, row_named, saturated_precision
+from harness.scoring import DIGIT_SCORES, read_calibration
 from harness.variant import Band, Check, Claim, Classes, Digits, Printed, Share, Similar, Trend, Variant
 
 REPRODUCED, NOT_REPRODUCED, PARTLY, NOT_CHECKABLE = "reproduced", "not reproduced", "partly", "not checkable"
 CONTRADICTED = "contradicted by the code"
-# The two digit criteria: the calibration row a sample set's FID must beat, classes covered, mean top probability.
-DIGIT_LEVELS = {"digit-like": ("blur sigma 2", 5, 0.5), "recognisable": ("noise sigma 0.4", 8, 0.7)}
+PRINTED_TAIL = 0.025  # a printed value holds inside the central 95% of the same printed value over seeds
+
+
+@dataclass(frozen=True)
+class DigitLevel:
+    """A digit criterion: FID below a calibration row's, every class covered, confident predictions, and precision
+    and coverage at least these shares of the real row's (same evaluator and n). FID alone passes half real, half
+    noise (FID averages over the set) and a handful of memorised digits; precision fails the first (half the samples
+    lie off the digits), coverage the second (a handful of points covers few real digits' neighbourhoods), the ten
+    classes a set that drops digits. The shares are set by the control rows (scoring.CONTROLS): every negative fails,
+    every positive passes, with a margin of at least 0.05 on the evaluator the tests build."""
+
+    row: str
+    classes: int
+    confidence: float
+    precision: float
+    coverage: float
+
+
+DIGIT_LEVELS = {"digit-like": DigitLevel("blur sigma 2", 10, 0.5, precision=0.6, coverage=0.15),
+                "recognisable": DigitLevel("noise sigma 0.4", 10, 0.7, precision=0.8, coverage=0.25)}
 
 
 @dataclass(frozen=True)
@@ -66,15 +85,20 @@ def _series(run: Run, column: str, first: int, last: int, table: str = "metrics"
 
 
 def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | None) -> tuple[bool, str]:
-    """The digit criterion on one scored sample set: FID below the level's calibration row (same evaluator and n),
-    enough classes covered, and confident predictions."""
+    """The digit criterion on one scored sample set (see DigitLevel), against the calibration rows of the same
+    evaluator and n."""
     if calibration is None:
         raise Unmeasurable("no calibration rows at the runs' n (run `study calibrate --n N`)")
-    row_name, classes, confidence = DIGIT_LEVELS[level]
-    ceiling = next(float(r["fid"]) for r in calibration if r["name"] == row_name)
-    measured = f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence " \
-               f"{row['confidence']:.2f}"
-    holds = row["fid"] < ceiling and row["classes_covered"] >= classes and row["confidence"] >= confidence
+    criterion = DIGIT_LEVELS[level]
+    ceiling = float(row_named(calibration, criterion.row)["fid"])
+    real = row_named(calibration, "real")
+    precision, coverage = row["precision"] / real["precision"], row["coverage"] / real["coverage"]
+    measured = (f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence "
+                f"{row['confidence']:.2f}, precision {precision:.2f} and coverage {coverage:.2f} of real digits' "
+                f"(>= {criterion.precision}, {criterion.coverage}?)")
+    holds = row["fid"] < ceiling and row["classes_covered"] >= criterion.classes and \
+        row["confidence"] >= criterion.confidence and precision >= criterion.precision and \
+        coverage >= criterion.coverage and not saturated_precision(row)
     return bool(holds), measured
 
 
@@ -119,8 +143,8 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
 def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
     rows = _rows(run, epoch)
     prefix = "writeup_" if check.sampling == "writeup" else ""
-    row = {c: float(rows[prefix + c].iloc[0]) for c in ("fid", "classes_covered", "confidence") if prefix + c in rows}
-    if len(row) < 3 or any(math.isnan(v) for v in row.values()):
+    row = {c: float(rows[prefix + c].iloc[0]) for c in DIGIT_SCORES if prefix + c in rows}
+    if len(row) < len(DIGIT_SCORES) or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
     return digits_hold(check.level, row, _calibration(run))
 
@@ -149,12 +173,19 @@ def _judge_printed(check: Printed, runs: list[Run], epoch: int) -> tuple[str, tu
         exact.append((run.seed, f"{float(at_step[check.column].iloc[0]):.4g}"))
         log = run.log
         pooled += log[(log["epoch"] > epoch - check.nearby) & (log["epoch"] <= epoch)][check.column].dropna().tolist()
-    low, high = min(pooled), max(pooled)
-    kind = REPRODUCED if low <= check.value <= high else NOT_REPRODUCED
-    where = "within" if kind == REPRODUCED else "outside"
-    return kind, tuple(exact), (f"{check.value} lies {where} the {len(pooled)} printed values of epochs "
-                                f"{max(1, epoch - check.nearby + 1)}-{epoch} over {len(runs)} seeds "
-                                f"({low:.4g} to {high:.4g})")
+    quantile = printed_quantile(check.value, pooled)
+    kind = REPRODUCED if PRINTED_TAIL <= quantile <= 1 - PRINTED_TAIL else NOT_REPRODUCED
+    where = "inside" if kind == REPRODUCED else "outside"
+    return kind, tuple(exact), (f"{check.value} sits at quantile {quantile:.2f} of the {len(pooled)} printed values "
+                                f"of epochs {max(1, epoch - check.nearby + 1)}-{epoch} over {len(runs)} seeds, "
+                                f"{where} their central {1 - 2 * PRINTED_TAIL:.0%}")
+
+
+def printed_quantile(value: float, pooled: list[float]) -> float:
+    """The share of the pooled values below ``value``, ties counted half: unlike the pooled min-max, which widens
+    with every seed added, the quantile of a value drawn from the same distribution stays uniform."""
+    data = np.asarray(pooled, dtype=float)
+    return float(((data < value).sum() + 0.5 * (data == value).sum()) / len(data))
 
 
 def judge(claim: Claim, runs: list[Run], variant: Variant) -> Verdict:

@@ -6,6 +6,7 @@ class_coverage:          histogram of predicted classes, how many classes are co
 prdc:                    precision, recall, density, coverage: k-NN manifold estimates (Kynkaanniemi et al.
                          2019; Naeem et al. 2020, as the prdc package).
 nearest_distance_median: median L2 distance from each image to its nearest image of another set (memorisation).
+self_distance_median:    median L2 distance from each image to its nearest other image of the same set (duplicates).
 """
 from __future__ import annotations
 
@@ -115,4 +116,16 @@ def nearest_distance_median(images: torch.Tensor, bank: torch.Tensor) -> float:
     flat_bank = bank.reshape(len(bank), -1).float()
     nearest = [torch.cdist(part.reshape(len(part), -1).float(), flat_bank).min(1).values
                for part in images.split(CHUNK)]
+    return float(torch.cat(nearest).median())
+
+
+def self_distance_median(images: torch.Tensor) -> float:
+    """Median over ``images`` of the L2 distance (pixels in [0, 1]) to the nearest *other* image of the same set: 0
+    when most images are repeated (a collapsed or memorised sample set)."""
+    flat = images.reshape(len(images), -1).float()
+    nearest = []
+    for start in range(0, len(flat), CHUNK):
+        distances = torch.cdist(flat[start:start + CHUNK], flat)
+        distances[torch.arange(len(distances)), torch.arange(start, start + len(distances))] = float("inf")
+        nearest.append(distances.min(1).values)
     return float(torch.cat(nearest).median())

@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness import figures
 from harness.arms import Arm
-from harness.claims import NOT_CHECKABLE, REPRODUCED, judge
+from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, digits_hold, judge
 from harness.errors import StudyError
 from harness.original_logs import place, sentence, summarise
 from harness.report_render import (
@@ -38,9 +38,18 @@ from harness.report_render import (
     render_markdown,
 )
 from harness.run_folder import enclosing_run, runs_root
-from harness.runs import UNDERTRAINED_FRACTION, Run, load_runs
-from harness.scoring import read_calibration
-from harness.stats import bootstrap_ci, mean_sd, rank_test
+from harness.runs import (
+    EMPTY_DENSITY,
+    SATURATED_PRECISION,
+    UNDERTRAINED_FRACTION,
+    Run,
+    failure_label,
+    load_runs,
+    row_named,
+)
+from harness.runs import saturated_precision as saturated_scores
+from harness.scoring import CONTROLS, read_calibration
+from harness.stats import bootstrap_ci, clopper_pearson, mean_sd, rank_test
 from harness.storage import atomic_write_text, check_writable, exchange_paths, read_json, write_json
 from harness.variant import Variant
 
@@ -54,8 +63,8 @@ FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
 REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
 FLOOR, CEILING = "real", "uniform noise"  # calibration rows: real vs real, and noise images
 WORKS_AT, FAILS_AT = "noise sigma 0.2", "noise sigma 0.8"  # an arm works when closer than the first, fails past the 2nd
-SATURATED_PRECISION, EMPTY_DENSITY = 0.95, 0.05  # precision this high while density is this low says nothing
 VERDICTS = ["works", "partly", "fails"]  # best first
+NOT_ASSESSABLE = "not assessable"
 MIN_GIF_FRAMES = 4
 SIGNIFICANT_P = 0.05
 
@@ -83,7 +92,16 @@ class Ladder:
 
     @property
     def fids(self) -> dict[str, float]:
-        return {row["name"]: float(row["fid"]) for row in self.rows}
+        """The ladder's FIDs (the controls are not rungs of it)."""
+        return {row["name"]: float(row["fid"]) for row in self.rows if row["kind"] == "ladder"}
+
+    @property
+    def controls(self) -> list[dict]:
+        return [row for row in self.rows if row["kind"] == "control"]
+
+    @property
+    def real(self) -> dict:
+        return row_named(self.rows, FLOOR)
 
     def place(self, fid: float) -> str:
         """Where a FID sits on the ladder, in words."""
@@ -136,9 +154,7 @@ def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]
 
 
 def saturated_precision(final: pd.Series) -> bool:
-    """Precision near 1 while density is near 0: the samples sit in the inflated neighbourhood of a few outlying
-    real points, so precision says nothing about quality."""
-    return metric_value(final, "precision") >= SATURATED_PRECISION and metric_value(final, "density") < EMPTY_DENSITY
+    return saturated_scores({key: float(value) for key, value in final.items()})
 
 
 def slug(text: str) -> str:
@@ -196,12 +212,9 @@ class ReportBuilder:
         key = self.ladder_key(runs[0])
         return self.ladders.get(key) if key else None
 
-    def ceiling(self, run: Run) -> float | None:
-        ladder = self.ladder([run])
-        return ladder.fids.get(CEILING) if ladder else None
-
     def failure(self, run: Run) -> str | None:
-        return run.failure(self.ceiling(run))
+        ladder = self.ladder([run])
+        return run.failure(ladder.rows if ladder else None)
 
     def eval_ns(self) -> list[int]:
         return sorted({key[3] for key in (self.ladder_key(r) for r in self.runs) if key})
@@ -230,11 +243,14 @@ class ReportBuilder:
         rows, shown = [], []
         for arm in self.ordered(self.arms):
             verdict, row = self.arm_verdict(arm)
-            rows.append({"arm": self.labels[arm], "verdict": verdict, **row})
-            shown.append({"arm": self.labels[arm], "verdict": verdict, "evidence": self.evidence(row)})
-        blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm: works (FID closer to the data than "
-                            f"{WORKS_AT} pixel noise, no failed seed), fails (FID past {FAILS_AT}, or most seeds "
-                            "failed) or partly (between)", csv=pd.DataFrame(rows)))
+            rows.append({"arm": self.labels[arm], "verdict": verdict, "epochs": arm.epochs, **row})
+            shown.append({"arm": self.labels[arm], "verdict": verdict,
+                          "evidence": self.evidence({"epochs": arm.epochs, **row})})
+        blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm, from its seeds: a seed works (FID "
+                            f"closer to the data than {WORKS_AT} pixel noise, not failed), fails (failed, or FID past "
+                            f"{FAILS_AT}) or partly (between); the arm gets what most seeds get (a tie the worse), "
+                            f"or {NOT_ASSESSABLE} when its runs are shorter than the recipe",
+                            csv=pd.DataFrame(rows)))
         blocks += [Text(self.ranking(rows)), Text(self.what_it_allows())]
         return blocks
 
@@ -250,24 +266,37 @@ class ReportBuilder:
                 f"--out {self.results / ('report-' + slug(protocol))}`" for protocol, count in self.others)
         return text
 
+    def seed_verdict(self, run: Run) -> str:
+        """works (FID closer to the data than the WORKS_AT row, not failed), fails (failed, or FID past FAILS_AT)
+        or partly (between), for one seed."""
+        ladder = self.ladder([run])
+        levels, fid = (ladder.fids if ladder else {}), metric_value(run.final, "fid")
+        if self.failure(run) or (FAILS_AT in levels and fid >= levels[FAILS_AT]):
+            return "fails"
+        return "works" if WORKS_AT in levels and fid <= levels[WORKS_AT] else "partly"
+
     def arm_verdict(self, arm: Arm) -> tuple[str, dict]:
+        """The arm's verdict from its seeds' verdicts: the one most seeds get (a tie goes to the worse), with the
+        Clopper-Pearson interval of its share; "not assessable" when the runs are shorter than the recipe, since a
+        recipe's start says nothing of where it ends."""
         group = self.arms[arm]
         fid = spread(final_values(group, "fid"))["mean"]
         classes = spread(final_values(group, "classes_covered"))["mean"]
         failures = [f for f in (self.failure(r) for r in group) if f]
+        seeds = Counter(self.seed_verdict(r) for r in group)
+        at_epochs = max(reversed(VERDICTS), key=lambda v: seeds[v])
+        low, high = clopper_pearson(seeds[at_epochs], len(group))
         ladder = self.ladder(group)
+        recipe = self.variants[arm.variant].recipe.epochs if arm.variant in self.variants else arm.epochs
         row = {"final FID": fid, "n": ladder.n if ladder else math.nan,
                "ladder": ladder.place(fid) if ladder and not math.isnan(fid) else "",
                "real-data floor": ladder.fids.get(FLOOR, math.nan) if ladder else math.nan,
                "uniform-noise ceiling": ladder.fids.get(CEILING, math.nan) if ladder else math.nan,
                "classes covered": classes, "failed seeds": len(failures), "seeds": len(group),
-               "failures": ", ".join(sorted({f.split(":")[0] for f in failures})), **self.claim_counts(arm)}
-        levels = ladder.fids if ladder else {}
-        if len(failures) * 2 > len(group) or (FAILS_AT in levels and fid >= levels[FAILS_AT]):
-            return "fails", row
-        if not failures and WORKS_AT in levels and fid <= levels[WORKS_AT]:
-            return "works", row
-        return "partly", row
+               "failures": ", ".join(sorted({f.split(":")[0] for f in failures})),
+               "at these epochs": at_epochs, **{f"{v} seeds": seeds[v] for v in VERDICTS},
+               "share low": low, "share high": high, "recipe epochs": recipe, **self.claim_counts(arm)}
+        return (NOT_ASSESSABLE if arm.epochs < recipe else at_epochs), row
 
     def claim_counts(self, arm: Arm) -> dict:
         """Claims reproduced of those checkable on this arm's runs; claims are judged on faithful runs only."""
@@ -281,9 +310,18 @@ class ReportBuilder:
 
     @staticmethod
     def evidence(row: dict) -> str:
-        parts = [f"final FID {fmt(row['final FID'])}"
+        verdict, seeds = row["at these epochs"], row["seeds"]
+        parts = [f"{verdict} on {row[verdict + ' seeds']} of {seeds} seeds (95% interval of the share "
+                 f"{row['share low']:.2f}-{row['share high']:.2f})"]
+        if row["recipe epochs"] > row["epochs"]:
+            parts[0] = f"{row['epochs']} of the recipe's {row['recipe epochs']} epochs trained; at epoch " \
+                       f"{row['epochs']}: " + parts[0]
+        if verdict == "fails" and row.get("claims reproduced", 0) > 0:
+            parts.append("some claims hold although the samples fail: each claim judges its own epoch and level "
+                         "(section 7), the verdict the final FID against the ladder")
+        parts.append(f"final FID {fmt(row['final FID'])}"
                  + (f" at n = {row['n']}, {row['ladder']} (real-data floor {fmt(row['real-data floor'])})"
-                    if row["ladder"] else " (no calibration at this n)")]
+                    if row["ladder"] else " (no calibration at this n)"))
         parts.append(f"{fmt(row['classes covered'])} class{'' if row['classes covered'] == 1 else 'es'} covered")
         if not math.isnan(row["claims"]):
             parts.append(f"claims reproduced {row['claims reproduced']} of {row['claims checkable']} checkable "
@@ -297,10 +335,10 @@ class ReportBuilder:
     @staticmethod
     def ranking(rows: list[dict]) -> str:
         scored = sorted((r for r in rows if not math.isnan(r["final FID"])),
-                        key=lambda r: (VERDICTS.index(r["verdict"]), r["final FID"]))
+                        key=lambda r: (VERDICTS.index(r["at these epochs"]), r["final FID"]))
         if not scored:
             return "Ranking: no arm was scored."
-        ranked = ", ".join(f"{i}. {r['arm']} ({r['verdict']}, {fmt(r['final FID'])})"
+        ranked = ", ".join(f"{i}. {r['arm']} ({r['at these epochs']}, {fmt(r['final FID'])})"
                            for i, r in enumerate(scored, start=1))
         noise = [r["arm"] for r in scored if not math.isnan(r["uniform-noise ceiling"])
                  and r["final FID"] >= UNDERTRAINED_FRACTION * r["uniform-noise ceiling"]]
@@ -469,11 +507,38 @@ class ReportBuilder:
                                    **{label: row.get(column, math.nan) for column, label in
                                       (("inception_score", "IS"), ("precision", "precision"), ("recall", "recall"),
                                        ("density", "density"), ("coverage", "coverage"),
-                                       ("classes_covered", "classes covered"))}} for row in ladder.rows])
+                                       ("classes_covered", "classes covered"))}} for row in ladder.rows
+                                  if row["kind"] == "ladder"])
             blocks.append(Table(f"calibration_n{n}", frame,
                                 f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
                                 f"{protocol}): real digits vs the reference is the floor, uniform noise the ceiling"))
+            blocks.append(self.controls_table(ladder, sha256))
         return blocks
+
+    @staticmethod
+    def controls_table(ladder: Ladder, sha256: str) -> Table:
+        """The control sets through the digit levels and failure labels, beside what each must get: the criteria
+        shown to judge known cases right on this evaluator and n."""
+        rows = []
+        for row in ladder.controls:
+            control = CONTROLS[row["name"]]
+            levels = {level: digits_hold(level, row, ladder.rows)[0] for level in DIGIT_LEVELS}
+            label = failure_label(row, ladder.rows)
+            expected = [level for level in DIGIT_LEVELS if level in control.passes]
+            right = all(levels[level] == (level in control.passes) for level in DIGIT_LEVELS) and \
+                (label.split(":")[0] if label else None) == control.failure
+            rows.append({"set": row["name"], "what it is": control.why, "FID": row["fid"],
+                         "precision / real": row["precision"] / ladder.real["precision"],
+                         "coverage / real": row["coverage"] / ladder.real["coverage"],
+                         "classes covered": row["classes_covered"], "spread / real": row["self_nn_ratio"],
+                         **{level: "yes" if held else "no" for level, held in levels.items()},
+                         "failure label": label or "-",
+                         "should be": f"{', '.join(expected) or 'no digits level'}; {control.failure or 'not failed'}",
+                         "judged right": "yes" if right else "NO"})
+        return Table(f"controls_n{ladder.n}", pd.DataFrame(rows),
+                     f"Controls at n = {ladder.n}, evaluator {sha256[:12]}: sets whose verdict is known, through the "
+                     f"digit levels of the claims and the failure labels of the runs (spread: median distance to "
+                     f"the nearest other sample over real digits')")
 
     # 4. Per seed -----------------------------------------------------------------------------------------------
     def per_seed(self) -> list[Block]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
@@ -12,8 +13,52 @@ from harness.errors import StudyError
 from harness.run_folder import COMPLETE, Manifest, RunFolder, run_folders
 from harness.seeding import SEED_CONTRACT
 
-COLLAPSE_CLASSES = 5  # a run whose final samples cover fewer classes counts as failed (mode collapse)
+COLLAPSE_CLASSES = 5  # digit-like samples covering fewer classes than this are collapsed
 UNDERTRAINED_FRACTION = 0.5  # FID at least this share of the uniform-noise FID: samples are not digits yet
+REPEATED_SPREAD = 0.25  # samples' nearest-other-sample distance below this share of the real digits': repeats
+ON_DIGITS_PRECISION = 0.5  # precision at least this share of real digits': the samples lie among real digits
+SATURATED_PRECISION, EMPTY_DENSITY = 0.95, 0.05  # precision this high while density is this low says nothing
+CEILING_ROW = "uniform noise"
+
+
+def row_named(calibration: list[dict], name: str) -> dict:
+    return next(row for row in calibration if row["name"] == name)
+
+
+def saturated_precision(scores: Mapping[str, float]) -> bool:
+    """Precision near 1 while density is near 0: the samples sit in the inflated neighbourhood of a few outlying
+    real points, so precision says nothing about quality."""
+    return scores.get("precision", math.nan) >= SATURATED_PRECISION and \
+        scores.get("density", math.nan) < EMPTY_DENSITY
+
+
+def on_the_digits(scores: Mapping[str, float], calibration: list[dict]) -> bool:
+    """Whether the samples lie among real digits (not noise): precision near real digits' own, and not saturated."""
+    precision = scores.get("precision", math.nan)
+    return precision >= ON_DIGITS_PRECISION * row_named(calibration, "real")["precision"] and \
+        not saturated_precision(scores)
+
+
+def failure_label(scores: Mapping[str, float], calibration: list[dict] | None) -> str | None:
+    """Why a scored sample set counts as failed, or None. Collapse comes first, since a collapsed set is also far
+    from the data and would otherwise read as undertrained: the samples repeat (one digit, a memorised handful,
+    a constant image), or digit-like samples cover fewer than COLLAPSE_CLASSES classes. Few classes alone is not
+    collapse: noise is classified into few classes too, so without calibration rows (no real-digit precision to
+    compare with) a set of few classes is called collapsed with that caveat. Then undertrained: FID at least half
+    the uniform-noise FID at the same n."""
+    spread = scores.get("self_nn_ratio", math.nan)
+    if spread < REPEATED_SPREAD:
+        return f"collapse: samples repeat (nearest other sample at {spread:.0%} of real digits' distance)"
+    classes = scores.get("classes_covered", math.nan)
+    if classes < COLLAPSE_CLASSES and (calibration is None or on_the_digits(scores, calibration)):
+        return f"collapse: {int(classes)} classes covered" + ("" if calibration else " (no calibration to tell it "
+                                                                                     "from noise)")
+    fid = scores.get("fid", math.nan)
+    if calibration is not None:
+        ceiling = float(row_named(calibration, CEILING_ROW)["fid"])
+        if fid >= UNDERTRAINED_FRACTION * ceiling:
+            return f"undertrained: FID {fid:.0f}, uniform noise scores {ceiling:.0f}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -53,22 +98,12 @@ class Run:
     def final(self) -> pd.Series:
         return self.metrics.iloc[-1]
 
-    def failure(self, noise_ceiling: float | None = None) -> str | None:
-        """Why a complete run counts as failed, or None. The one place that decides: NaN losses; undertrained
-        (samples no more digit-like than noise: FID at least half the uniform-noise FID at the run's n); or
-        collapsed (digit-like samples that cover fewer than COLLAPSE_CLASSES classes). Undertrained comes first:
-        noise is classified into few classes too, and that is not mode collapse. Without the ceiling (no
-        calibration) the two cannot be told apart."""
-        final = self.final
+    def failure(self, calibration: list[dict] | None = None) -> str | None:
+        """Why a complete run counts as failed, or None: NaN losses, else its final samples' failure label (the
+        one place that decides, ``failure_label``) against the calibration rows of its evaluator and n."""
         if self.metrics[["d_loss", "g_loss"]].isna().any(axis=None):
             return "NaN losses"
-        fid = final.get("fid", math.nan)
-        if noise_ceiling is not None and fid >= UNDERTRAINED_FRACTION * noise_ceiling:
-            return f"undertrained: FID {fid:.0f}, uniform noise scores {noise_ceiling:.0f}"
-        if "classes_covered" in final and not math.isnan(final["classes_covered"]) \
-                and final["classes_covered"] < COLLAPSE_CLASSES:
-            return f"collapse: {int(final['classes_covered'])} classes covered"
-        return None
+        return failure_label({key: float(value) for key, value in self.final.items()}, calibration)
 
 
 @dataclass(frozen=True)

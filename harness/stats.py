@@ -1,4 +1,5 @@
-"""Statistics over seeds: mean, standard deviation, percentile-bootstrap confidence intervals, rank tests."""
+"""Statistics over seeds: mean, standard deviation, percentile-bootstrap confidence intervals, rank tests, and the
+Clopper-Pearson interval of a share of seeds."""
 from __future__ import annotations
 
 import math
@@ -34,3 +35,9 @@ def rank_test(a: list[float], b: list[float]) -> tuple[float, float]:
     p = float(scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
     smallest = 2 / math.comb(len(a) + len(b), len(a))
     return p, min(1.0, smallest)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a proportion from k successes in n trials: k of n seeds."""
+    interval = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
+    return float(interval.low), float(interval.high)

@@ -104,9 +104,10 @@ class Share:
 
 @dataclass(frozen=True)
 class Digits:
-    """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, enough
-    classes, and confident predictions. ``digit-like``: below blurred real digits (sigma 2), 5 classes, mean top
-    probability 0.5. ``recognisable``: below real digits under pixel noise sigma 0.4, 8 classes, 0.7.
+    """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, all ten
+    classes, confident predictions, and precision and coverage near the real row's (``claims.DIGIT_LEVELS``).
+    ``digit-like``: below blurred real digits (sigma 2), mean top probability 0.5, precision and coverage at least
+    0.6 and 0.15 of real digits'. ``recognisable``: below real digits under pixel noise sigma 0.4, 0.7, 0.8, 0.25.
     ``sampling``: "writeup" scores samples drawn the way the write-up drew the pictures it judged (its noise
     distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's."""
 
@@ -128,7 +129,7 @@ class Classes:
 class Printed:
     """A value the write-up printed for one batch (``column`` at ``step`` of ``epoch``), judged against the spread
     of the same printed value over seeds and the printed steps of the ``nearby`` epochs up to it: one batch's value
-    is noisy, so a claim holds when it lies within that spread."""
+    is noisy, so a claim holds when its quantile in that pooled distribution lies in the central 95%."""
 
     column: str
     value: float

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,13 +15,28 @@ from torch.utils.data import DataLoader
 from typer.testing import CliRunner
 
 from harness import cli
-from harness.claims import CONTRADICTED, NOT_CHECKABLE, NOT_REPRODUCED, REPRODUCED, digits_hold, judge
+from harness.claims import (
+    CONTRADICTED,
+    DIGIT_LEVELS,
+    NOT_CHECKABLE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    digits_hold,
+    judge,
+)
 from harness.data import BatchOrder, DeviceImages, load_split
 from harness.evaluator import build_evaluator, evaluator_dir, protocol_sets, unit_images
 from harness.report import write_report
 from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
-from harness.runs import load_runs
-from harness.scoring import ReferenceSet, ensure_calibration, sample_images, score_images
+from harness.runs import failure_label, load_runs, row_named
+from harness.scoring import (
+    CALIBRATION_VERSION,
+    CONTROLS,
+    ReferenceSet,
+    ensure_calibration,
+    sample_images,
+    score_images,
+)
 from harness.seed_contract import second_run, start_script
 from harness.seeding import SEED_CONTRACT
 from harness.steps import Gan
@@ -35,7 +51,8 @@ EVALUATOR, N = "cd" * 32, 500
 CLAIMS = [(name, claim) for name, v in VARIANTS.items() for claim in v.claims if claim.check and not claim.contradicted]
 BASE = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3, "d_accuracy": 0.7, "d_loss_real": 0.5,
         "d_loss_fake": 0.5, "d_loss_last": 1.0, "g_loss_last": 1.0, "fid": 50.0, "classes_covered": 10,
-        "confidence": 0.9, "eval_n_fake": N, "eval_n_real": N, **{f"class_{c}": 0.1 for c in range(10)}}
+        "confidence": 0.9, "precision": 0.6, "coverage": 0.6, "density": 0.5, "self_nn_ratio": 1.0,
+        "eval_n_fake": N, "eval_n_real": N, **{f"class_{c}": 0.1 for c in range(10)}}
 
 
 def _band_value(check: Band, good: bool) -> float:
@@ -59,8 +76,10 @@ def designed(check: Check, good: bool, epoch: int) -> tuple[dict, list[dict]]:
         return {check.column: (check.low + check.high) / 2 if good else check.high + 10}, []
     if isinstance(check, Digits):
         prefix = "writeup_" if check.sampling == "writeup" else ""
-        scores = {"fid": 20.0, "classes_covered": 10, "confidence": 0.95} if good else \
-            {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3}
+        scores = {"fid": 20.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
+                  "self_nn_ratio": 1.0} if good else \
+            {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
+             "self_nn_ratio": 1.5}
         return {prefix + k: v for k, v in scores.items()}, []
     if isinstance(check, Classes):
         return {f"class_{c}": 0.1 if good else 0.0 for c in check.classes}, []
@@ -87,9 +106,11 @@ def write_designed_run(results: Path, variant: Variant, check: Check, seed: int,
                     "n_real": N}))
     calibration = evaluator_dir(results, "mnist", "half-test") / f"calibration-n{N}.json"
     calibration.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"name": "real", "fid": 10.0}, {"name": "noise sigma 0.4", "fid": 300.0},
-            {"name": "blur sigma 2", "fid": 900.0}]
-    calibration.write_text(json.dumps({"evaluator_sha256": EVALUATOR, "n": N, "rows": rows}))
+    rows = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
+            {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
+            {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
+    calibration.write_text(json.dumps({"evaluator_sha256": EVALUATOR, "n": N, "version": CALIBRATION_VERSION,
+                                       "rows": rows}))
 
 
 @pytest.mark.parametrize("name,claim", CLAIMS, ids=[f"{n}:{c.key}" for n, c in CLAIMS])
@@ -127,9 +148,23 @@ def test_a_two_epoch_study_leaves_every_later_claim_not_checkable(tmp_path):
 
 def test_contradicted_claims_say_so(tmp_path):
     contradicted = [(v, c) for v in VARIANTS.values() for c in v.claims if c.contradicted]
-    assert {c.key for _, c in contradicted} == {"smoothing-helps", "same-as-infogan"}
+    assert {c.key for _, c in contradicted} == {"smoothing-helps", "same-as-infogan", "cnn-fewer-parameters"}
     for variant, claim in contradicted:
         assert judge(claim, [], variant).kind == CONTRADICTED
+    cnn, mlp = VARIANTS["dcgan-xavier"].param_counts(), VARIANTS["torch7-mlp"].param_counts()
+    reason = next(c for _, c in contradicted if c.key == "cnn-fewer-parameters").contradicted
+    assert f"{cnn[0]:,}" in reason and f"{mlp[0]:,}" in reason and f"{cnn[1]:,}" in reason and f"{mlp[1]:,}" in reason
+    assert f"{cnn[0] / mlp[0]:.1f} times" in reason
+
+
+def test_a_printed_value_is_judged_by_its_quantile_not_the_pooled_range():
+    from harness.claims import printed_quantile
+    pooled = [float(v) for v in range(100)]  # 0..99
+    assert printed_quantile(50.0, pooled) == pytest.approx(0.505) and printed_quantile(-1.0, pooled) == 0
+    assert printed_quantile(1.0, pooled) == pytest.approx(0.015)  # inside the min-max, outside the central 95%
+    rng = np.random.default_rng(0)  # a value from the same distribution: quantile uniform, in the central 95% ~95%
+    inside = [0.025 <= printed_quantile(rng.normal(), list(rng.normal(size=200))) <= 0.975 for _ in range(2000)]
+    assert 0.93 <= np.mean(inside) <= 0.97
 
 
 def test_printed_values_need_their_step_to_exist(tmp_path):
@@ -176,6 +211,34 @@ def test_digit_criterion_passes_real_digits_and_fails_noise_and_untrained_genera
         for level in ("digit-like", "recognisable"):
             assert not digits_hold(level, scores, calibration)[0], (name, level, scores["fid"],
                                                                     scores["classes_covered"], scores["confidence"])
+
+
+def test_every_negative_control_fails_every_digits_level_and_every_failure_label_is_right(real_reference):
+    _, calibration, _ = real_reference
+    for name, control in CONTROLS.items():
+        row = row_named(calibration, name)
+        for level in DIGIT_LEVELS:
+            holds, measured = digits_hold(level, row, calibration)
+            assert holds == (level in control.passes), (name, level, measured)
+        label = failure_label(row, calibration)
+        assert (label.split(":")[0] if label else None) == control.failure, (name, label)
+    assert failure_label(row_named(calibration, "real"), calibration) is None
+    assert failure_label(row_named(calibration, "uniform noise"), calibration).startswith("undertrained")
+    assert {c.failure for c in CONTROLS.values()} == {None, "collapse"} and \
+        sum(not c.passes for c in CONTROLS.values()) >= 7  # the issue's negatives are all there
+
+
+def test_a_handful_of_classes_is_collapse_among_digits_and_undertrained_in_noise():
+    calibration = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
+                   {"name": "uniform noise", "kind": "ladder", "fid": 1000.0}]
+    ones = {"fid": 800.0, "classes_covered": 1, "precision": 0.8, "density": 0.4, "self_nn_ratio": 0.5}
+    noise = {**ones, "precision": 0.03}
+    saturated = {**ones, "precision": 1.0, "density": 0.0}  # noise inside a few outliers' wide neighbourhoods
+    assert failure_label(ones, calibration) == "collapse: 1 classes covered"
+    assert failure_label(noise, calibration).startswith("undertrained: FID 800")
+    assert failure_label(saturated, calibration).startswith("undertrained")
+    assert failure_label({**noise, "self_nn_ratio": 0.1}, calibration).startswith("collapse: samples repeat")
+    assert failure_label(noise, None) == "collapse: 1 classes covered (no calibration to tell it from noise)"
 
 
 # The step-matched protocol ------------------------------------------------------------------------------------------

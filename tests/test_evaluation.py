@@ -12,6 +12,7 @@ from harness import cli
 from harness.errors import StudyError
 from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator
 from harness.run_folder import EVAL_COLUMNS
+from harness.scoring import CONTROLS
 from harness.train import train_run
 from tests.conftest import TEST_IMAGES, make_spec
 
@@ -99,7 +100,9 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     result = runner.invoke(cli.app, args + ["--json", "--n", "40"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows][:2] == ["real", "noise sigma 0.1"] and rows[-1]["name"] == "uniform noise"
+    ladder = [r["name"] for r in rows if r["kind"] == "ladder"]
+    assert ladder[:2] == ["real", "noise sigma 0.1"] and ladder[-1] == "uniform noise"
+    assert [r["name"] for r in rows if r["kind"] == "control"] == list(CONTROLS)
     for row in rows:
         assert {"name", "fid", "kid", "inception_score", "precision", "recall", "density", "coverage",
                 "classes_covered"} <= set(row) and row["eval_n_fake"] == 40

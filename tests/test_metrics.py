@@ -100,7 +100,18 @@ def test_prdc_chunks_agree_with_one_block(monkeypatch):
 
 
 def test_nearest_distance_median_brute_force():
-    images, bank = torch.rand(40, 1, 28, 28), torch.rand(70, 1, 28, 28)
+    generator = torch.Generator().manual_seed(0)
+    images, bank = torch.rand(40, 1, 28, 28, generator=generator), torch.rand(70, 1, 28, 28, generator=generator)
     brute = torch.stack([((bank - image) ** 2).sum(dim=(1, 2, 3)).sqrt().min() for image in images]).median()
     assert metrics.nearest_distance_median(images, bank) == pytest.approx(brute.item(), rel=1e-5)
-    assert metrics.nearest_distance_median(bank[:10], bank) == pytest.approx(0, abs=1e-3)
+    # an image's distance to itself: the float32 cancellation of |a|^2 + |b|^2 - 2ab (distinct images are ~11 apart)
+    assert metrics.nearest_distance_median(bank[:10], bank) == pytest.approx(0, abs=1e-2)
+
+
+def test_self_distance_median_brute_force_and_repeats():
+    images = torch.rand(30, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    flat = images.reshape(30, -1).double()
+    brute = torch.stack([torch.cat([(flat[:i] - row).norm(dim=1), (flat[i + 1:] - row).norm(dim=1)]).min()
+                         for i, row in enumerate(flat)]).median()
+    assert metrics.self_distance_median(images) == pytest.approx(brute.item(), rel=1e-4)
+    assert metrics.self_distance_median(images[:3].repeat(10, 1, 1, 1)) == pytest.approx(0, abs=1e-3)

@@ -89,9 +89,9 @@ def write_ladder(results: Path, n: int = 500) -> None:
         "sha256": EVALUATOR, "dataset": "mnist", "protocol": "half-test", "architecture": "cnn", "seed": 0,
         "epochs": 12, "train_images": 5000, "reference_images": 5000, "heldout_accuracy": 0.98, "cpu_threads": 2,
         "torch_version": "2.x", "build_seconds": 1.0})
-    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "rows": [
-        {"name": name, "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5, "recall": 0.5,
-         "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
+    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "version": 2, "rows": [
+        {"name": name, "kind": "ladder", "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5,
+         "recall": 0.5, "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
 
 
 def summary(out: Path) -> pd.DataFrame:
@@ -156,14 +156,17 @@ def test_quirk_cost_is_paired_by_seed(results, tmp_path):
 
 def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, tmp_path):
     write_ladder(results)
-    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1})  # noise-like: undertrained
+    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1, "precision": 0.02})  # noise
     out = tmp_path / "report"
     text = write_report(results, out, None, "md").read_text()
     assert text.startswith("# mnist-gan-study report\n\n## 1. The answer\n")
     answer = pd.read_csv(out / "tables" / "answer.csv").set_index("arm")
-    assert answer.loc["udacity", "verdict"] == "works"  # FID 34 < 50 (noise sigma 0.2), 9 classes, no failure
-    assert answer.loc["nll-softmax", "verdict"] == "fails"  # every seed collapsed to 2 classes
-    assert answer.loc["nll-softmax+g-backward", "verdict"] == "partly"  # FID 51: past sigma 0.2, before 0.8
+    assert set(answer["verdict"]) == {"not assessable"}  # 3 epochs of recipes of 20-300: in the headline itself
+    at_epochs = answer["at these epochs"]
+    assert at_epochs["udacity"] == "works"  # FID 34 < 50 (noise sigma 0.2), 9 classes, no failure
+    assert at_epochs["nll-softmax"] == "fails"  # every seed collapsed to 2 classes
+    assert at_epochs["nll-softmax+g-backward"] == "partly"  # FID 51: past sigma 0.2, before 0.8
+    assert answer.loc["udacity", ["works seeds", "partly seeds", "fails seeds"]].tolist() == [3, 0, 0]
     assert answer.loc["nll-softmax", "failures"] == "collapse"
     assert answer.loc["udacity", "ladder"] == "between noise sigma 0.1 at 20 and noise sigma 0.2 at 50"
     assert answer.loc["udacity", "uniform-noise ceiling"] == 1000 and answer.loc["udacity", "n"] == 500
@@ -171,7 +174,8 @@ def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, 
     kinds = [judge(claim, runs, VARIANTS["dcgan-xavier"]).kind for claim in VARIANTS["dcgan-xavier"].claims]
     assert answer.loc["dcgan-xavier", "claims reproduced"] == kinds.count(REPRODUCED)
     assert answer.loc["dcgan-xavier", "claims checkable"] == len(kinds) - kinds.count(NOT_CHECKABLE)
-    assert "| udacity | works | final FID 34.33 at n = 500, between noise sigma 0.1" in text
+    assert "| udacity | not assessable | 3 of the recipe's 100 epochs trained; at epoch 3: works on 3 of 3 seeds " \
+           "(95% interval of the share 0.29-1.00); final FID 34.33 at n = 500, between noise sigma 0.1" in text
     assert "Ranking by verdict, then mean final FID (lower is better): 1. udacity (works, 34.33), 2. dcgan-xavier " \
            "(works, 34.33), 3. nll-softmax+g-backward (partly, 51), 4. nll-softmax (fails, 34.33), 5. torch7-mlp " \
            "(fails, 466.7)." in text
@@ -181,6 +185,31 @@ def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, 
     assert failed["torch7-mlp", 1].startswith("undertrained: FID 900") and failed["torch7-mlp", 0] == "NaN losses"
     assert failed["nll-softmax", 0] == "collapse: 2 classes covered"
     assert "Calibration at n = 500 (the runs' own n)" in text
+
+
+def test_an_arm_of_the_recipes_length_is_judged_by_its_seeds_with_an_exact_interval(tmp_path):
+    write_ladder(tmp_path)
+    for seed, fid in enumerate((30.0, 40.0, 200.0, 450.0)):  # works, works, partly, fails (past sigma 0.8)
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": fid})
+    out = tmp_path / "report"
+    text = write_report(tmp_path, out, None, "md").read_text()
+    row = pd.read_csv(out / "tables" / "answer.csv").iloc[0]
+    assert (row["verdict"], row["works seeds"], row["partly seeds"], row["fails seeds"]) == ("works", 2, 1, 1)
+    low, high = scipy.stats.beta.ppf(0.025, 2, 3), scipy.stats.beta.ppf(0.975, 3, 2)  # Clopper-Pearson, 2 of 4
+    assert (row["share low"], row["share high"]) == pytest.approx((low, high))
+    assert f"| dcgan-xavier | works | works on 2 of 4 seeds (95% interval of the share {low:.2f}-{high:.2f})" in text
+
+
+def test_a_failing_arm_whose_claims_hold_says_why_on_the_same_line(tmp_path):
+    write_ladder(tmp_path)
+    for seed in range(2):
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": 900.0, "precision": 0.02})
+    out = tmp_path / "report"
+    text = write_report(tmp_path, out, None, "md").read_text()
+    row = pd.read_csv(out / "tables" / "answer.csv").iloc[0]
+    assert row["verdict"] == "fails" and row["claims reproduced"] > 0
+    line = next(line for line in text.splitlines() if line.startswith("| dcgan-xavier | fails |"))
+    assert "some claims hold although the samples fail" in line
 
 
 def test_missing_calibration_says_how_to_get_it(results, tmp_path):

@@ -198,7 +198,8 @@ VARIANT = Variant(
               "the epoch-40 G loss is near the shipped 0.81-0.84 (0.7-0.95)", Band(("g_loss",), low=0.7, high=0.95)),
         Claim("digits-20", "synthetic result durning each epoch(5,10,20,40)",
               "the epoch-20 grid shows clean, varied digits: recognisable by the evaluator (FID below real digits "
-              "under pixel noise 0.4, 8+ classes, confident)", Digits("recognisable", epoch=20)),
+              "under pixel noise 0.4, 10 classes, confident, precision and coverage near real digits')",
+              Digits("recognisable", epoch=20)),
         Claim("digits-40", "synthetic result durning each epoch(5,10,20,40)",
               "the epoch-40 grid likewise", Digits("recognisable", epoch=40)),
         Claim("same-as-infogan", "The Network Architecture is exactly same as in infoGAN",

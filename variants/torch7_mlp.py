@@ -101,11 +101,11 @@ VARIANT = Variant(
     ),
     claims=(
         Claim("blurry-5", "After at around 5 epochs you should start to see blurr digits.",
-              "epoch-5 samples are digit-like: FID below blurred real digits at the same n, 5+ classes, "
-              "confident predictions", Digits("digit-like", epoch=5)),
+              "epoch-5 samples are digit-like: FID below blurred real digits at the same n, 10 classes, "
+              "confident, most samples among real digits and covering them", Digits("digit-like", epoch=5)),
         Claim("pleasant-80", "after 80 epochs the results look pleasant.",
-              "epoch-80 samples are recognisable digits: FID below real digits under pixel noise 0.4, 8+ classes, "
-              "confident predictions", Digits("recognisable", epoch=80)),
+              "epoch-80 samples are recognisable digits: FID below real digits under pixel noise 0.4, 10 classes, "
+              "confident, precision and coverage near real digits'", Digits("recognisable", epoch=80)),
         Claim("no-optimum-d", "the loss should be -log4 ... Our model does not achieve the ideal result.",
               "the final epoch-mean d_loss stays away from ln 4 = 1.386 (outside 1.386 +- 0.1)",
               Band(("d_loss",), low=1.286, high=1.486, expect="outside")),
