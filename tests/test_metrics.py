@@ -114,4 +114,5 @@ def test_self_distance_median_brute_force_and_repeats():
     brute = torch.stack([torch.cat([(flat[:i] - row).norm(dim=1), (flat[i + 1:] - row).norm(dim=1)]).min()
                          for i, row in enumerate(flat)]).median()
     assert metrics.self_distance_median(images) == pytest.approx(brute.item(), rel=1e-4)
-    assert metrics.self_distance_median(images[:3].repeat(10, 1, 1, 1)) == pytest.approx(0, abs=1e-3)
+    # repeats sit at distance 0 up to float32 cancellation in |a|^2 + |b|^2 - 2ab (distinct images are ~11 apart)
+    assert metrics.self_distance_median(images[:3].repeat(10, 1, 1, 1)) == pytest.approx(0, abs=2e-2)
