@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from harness import metrics
 from harness.data import DeviceImages, Split
 from harness.original_loop import OriginalRun
-from harness.scoring import ReferenceSet, score_images
+from harness.scoring import ReferenceSet, panel_scores
 from harness.seed_contract import start_script
 from harness.seeding import device_description, make_deterministic
 from harness.steps import STAT_NAMES, Gan, train_step
@@ -158,15 +158,18 @@ def provenance(split: Split) -> dict:
             "versions": library_versions(), "code_version": code_version()}
 
 
-def bench_scoring(reference: ReferenceSet, training_images: torch.Tensor) -> dict[str, object]:
-    """Seconds to score n images against the n reference images: every feature-space score (features, FID, KID,
-    IS, class coverage, PRDC), and separately the memorisation check against ``training_images``."""
+def bench_scoring(references: list[ReferenceSet], training_images: torch.Tensor) -> dict[str, object]:
+    """Seconds to score n images against the n reference images by the whole panel: every score (features, FID,
+    KID, IS, class coverage, PRDC, spread) by the primary and every evaluator-dependent one by each other member,
+    and separately the memorisation check against ``training_images``."""
+    reference = references[0]
     images = torch.rand(reference.images.shape, generator=torch.Generator().manual_seed(0))
     started = time.perf_counter()
-    score_images(reference, images)
+    panel_scores(references, images)
     scores_seconds = time.perf_counter() - started
     started = time.perf_counter()
     metrics.nearest_distance_median(images, training_images)
     return {"n": len(reference), "training_images": len(training_images), "scores_seconds": scores_seconds,
             "memorisation_seconds": time.perf_counter() - started, "device": device_description(torch.device("cpu")),
+            "panel": len(references),
             "evaluator_sha256": reference.info.sha256, "versions": library_versions(), "code_version": code_version()}

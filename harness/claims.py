@@ -13,8 +13,9 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX
 from harness.runs import Run, row_named, saturated_precision
-from harness.scoring import DIGIT_SCORES, read_calibration
+from harness.scoring import read_calibration
 from harness.variant import Band, Check, Claim, Classes, Digits, Printed, Share, Similar, Trend, Variant
 
 REPRODUCED, NOT_REPRODUCED, PARTLY, NOT_CHECKABLE = "reproduced", "not reproduced", "partly", "not checkable"
@@ -103,11 +104,12 @@ def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | 
 
 
 def _calibration(run: Run) -> list[dict] | None:
-    evaluation = run.manifest.evaluation
-    if not evaluation:
+    """The calibration rows of the evaluator whose scores the run holds (see Run.judged_by), at the run's n."""
+    evaluation, sha256 = run.manifest.evaluation, run.evaluator_sha256
+    if not evaluation or sha256 is None:
         return None
     return read_calibration(run.folder.results, run.manifest.data.dataset, evaluation["protocol"],
-                            evaluation["evaluator_sha256"], evaluation["n_fake"])
+                            run.evaluator_seed, sha256, evaluation["n_fake"])
 
 
 def _measure_band(check: Band, run: Run, epoch: int) -> tuple[bool, str]:
@@ -142,7 +144,7 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
 
 def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
     rows = _rows(run, epoch)
-    prefix = "writeup_" if check.sampling == "writeup" else ""
+    prefix = WRITEUP_PREFIX if check.sampling == "writeup" else ""
     row = {c: float(rows[prefix + c].iloc[0]) for c in DIGIT_SCORES if prefix + c in rows}
     if len(row) < len(DIGIT_SCORES) or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")

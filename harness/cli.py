@@ -23,14 +23,22 @@ from harness.claims import describe_check
 from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, THREADS_MAX, load_config, resolve_data_root
 from harness.data import load_split
 from harness.errors import StudyError
-from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, ensure_evaluator, evaluator_dir, load_evaluator
+from harness.evaluator import (
+    PROTOCOL_OF_SPLIT,
+    build_evaluator,
+    ensure_panel,
+    evaluator_dir,
+    load_evaluator,
+    load_panel,
+)
 from harness.jobs import train_in_parallel
+from harness.panel import PANEL_SEEDS
 from harness.planning import RunChoices, RunSpec, plan_runs
 from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, working
 from harness.ray_executor import import_ray, train_on_ray
 from harness.run_folder import RunFolder, refuse_results_inside_a_run
 from harness.runs import runs_scored_with
-from harness.scoring import ReferenceSet, ensure_calibration, largest_calibration_n
+from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
 from harness.seeding import SEED_CONTRACT_TEXT, resolve_device
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
@@ -337,12 +345,12 @@ def run(
     gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
     for results_folder in {s.results for s in specs}:
         refuse_results_inside_a_run(results_folder)
-    # Build a missing evaluator once, before any run (or parallel job) needs it.
+    # Build missing evaluators once, before any run (or parallel job) needs them.
     for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
                                                             for s in specs if s.eval_every}):
-        with working(stderr, f"preparing the {name} evaluator (built once, cached in "
-                             f"{results_folder / 'evaluators'})"):
-            ensure_evaluator(results_folder, root, name, chosen_split)
+        with working(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
+                             f"in {results_folder / 'evaluators'})"):
+            ensure_panel(results_folder, root, name, chosen_split)
     if executor == "ray":
         run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
                                                                         failed))
@@ -424,16 +432,17 @@ def bench(
 def bench_scoring_command(settings, dataset: str | None, split: str | None, n: int | None, as_json: bool,
                           results: Path | None, data_root: Path | None) -> None:
     name, root = dataset or settings.dataset, resolve_data_root(data_root, settings)
-    evaluator = load_evaluator(results or settings.results, name)
-    reference = ReferenceSet.load(results or settings.results, root, name, n, evaluator)
+    panel = load_panel(results or settings.results, name)
+    references = load_references(results or settings.results, root, name, n, panel)
     training = load_split(root, name, split or settings.split).images.float().div(255).unsqueeze(1)
-    with working(stderr, f"timing the scoring of {len(reference)} images"):
-        figures = bench_scoring(reference, training)
+    with working(stderr, f"timing the scoring of {len(references[0])} images by {len(panel)} evaluators"):
+        figures = bench_scoring(references, training)
     if as_json:
         print(json.dumps(figures, indent=2))
         return
     stdout.print(f"scoring {figures['n']} samples against {figures['n']} reference images on {figures['device']}: "
-                 f"{figures['scores_seconds']:.1f} s for features, FID, KID, IS, class coverage and PRDC; "
+                 f"{figures['scores_seconds']:.1f} s for the panel of {figures['panel']} evaluators (features, "
+                 f"FID, KID, IS, class coverage, PRDC, spread); "
                  f"{figures['memorisation_seconds']:.1f} s for nearest-training-image distances against "
                  f"{figures['training_images']} training images", highlight=False)
 
@@ -486,27 +495,31 @@ def evaluator_build(
     data_root: DataRootOption = None,
     config: ConfigOption = None,
 ):
-    """Train the evaluator CNN deterministically and cache it with its SHA-256 and held-out accuracy."""
+    """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically and cache each member with its
+    SHA-256 and held-out accuracy. Seed 0 is the primary evaluator; the others tell whether a verdict depends on
+    which evaluator judged it."""
     settings = load_config(config)
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
-    refuse_replacing_a_used_evaluator(results or settings.results, dataset or settings.dataset, chosen_split)
-    with working(stderr, "training the evaluator"):
-        info = build_evaluator(results or settings.results, resolve_data_root(data_root, settings),
-                               dataset or settings.dataset, chosen_split, epochs)
-    folder = evaluator_dir(results or settings.results, info.dataset, info.protocol)
-    stdout.print(f"evaluator {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
-                 f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
-                 f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
-                 f"{info.build_seconds:.0f} s\n  -> {folder}", highlight=False)
+    folder, name = results or settings.results, dataset or settings.dataset
+    for seed in PANEL_SEEDS:
+        refuse_replacing_a_used_evaluator(folder, name, chosen_split, seed)
+    for seed in PANEL_SEEDS:
+        with working(stderr, f"training evaluator seed {seed} ({PANEL_SEEDS.index(seed) + 1} of {len(PANEL_SEEDS)})"):
+            info = build_evaluator(folder, resolve_data_root(data_root, settings), name, chosen_split, seed, epochs)
+        stdout.print(f"evaluator seed {seed}: {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
+                     f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
+                     f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
+                     f"{info.build_seconds:.0f} s\n  -> {evaluator_dir(folder, name, info.protocol, seed)}",
+                     highlight=False)
 
 
-def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str) -> None:
-    """Scores are comparable only within one evaluator: never overwrite the one runs were scored with."""
-    folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split])
+def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str, seed: int) -> None:
+    """Scores are comparable only within one evaluator: never overwrite one that runs were scored with."""
+    folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split], seed)
     try:
-        sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split])[1].sha256
+        sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split], seed)[1].sha256
     except StudyError:  # none there, or a damaged one: nothing a run can be read against
         return
     scored = runs_scored_with(results, sha256)
@@ -556,38 +569,42 @@ def evaluate(
 @friendly_errors
 def calibrate(
     dataset: DatasetOption = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="Which evaluator: train (train-split protocol) or "
-                                                                 "test (half-test); default: whichever is built.")]
+    split: Annotated[Optional[str], typer.Option("--split", help="Which evaluators: train (train-split protocol) "
+                                                                 "or test (test-thirds); default: whichever is "
+                                                                 "built.")]
     = None,
-    n: Annotated[Optional[int], count_option("--n", "N", "Images per set (default and maximum: the evaluator's "
-                                                         "reference set, or its training set if smaller).",
+    n: Annotated[Optional[int], count_option("--n", "N", "Images per set (default and maximum: the protocol's "
+                                                         "reference set, or its calibration set if smaller).",
                                              minimum=MIN_EVAL_SAMPLES)] = None,
     as_json: JsonOption = False,
     results: ResultsOption = None,
     data_root: DataRootOption = None,
     config: ConfigOption = None,
 ):
-    """Scores of known image sets, to read any score by: real digits outside the reference (the floor), Gaussian
-    pixel noise of sigma 0.1-0.8, two blurs, and uniform noise images (the ceiling), against the first n reference
-    images, exactly what runs scored at n compare against. Saved beside the evaluator for the report; runs compute
-    it for their own n."""
+    """Scores of known image sets, to read any score by, for each evaluator of the panel: real digits held out of
+    the evaluators and the reference (the floor), Gaussian pixel noise of sigma 0.1-0.8, two blurs, and uniform
+    noise images (the ceiling), each the mean of 5 draws; then the control sets whose verdict is known. Scored
+    against the first n reference images, exactly what runs scored at n compare against. Saved beside each
+    evaluator for the report; runs compute it for their own n."""
     settings = load_config(config)
     name = dataset or settings.dataset
     if split is not None and split not in PROTOCOL_OF_SPLIT:
         raise StudyError(f"unknown split '{split}'; valid splits: train, test")
     folder = results or settings.results
     check_writable(folder)
-    evaluator = load_evaluator(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
-    largest = largest_calibration_n(evaluator[1])
+    panel = load_panel(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
+    largest = largest_calibration_n(panel[0][1])
     count = n if n is not None else largest
     if count > largest:
-        raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the evaluator's "
-                         f"reference and training sets); use --n {largest} or less")
+        raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the protocol's "
+                         f"reference and calibration sets); use --n {largest} or less")
     root = resolve_data_root(data_root, settings)
-    with working(stderr, f"scoring the calibration sets ({count} images each)"):
-        rows = ensure_calibration(folder, root, ReferenceSet.load(folder, root, name, count, evaluator))
+    with working(stderr, f"scoring the calibration sets ({count} images each, {LADDER_DRAWS} draws of the ladder, "
+                         f"{len(panel)} evaluators)"):
+        rows = ensure_calibration(folder, root, load_references(folder, root, name, count, panel))
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({info.seed: member for (_, info), member in zip(panel, rows)}, indent=2))
         return
-    stdout.print(score_table(f"Calibration, {name} {evaluator[1].protocol}, evaluator {evaluator[1].short}, "
-                             f"n = {count}", "name", rows))
+    for (_, info), member in zip(panel, rows):
+        stdout.print(score_table(f"Calibration, {name} {info.protocol}, evaluator seed {info.seed} ({info.short}), "
+                                 f"n = {count}", "name", member))

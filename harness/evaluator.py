@@ -1,10 +1,17 @@
 """The evaluator: a small CNN the suite trains itself, deterministically, whose features every score is computed in.
 
 Scores from different classifiers cannot be compared, so each evaluator is identified by the SHA-256 of its weights
-and every run and report names it. Two protocols:
-- train-split: trained on the dataset's train split, scored against the whole test split;
-- half-test:   trained on the first half of the test split, scored against the second half (MNIST here, where only
-               the test split exists offline).
+and every run and report names it. One evaluator is one training seed's opinion, so runs are scored by a panel of
+them (PANEL_SEEDS: the same network and data, other initial weights and data order); the first is the primary one
+whose scores the tables show, the others say whether a verdict depends on which evaluator judged it.
+
+Each protocol splits the images three ways, so that nothing is judged by a network trained on it:
+- evaluator training images, the reference set every score compares against, and calibration images (real digits
+  held out of both: the ladder's floor is held-out against held-out);
+- train-split: the evaluators train on the train split; the test split's first half is the reference, its second
+  half the calibration images;
+- test-thirds (MNIST here, where only the test split exists offline): the test split's first 4,000 images train the
+  evaluators, the next 3,000 are the reference, the last 3,000 the calibration images.
 """
 from __future__ import annotations
 
@@ -20,12 +27,14 @@ from torch import nn
 
 from harness.data import load_split
 from harness.errors import StudyError
+from harness.panel import PANEL_SEEDS, PRIMARY_SEED
 from harness.seeding import make_deterministic
 from harness.storage import check_writable, read_json, save_checkpoint, write_json
 
 ARCHITECTURE = "conv5x5(1->16)-ReLU-maxpool2, conv5x5(16->32)-ReLU-maxpool2, FC512->128-ReLU (features), FC128->10"
-PROTOCOL_OF_SPLIT = {"train": "train-split", "test": "half-test"}
-SEED, BATCH, MAX_LR = 0, 64, 3e-3
+PROTOCOL_OF_SPLIT = {"train": "train-split", "test": "test-thirds"}
+BATCH, MAX_LR = 64, 3e-3
+TEST_THIRDS = (4000, 7000)  # where the reference and the calibration images start in the test split
 FEATURE_DIM, CLASSES = 128, 10
 
 
@@ -60,6 +69,7 @@ class EvaluatorInfo:
     epochs: int
     train_images: int
     reference_images: int
+    calibration_images: int
     heldout_accuracy: float
     cpu_threads: int
     torch_version: str
@@ -84,10 +94,14 @@ def unit_images(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ProtocolSets:
-    train_images: torch.Tensor  # uint8
+    """A protocol's three disjoint image sets (uint8) with their labels."""
+
+    train_images: torch.Tensor  # what the evaluators train on
     train_labels: torch.Tensor
-    reference_images: torch.Tensor
+    reference_images: torch.Tensor  # what every score compares against
     reference_labels: torch.Tensor
+    calibration_images: torch.Tensor  # held-out real digits the calibration rows are made of
+    calibration_labels: torch.Tensor
     first_test_index: int  # where the reference starts in the test split
 
 
@@ -95,23 +109,28 @@ def protocol_sets(data_root: Path, dataset: str, protocol: str) -> ProtocolSets:
     if protocol == "train-split":  # the train split first: a missing one is what a train-split user must hear of
         train = load_split(data_root, dataset, "train")
         test = load_split(data_root, dataset, "test")
-        return ProtocolSets(train.images, train.labels, test.images, test.labels, 0)
+        half = len(test.images) // 2
+        return ProtocolSets(train.images, train.labels, test.images[:half], test.labels[:half], test.images[half:],
+                            test.labels[half:], 0)
     test = load_split(data_root, dataset, "test")
-    half = len(test.images) // 2
-    return ProtocolSets(test.images[:half], test.labels[:half], test.images[half:], test.labels[half:], half)
+    reference, calibration = (round(len(test.images) * start / 10_000) for start in TEST_THIRDS)
+    return ProtocolSets(test.images[:reference], test.labels[:reference], test.images[reference:calibration],
+                        test.labels[reference:calibration], test.images[calibration:], test.labels[calibration:],
+                        reference)
 
 
 def default_epochs(train_images: int) -> int:
     return 12 if train_images <= 10_000 else 6
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int) -> Evaluator:
-    """Adam with a one-cycle schedule, a fixed seed and a fixed data order: the same weights on the same machine."""
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int) -> Evaluator:
+    """Adam with a one-cycle schedule, the seed's initial weights and data order: the same weights on the same
+    machine."""
     make_deterministic()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
+        torch.manual_seed(seed)
         model = Evaluator()
-        generator = torch.Generator().manual_seed(SEED)
+        generator = torch.Generator().manual_seed(seed)
         steps = epochs * math.ceil(len(images) / BATCH)
         optimizer = torch.optim.Adam(model.parameters(), lr=MAX_LR)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR, total_steps=steps)
@@ -127,66 +146,85 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int) ->
     return model.eval()
 
 
-def evaluator_dir(results: Path, dataset: str, protocol: str) -> Path:
-    return results / "evaluators" / f"{dataset}-{protocol}"
+def evaluator_dir(results: Path, dataset: str, protocol: str, seed: int = PRIMARY_SEED) -> Path:
+    return results / "evaluators" / f"{dataset}-{protocol}-seed{seed}"
 
 
-def build_evaluator(results: Path, data_root: Path, dataset: str, split: str,
+def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, seed: int = PRIMARY_SEED,
                     epochs: int | None = None) -> EvaluatorInfo:
     protocol = PROTOCOL_OF_SPLIT[split]
     check_writable(results)
     started = time.perf_counter()
     sets = protocol_sets(data_root, dataset, protocol)
     epochs = epochs or default_epochs(len(sets.train_images))
-    model = train_classifier(sets.train_images, sets.train_labels, epochs)
+    model = train_classifier(sets.train_images, sets.train_labels, epochs, seed)
     _, logits = model.features_and_logits(unit_images(sets.reference_images))
     accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
     info = EvaluatorInfo(sha256=weights_sha256(model), dataset=dataset, protocol=protocol, architecture=ARCHITECTURE,
-                         seed=SEED, epochs=epochs, train_images=len(sets.train_images),
+                         seed=seed, epochs=epochs, train_images=len(sets.train_images),
                          reference_images=len(sets.reference_images),
+                         calibration_images=len(sets.calibration_images),
                          heldout_accuracy=accuracy, cpu_threads=torch.get_num_threads(),
                          torch_version=torch.__version__, build_seconds=time.perf_counter() - started)
-    folder = evaluator_dir(results, dataset, protocol)
+    folder = evaluator_dir(results, dataset, protocol, seed)
     save_checkpoint(folder / "evaluator.pt", model.state_dict())
     write_json(folder / "evaluator.json", asdict(info))
     return info
 
 
-def find_evaluator(results: Path, dataset: str, protocol: str | None = None) -> Path | None:
-    """The folder of the cached evaluator for ``dataset`` (train-split preferred when ``protocol`` is None)."""
-    for name in [protocol] if protocol else ["train-split", "half-test"]:
-        folder = evaluator_dir(results, dataset, name)
+def split_of(protocol: str) -> str:
+    """The split option (train | test) whose runs use ``protocol``'s evaluators."""
+    return next(split for split, name in PROTOCOL_OF_SPLIT.items() if name == protocol)
+
+
+def find_protocol(results: Path, dataset: str) -> str | None:
+    """The protocol whose primary evaluator is cached for ``dataset`` (train-split preferred)."""
+    for protocol in PROTOCOL_OF_SPLIT.values():
+        folder = evaluator_dir(results, dataset, protocol)
         if (folder / "evaluator.json").is_file() and (folder / "evaluator.pt").is_file():
-            return folder
+            return protocol
     return None
 
 
-def load_evaluator(results: Path, dataset: str, protocol: str | None = None) -> tuple[Evaluator, EvaluatorInfo]:
-    folder = find_evaluator(results, dataset, protocol)
-    if folder is not None:
-        rebuild = f"delete {folder} and rebuild it with `study evaluator build --dataset {dataset}`"
-        try:
-            info = EvaluatorInfo(**read_json(folder / "evaluator.json"))  # type: ignore[arg-type]
-        except (StudyError, TypeError) as error:
-            raise StudyError(f"evaluator record {folder / 'evaluator.json'} is damaged ({error}); {rebuild}") \
-                from None
-        model = Evaluator()
-        try:
-            model.load_state_dict(torch.load(folder / "evaluator.pt", map_location="cpu", weights_only=True))
-        except Exception as error:  # a damaged file can fail in many ways
-            raise StudyError(f"evaluator {folder / 'evaluator.pt'} cannot be read ({error}); {rebuild}") from None
-        if weights_sha256(model) != info.sha256:
-            raise StudyError(f"evaluator in {folder} does not match its recorded SHA-256; {rebuild}")
-        return model.eval(), info
-    split = "train" if protocol == "train-split" else "test"
-    raise StudyError(f"no {dataset} evaluator under {results / 'evaluators'}; build one with `study evaluator build "
-                     f"--dataset {dataset} --split {split}` (train needs the train split, test uses half of the test "
-                     f"split)")
+def load_evaluator(results: Path, dataset: str, protocol: str | None = None,
+                   seed: int = PRIMARY_SEED) -> tuple[Evaluator, EvaluatorInfo]:
+    protocol = protocol or find_protocol(results, dataset)
+    if protocol is None:
+        raise StudyError(f"no {dataset} evaluator under {results / 'evaluators'}; build them with `study evaluator "
+                         f"build --dataset {dataset} --split SPLIT` (train needs the train split, test uses the "
+                         f"test split's first 4,000 images)")
+    folder = evaluator_dir(results, dataset, protocol, seed)
+    build = f"`study evaluator build --dataset {dataset} --split {split_of(protocol)}`"
+    rebuild = f"delete {folder} and rebuild it with {build}"
+    if not (folder / "evaluator.json").is_file():
+        raise StudyError(f"no evaluator {folder} (seed {seed} of the panel); build it with {build}")
+    try:
+        info = EvaluatorInfo(**read_json(folder / "evaluator.json"))  # type: ignore[arg-type]
+    except (StudyError, TypeError) as error:
+        raise StudyError(f"evaluator record {folder / 'evaluator.json'} is damaged ({error}); {rebuild}") from None
+    model = Evaluator()
+    try:
+        model.load_state_dict(torch.load(folder / "evaluator.pt", map_location="cpu", weights_only=True))
+    except Exception as error:  # a damaged file can fail in many ways
+        raise StudyError(f"evaluator {folder / 'evaluator.pt'} cannot be read ({error}); {rebuild}") from None
+    if weights_sha256(model) != info.sha256:
+        raise StudyError(f"evaluator in {folder} does not match its recorded SHA-256; {rebuild}")
+    return model.eval(), info
 
 
-def ensure_evaluator(results: Path, data_root: Path, dataset: str, split: str) -> tuple[Evaluator, EvaluatorInfo]:
-    """The evaluator a run of ``split`` uses: the cached one, else one built now under the matching protocol."""
-    if find_evaluator(results, dataset) is None:
-        build_evaluator(results, data_root, dataset, split)
-    return load_evaluator(results, dataset)
+Panel = list[tuple[Evaluator, EvaluatorInfo]]  # primary first
 
+
+def load_panel(results: Path, dataset: str, protocol: str | None = None) -> Panel:
+    protocol = protocol or find_protocol(results, dataset)
+    return [load_evaluator(results, dataset, protocol, seed) for seed in PANEL_SEEDS]
+
+
+def ensure_panel(results: Path, data_root: Path, dataset: str, split: str) -> Panel:
+    """The evaluators a run of ``split`` is scored by: the cached ones of the protocol already there (a results
+    folder keeps one), else those of ``split``'s protocol; members missing are built now."""
+    protocol = find_protocol(results, dataset) or PROTOCOL_OF_SPLIT[split]
+    for seed in PANEL_SEEDS:
+        if not (evaluator_dir(results, dataset, protocol, seed) / "evaluator.json").is_file():
+            build_evaluator(results, data_root, dataset, split_of(protocol), seed)
+    return load_panel(results, dataset, protocol)

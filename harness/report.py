@@ -198,14 +198,15 @@ class ReportBuilder:
 
     # Calibration ------------------------------------------------------------------------------------------------
     @staticmethod
-    def ladder_key(run: Run) -> tuple[str, str, str, int] | None:
-        evaluation = run.manifest.evaluation
-        if not evaluation:
+    def ladder_key(run: Run) -> tuple[str, str, int, str, int] | None:
+        """(dataset, protocol, evaluator seed, evaluator SHA-256, n) of the calibration a run is read against."""
+        evaluation, sha256 = run.manifest.evaluation, run.evaluator_sha256
+        if not evaluation or sha256 is None:
             return None
-        return run.manifest.data.dataset, evaluation["protocol"], evaluation["evaluator_sha256"], evaluation["n_fake"]
+        return run.manifest.data.dataset, evaluation["protocol"], run.evaluator_seed, sha256, evaluation["n_fake"]
 
-    def read_ladder(self, dataset: str, protocol: str, sha256: str, n: int) -> Ladder | None:
-        rows = read_calibration(self.results, dataset, protocol, sha256, n)
+    def read_ladder(self, dataset: str, protocol: str, seed: int, sha256: str, n: int) -> Ladder | None:
+        rows = read_calibration(self.results, dataset, protocol, seed, sha256, n)
         return Ladder(n, rows) if rows else None
 
     def ladder(self, runs: list[Run]) -> Ladder | None:
@@ -217,7 +218,7 @@ class ReportBuilder:
         return run.failure(ladder.rows if ladder else None)
 
     def eval_ns(self) -> list[int]:
-        return sorted({key[3] for key in (self.ladder_key(r) for r in self.runs) if key})
+        return sorted({key[4] for key in (self.ladder_key(r) for r in self.runs) if key})
 
     # Commands that reproduce this set ---------------------------------------------------------------------------
     def run_flags(self) -> str:
@@ -497,7 +498,7 @@ class ReportBuilder:
 
     def calibration(self) -> list[Block]:
         blocks: list[Block] = []
-        for (dataset, protocol, sha256, n), ladder in sorted(self.ladders.items(), key=lambda item: item[0]):
+        for (dataset, protocol, _, sha256, n), ladder in sorted(self.ladders.items(), key=lambda item: item[0]):
             if ladder is None:
                 blocks.append(Note(f"No calibration rows for evaluator {sha256[:12]} at n = {n}, the n these runs "
                                    f"were scored at; `study calibrate --n {n} --results {self.results}` computes "

@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import pandas as pd
 
 from harness.errors import StudyError
+from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX, member_columns
 from harness.storage import exchange_paths, read_json, write_csv, write_json
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
@@ -32,10 +33,10 @@ METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy",
                   "images"]
 EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
                 "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)], "nn_median",
-                "nn_median_heldout", "self_nn_ratio", "eval_n_fake", "eval_n_real",
-                # the same scores of samples drawn the way the write-up drew its pictures, where a claim needs them
-                "writeup_fid", "writeup_classes_covered", "writeup_confidence", "writeup_precision",
-                "writeup_coverage", "writeup_self_nn_ratio"]
+                "nn_median_heldout", "nn_median_train", "self_nn_ratio", "eval_n_fake", "eval_n_real",
+                *member_columns()]
+# the digit scores of samples drawn the way the write-up drew its pictures, where a claim needs them
+WRITEUP_COLUMNS = [WRITEUP_PREFIX + score for score in DIGIT_SCORES] + member_columns(WRITEUP_PREFIX)
 LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
 TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
 
@@ -44,7 +45,7 @@ RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "co
 
 def metric_columns(writeup_columns: Sequence[str]) -> list[str]:
     """metrics.csv's header: the driver's statistics, the write-up's own derived columns, then the scores."""
-    return METRIC_COLUMNS + list(writeup_columns) + EVAL_COLUMNS
+    return METRIC_COLUMNS + list(writeup_columns) + EVAL_COLUMNS + WRITEUP_COLUMNS
 
 
 def now() -> str:

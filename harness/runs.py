@@ -1,6 +1,7 @@
 """Reading finished runs back for the report: manifest, per-epoch metrics, the write-up's log, and the run's arm."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 
 from harness.arms import Arm
 from harness.errors import StudyError
+from harness.panel import PANEL_SEEDS, PRIMARY_SEED, judged_by
 from harness.run_folder import COMPLETE, Manifest, RunFolder, run_folders
 from harness.seeding import SEED_CONTRACT
 
@@ -67,6 +69,19 @@ class Run:
     manifest: Manifest
     metrics: pd.DataFrame
     log: pd.DataFrame
+    evaluator_seed: int = PRIMARY_SEED  # the panel member whose scores ``metrics`` holds under the plain names
+
+    def judged_by(self, seed: int) -> "Run":
+        """The run as panel member ``seed`` scored it."""
+        return dataclasses.replace(self, metrics=judged_by(self.metrics, seed), evaluator_seed=seed)
+
+    @property
+    def evaluator_sha256(self) -> str | None:
+        """The SHA-256 of the evaluator whose scores ``metrics`` holds (None: not scored, or not by that member)."""
+        evaluation = self.manifest.evaluation or {}
+        panel = evaluation.get("panel_sha256") or [evaluation.get("evaluator_sha256")]
+        index = PANEL_SEEDS.index(self.evaluator_seed)
+        return panel[index] if index < len(panel) else None
 
     @property
     def run_id(self) -> str:
@@ -161,13 +176,14 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
 
 
 def runs_scored_with(results: Path, evaluator_sha256: str) -> list[str]:
-    """The runs under ``results`` whose scores were computed in this evaluator (readable manifests only)."""
+    """The runs under ``results`` this evaluator scored, as the primary or another member of their panel (readable
+    manifests only)."""
     scored = []
     for folder in run_folders(results):
         try:
             evaluation = folder.read_manifest().evaluation or {}
         except StudyError:
             continue
-        if evaluation.get("evaluator_sha256") == evaluator_sha256:
+        if evaluator_sha256 in (evaluation.get("panel_sha256") or [evaluation.get("evaluator_sha256")]):
             scored.append(folder.run_id)
     return scored

@@ -13,16 +13,18 @@ import torchvision.transforms.functional as TF
 
 from harness import metrics
 from harness.errors import StudyError
-from harness.evaluator import Evaluator, EvaluatorInfo, evaluator_dir, load_evaluator, protocol_sets, unit_images
+from harness.evaluator import Evaluator, EvaluatorInfo, Panel, evaluator_dir, load_evaluator, protocol_sets, unit_images
 from harness.images import to_unit
+from harness.panel import MEMBER_SCORES, WRITEUP_PREFIX, member_column
+from harness.run_folder import WRITEUP_COLUMNS
 from harness.sampling import dedicated_seed, generate, private_generator
 from harness.steps import Gan
 from harness.storage import read_json, write_json
 
 SAMPLE_CHUNK = 500  # generator batch for evaluation; train-mode BatchNorm sees batches of this size
-DIGIT_SCORES = ("fid", "classes_covered", "confidence", "precision", "coverage", "self_nn_ratio")  # what a
-# digits level and a failure label read; runs score them on the write-up's own samples too where a claim needs it
-CALIBRATION_VERSION = 2  # stored calibration of another version is recomputed (version 2 added the controls)
+CALIBRATION_VERSION = 3  # stored calibration of another version is recomputed (version 2 added the controls,
+# 3 made the real images held out of the evaluators and every ladder row a mean over LADDER_DRAWS draws)
+LADDER_DRAWS = 5
 
 
 @dataclass
@@ -34,7 +36,7 @@ class ReferenceSet:
     images: torch.Tensor  # [0, 1], (n, 1, 28, 28)
     features: torch.Tensor
     logits: torch.Tensor
-    first_test_index: int  # where the reference starts in the test split (the half-test protocol uses the 2nd half)
+    first_test_index: int  # where the reference starts in the test split
 
     @classmethod
     def load(cls, results: Path, data_root: Path, dataset: str, n: int | None,
@@ -63,15 +65,33 @@ class ReferenceSet:
         return metrics.self_distance_median(self.images)
 
 
-def score_images(reference: ReferenceSet, images: torch.Tensor) -> dict[str, float]:
-    """Every feature-space score of [0, 1] ``images`` against the reference."""
+def feature_scores(reference: ReferenceSet, images: torch.Tensor) -> dict[str, float]:
+    """The scores of [0, 1] ``images`` in the reference's evaluator: distances, manifold estimates, classes."""
     features, logits = reference.evaluator.features_and_logits(images)
     kid_mean, kid_std = metrics.kid(features, reference.features)
-    scores = {"fid": metrics.fid(features, reference.features), "kid": kid_mean, "kid_std": kid_std,
-              "inception_score": metrics.inception_score(logits), **metrics.prdc(reference.features, features),
-              **metrics.class_coverage(logits),
-              "self_nn_ratio": metrics.self_distance_median(images) / reference.self_distance,
-              "eval_n_fake": len(images), "eval_n_real": len(reference)}
+    return {"fid": metrics.fid(features, reference.features), "kid": kid_mean, "kid_std": kid_std,
+            "inception_score": metrics.inception_score(logits), **metrics.prdc(reference.features, features),
+            **metrics.class_coverage(logits)}
+
+
+def pixel_scores(reference: ReferenceSet, images: torch.Tensor) -> dict[str, float]:
+    """The scores that need no evaluator: the set's spread against real digits', and the sizes compared."""
+    return {"self_nn_ratio": metrics.self_distance_median(images) / reference.self_distance,
+            "eval_n_fake": len(images), "eval_n_real": len(reference)}
+
+
+def score_images(reference: ReferenceSet, images: torch.Tensor) -> dict[str, float]:
+    """Every score of [0, 1] ``images`` against the reference."""
+    return feature_scores(reference, images) | pixel_scores(reference, images)
+
+
+def panel_scores(references: list[ReferenceSet], images: torch.Tensor, prefix: str = "") -> dict[str, float]:
+    """Every score of ``images`` by the primary evaluator (references[0]), and each other member's digit scores
+    under its own columns."""
+    scores = {prefix + key: value for key, value in score_images(references[0], images).items()}
+    for reference in references[1:]:
+        measured = feature_scores(reference, images)
+        scores |= {member_column(reference.info.seed, key, prefix): measured[key] for key in MEMBER_SCORES}
     return scores
 
 
@@ -96,39 +116,56 @@ def sample_images(gan: Gan, n: int, seed: int, writeup: bool = False) -> torch.T
 
 @dataclass
 class RunEvaluation:
-    """What scoring one run's generator needs: the reference, and for the memorisation check the run's training
-    images and the median nearest-training-image distance of held-out real images (reference images the run did
-    not train on)."""
+    """What scoring one run's generator needs: the panel's references (the same real images in each member's
+    features, primary first), and for the memorisation check the run's training images, the median distance of a
+    training image to its nearest other one, and of held-out real images (reference images the run did not train
+    on) to their nearest training image."""
 
-    reference: ReferenceSet
+    references: list[ReferenceSet]
     training_images: torch.Tensor
     heldout_median: float
+    training_self_median: float
     reference_overlap: int  # reference images that are also among the run's training images
 
     @classmethod
-    def prepare(cls, reference: ReferenceSet, training: torch.Tensor, split: str) -> "RunEvaluation":
+    def prepare(cls, references: list[ReferenceSet], training: torch.Tensor, split: str) -> "RunEvaluation":
+        reference = references[0]
         training_images = unit_images(training)
         trained_on = max(0, min(len(reference), len(training) - reference.first_test_index)) if split == "test" \
             else 0
         heldout = reference.images[trained_on:]
         median = metrics.nearest_distance_median(heldout, training_images) if len(heldout) else float("nan")
-        return cls(reference, training_images, median, trained_on)
+        return cls(references, training_images, median, metrics.self_distance_median(training_images), trained_on)
+
+    @property
+    def reference(self) -> ReferenceSet:
+        return self.references[0]
 
     def score(self, gan: Gan, seed: int) -> dict[str, float]:
         images = sample_images(gan, len(self.reference), seed)
-        scores = {**score_images(self.reference, images),
+        scores = {**panel_scores(self.references, images),
                   "nn_median": metrics.nearest_distance_median(images, self.training_images),
-                  "nn_median_heldout": self.heldout_median}
+                  "nn_median_heldout": self.heldout_median, "nn_median_train": self.training_self_median}
         if gan.variant.scores_writeup_samples:
-            drawn = score_images(self.reference, sample_images(gan, len(self.reference), seed, writeup=True))
-            scores |= {f"writeup_{k}": drawn[k] for k in DIGIT_SCORES}
+            drawn = panel_scores(self.references, sample_images(gan, len(self.reference), seed, writeup=True),
+                                 WRITEUP_PREFIX)
+            scores |= {key: value for key, value in drawn.items() if key in WRITEUP_COLUMNS}
         return scores
 
     def describe(self) -> dict:
         info = self.reference.info
-        return {"evaluator_sha256": info.sha256, "protocol": info.protocol, "heldout_accuracy": info.heldout_accuracy,
+        return {"evaluator_sha256": info.sha256, "panel_sha256": [r.info.sha256 for r in self.references],
+                "protocol": info.protocol, "heldout_accuracy": info.heldout_accuracy,
+                "panel_heldout_accuracy": [r.info.heldout_accuracy for r in self.references],
                 "n_fake": len(self.reference), "n_real": len(self.reference),
                 "reference_overlap": self.reference_overlap}
+
+
+def load_references(results: Path, data_root: Path, dataset: str, n: int | None, panel: Panel) -> list[ReferenceSet]:
+    """The first n reference images in the features of each member of the panel."""
+    primary = ReferenceSet.load(results, data_root, dataset, n, panel[0])
+    return [primary] + [ReferenceSet.of_images(*member, primary.images, primary.first_test_index)
+                        for member in panel[1:]]
 
 
 @dataclass(frozen=True)
@@ -189,40 +226,68 @@ CONTROLS = {control.name: control for control in (
 
 
 
-def calibration_rows(reference: ReferenceSet, candidates: torch.Tensor, labels: torch.Tensor,
-                     seed: int = 0) -> list[dict]:
-    """Scores of known image sets against exactly the reference runs of this n are scored against. The ladder
-    (kind "ladder"): real digits the reference does not hold (the floor), Gaussian pixel noise at four strengths,
-    two blurs, and uniform noise (the ceiling). Then the controls (kind "control"). ``candidates``: [0, 1] real
-    images outside the reference, at least as many as it holds, with their ``labels``."""
-    n = len(reference)
-    real = candidates[:n]
-    generator = torch.Generator().manual_seed(seed)
+def ladder_sets(pool: torch.Tensor, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """One draw of the ladder: n real digits of ``pool`` (held out of the evaluators and the reference), Gaussian
+    pixel noise on them at four strengths, two blurs, and uniform noise."""
+    real = pool[torch.randperm(len(pool), generator=generator)[:n]]
     sets = {"real": real}
     for sigma in (0.1, 0.2, 0.4, 0.8):
         sets[f"noise sigma {sigma}"] = (real + sigma * torch.randn(real.shape, generator=generator)).clamp(0, 1)
     sets["blur sigma 1"] = TF.gaussian_blur(real, kernel_size=5, sigma=1.0)
     sets["blur sigma 2"] = TF.gaussian_blur(real, kernel_size=9, sigma=2.0)
     sets["uniform noise"] = torch.rand(real.shape, generator=generator)
-    rows = [{"name": name, "kind": "ladder", **score_images(reference, images)} for name, images in sets.items()]
-    return rows + [{"name": control.name, "kind": "control",
-                    **score_images(reference, control.make(candidates, labels, n, generator))}
-                   for control in CONTROLS.values()]
+    return sets
+
+
+def _mean_and_sd(draws: list[dict[str, float]]) -> dict[str, float]:
+    """Each score's mean over the draws, with its standard deviation under "<score>_sd"."""
+    summary: dict[str, float] = {"draws": len(draws)}
+    for key in draws[0]:
+        values = torch.tensor([draw[key] for draw in draws], dtype=torch.float64)
+        summary[key] = float(values.mean())
+        summary[f"{key}_sd"] = float(values.std(unbiased=True)) if len(draws) > 1 else 0.0
+    return summary
+
+
+def calibration_rows(references: list[ReferenceSet], pool: torch.Tensor, labels: torch.Tensor,
+                     draws: int = LADDER_DRAWS) -> list[list[dict]]:
+    """Scores of known image sets against exactly the reference runs of this n are scored against, for each member
+    of the panel (one list of rows per reference). The ladder (kind "ladder"): real digits the reference and the
+    evaluators do not hold (the floor: held-out against held-out), pixel noise, blurs and uniform noise (the
+    ceiling), each row the mean and sd over ``draws`` draws; then the controls (kind "control"), one draw each.
+    ``pool``: [0, 1] calibration images, at least as many as the reference holds, with their ``labels``."""
+    n = len(references[0])
+    measured: list[dict[str, list[dict]]] = [{} for _ in references]
+    for draw in range(draws):
+        for name, images in ladder_sets(pool, n, torch.Generator().manual_seed(draw)).items():
+            pixels = pixel_scores(references[0], images)
+            for member, reference in zip(measured, references):
+                member.setdefault(name, []).append(feature_scores(reference, images) | pixels)
+    rows: list[list[dict]] = [[{"name": name, "kind": "ladder", **_mean_and_sd(scores)}
+                               for name, scores in member.items()] for member in measured]
+    generator = torch.Generator().manual_seed(draws)
+    for control in CONTROLS.values():
+        images = control.make(pool, labels, n, generator)
+        pixels = pixel_scores(references[0], images)
+        for member_rows, reference in zip(rows, references):
+            member_rows.append({"name": control.name, "kind": "control", **feature_scores(reference, images),
+                                **pixels})
+    return rows
 
 
 def largest_calibration_n(info: EvaluatorInfo) -> int:
-    """Calibration's real images come from the evaluator's training set, so n is bounded by both sets."""
-    return min(info.reference_images, info.train_images)
+    """Calibration's real images are held out of the reference, so n is bounded by both sets."""
+    return min(info.reference_images, info.calibration_images)
 
 
-def calibration_path(results: Path, dataset: str, protocol: str, n: int) -> Path:
-    return evaluator_dir(results, dataset, protocol) / f"calibration-n{n}.json"
+def calibration_path(results: Path, dataset: str, protocol: str, seed: int, n: int) -> Path:
+    return evaluator_dir(results, dataset, protocol, seed) / f"calibration-n{n}.json"
 
 
-def read_calibration(results: Path, dataset: str, protocol: str, sha256: str, n: int) -> list[dict] | None:
+def read_calibration(results: Path, dataset: str, protocol: str, seed: int, sha256: str, n: int) -> list[dict] | None:
     """The stored calibration rows of an evaluator at n, or None (absent, damaged, or of another evaluator)."""
     try:
-        stored = read_json(calibration_path(results, dataset, protocol, n))
+        stored = read_json(calibration_path(results, dataset, protocol, seed, n))
     except StudyError:
         return None
     if not isinstance(stored, dict) or stored.get("evaluator_sha256") != sha256 or stored.get("n") != n \
@@ -231,17 +296,22 @@ def read_calibration(results: Path, dataset: str, protocol: str, sha256: str, n:
     return stored["rows"]
 
 
-def ensure_calibration(results: Path, data_root: Path, reference: ReferenceSet) -> list[dict]:
-    """The calibration rows at the reference's n, computed once per evaluator and n and kept beside the evaluator,
-    so every score can be read against a floor and a ceiling of the same n."""
-    info, n = reference.info, len(reference)
-    rows = read_calibration(results, info.dataset, info.protocol, info.sha256, n)
-    if rows is None:
-        if n > largest_calibration_n(info):
-            raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw "
-                             f"on for this evaluator; use --n {largest_calibration_n(info)} or less")
-        sets = protocol_sets(data_root, info.dataset, info.protocol)
-        rows = calibration_rows(reference, unit_images(sets.train_images), sets.train_labels)
-        write_json(calibration_path(results, info.dataset, info.protocol, n),
-                   {"evaluator_sha256": info.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
-    return rows
+def ensure_calibration(results: Path, data_root: Path, references: list[ReferenceSet]) -> list[list[dict]]:
+    """The calibration rows of each member of the panel at the references' n, computed once per panel and n and
+    kept beside each evaluator, so every score can be read against a floor and a ceiling of the same n."""
+    n = len(references[0])
+    stored = [read_calibration(results, r.info.dataset, r.info.protocol, r.info.seed, r.info.sha256, n)
+              for r in references]
+    if all(rows is not None for rows in stored):
+        return [rows for rows in stored if rows is not None]
+    info = references[0].info
+    if n > largest_calibration_n(info):
+        raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw on "
+                         f"for this evaluator; use --n {largest_calibration_n(info)} or less")
+    sets = protocol_sets(data_root, info.dataset, info.protocol)
+    computed = calibration_rows(references, unit_images(sets.calibration_images), sets.calibration_labels)
+    for reference, rows in zip(references, computed):
+        member = reference.info
+        write_json(calibration_path(results, member.dataset, member.protocol, member.seed, n),
+                   {"evaluator_sha256": member.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
+    return computed

@@ -19,7 +19,7 @@ import torch
 from harness.config import resolve_recorded_root
 from harness.data import BatchOrder, DeviceImages, Split, images_sha256, load_split
 from harness.errors import StudyError
-from harness.evaluator import ensure_evaluator, load_evaluator
+from harness.evaluator import ensure_panel, load_panel
 from harness.planning import RunSpec
 from harness.run_folder import (
     COMPLETE,
@@ -31,7 +31,7 @@ from harness.run_folder import (
     refuse_results_inside_a_run,
 )
 from harness.sampling import fixed_noise, save_epoch_samples
-from harness.scoring import ReferenceSet, RunEvaluation, ensure_calibration
+from harness.scoring import RunEvaluation, ensure_calibration, load_references
 from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
 from harness.steps import STAT_NAMES, Gan, train_step
@@ -146,12 +146,12 @@ def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
     if not spec.eval_every:
         return None
-    evaluator = ensure_evaluator(spec.results, spec.data_root, spec.dataset, spec.split)
-    available = evaluator[1].reference_images
-    reference = ReferenceSet.load(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
-                                  evaluator)
-    ensure_calibration(spec.results, spec.data_root, reference)  # the floor and ceiling of this n, for the report
-    return RunEvaluation.prepare(reference, split.images, spec.split)
+    panel = ensure_panel(spec.results, spec.data_root, spec.dataset, spec.split)
+    available = panel[0][1].reference_images
+    references = load_references(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
+                                 panel)
+    ensure_calibration(spec.results, spec.data_root, references)  # the floor and ceiling of this n, for the report
+    return RunEvaluation.prepare(references, split.images, spec.split)
 
 
 def evaluation_due(spec: RunSpec, epoch: int) -> bool:
@@ -277,10 +277,7 @@ def _check_same_scoring(spec: RunSpec, previous: Manifest, evaluation: RunEvalua
                          f"(--eval-every {'auto' if was else 0}) or {retrain}")
     if not was:
         return
-    if was["evaluator_sha256"] != now_is["evaluator_sha256"]:
-        raise StudyError(f"run {spec.run_id} was scored with evaluator {was['evaluator_sha256'][:12]}, but the "
-                         f"evaluator under {spec.results / 'evaluators'} is now {now_is['evaluator_sha256'][:12]}; "
-                         f"put the run's evaluator back to resume it, or {retrain} with the new one")
+    _check_same_evaluators(spec.run_id, was, now_is["panel_sha256"], spec.results)
     if was["n_fake"] != now_is["n_fake"]:
         raise StudyError(f"run {spec.run_id} was scored with {was['n_fake']} samples, not {now_is['n_fake']}; resume "
                          f"it with --eval-samples {was['n_fake']} or {retrain}")
@@ -402,12 +399,13 @@ def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: 
         return _evaluate(folder, variant_named, n, device, data_root)
 
 
-def _check_same_evaluator(manifest: Manifest, sha256: str, results: Path) -> None:
-    recorded = (manifest.evaluation or {}).get("evaluator_sha256")
-    if recorded and recorded != sha256:
-        raise StudyError(f"run {manifest.run_id} was scored with evaluator {recorded[:12]}, but the evaluator under "
-                         f"{results / 'evaluators'} is now {sha256[:12]}; put the run's evaluator back to score it, "
-                         f"or retrain it with `study run --force`")
+def _check_same_evaluators(run_id: str, evaluation: dict | None, panel_sha256: list[str], results: Path) -> None:
+    """Scores are comparable only within one evaluator: a run keeps the panel it was first scored with."""
+    recorded = (evaluation or {}).get("panel_sha256") or [(evaluation or {}).get("evaluator_sha256")]
+    if recorded[0] and recorded != panel_sha256:
+        raise StudyError(f"run {run_id} was scored with evaluators {', '.join(h[:12] for h in recorded)}, but those "
+                         f"under {results / 'evaluators'} are now {', '.join(h[:12] for h in panel_sha256)}; put "
+                         f"the run's evaluators back to score it, or retrain it with `study run --force`")
 
 
 def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None, device: torch.device,
@@ -419,12 +417,12 @@ def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int
     variant = variant_named(manifest.variant)
     data, results = manifest.data, folder.results
     data_root = resolve_recorded_root(data_root, Path(data.root))
-    evaluator = load_evaluator(results, data.dataset)
-    reference = ReferenceSet.load(results, data_root, data.dataset, n, evaluator)
+    panel = load_panel(results, data.dataset)
+    references = load_references(results, data_root, data.dataset, n, panel)
     split = load_split(data_root, data.dataset, data.split, data.limit)
     _check_same_data(manifest.run_id, manifest, split, data_root)
-    _check_same_evaluator(manifest, evaluator[1].sha256, results)
-    evaluation = RunEvaluation.prepare(reference, split.images, data.split)
+    _check_same_evaluators(manifest.run_id, manifest.evaluation, [info.sha256 for _, info in panel], results)
+    evaluation = RunEvaluation.prepare(references, split.images, data.split)
     state = _resume_state(folder, manifest.run_id)
     gan = Gan.create(variant, frozenset(manifest.fixes) | frozenset(manifest.alternatives), device)
     _load_models(gan, state, folder)

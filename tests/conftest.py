@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.evaluator import build_evaluator
+from harness.panel import PANEL_SEEDS
 from harness.planning import RunSpec
 from variants import get_variant
 
@@ -76,3 +78,9 @@ def make_spec(variant: str, data_root: Path, results: Path, *, seed: int = 0, ep
               limit: int | None = 128, fixes: frozenset[str] = frozenset(), split: str = "train") -> RunSpec:
     return RunSpec(variant=get_variant(variant), fixes=fixes, seed=seed, epochs=epochs, dataset="mnist", split=split,
                    limit=limit, device=torch.device("cpu"), results=results, data_root=data_root)
+
+
+def build_panel(results: Path, data_root: Path, split: str = "test", epochs: int = 1) -> None:
+    """Every evaluator of the panel, quickly trained (runs and `study eval` score with all of them)."""
+    for seed in PANEL_SEEDS:
+        build_evaluator(results, data_root, "mnist", split, seed, epochs)

@@ -25,15 +25,15 @@ from harness.claims import (
     judge,
 )
 from harness.data import BatchOrder, DeviceImages, load_split
-from harness.evaluator import build_evaluator, evaluator_dir, protocol_sets, unit_images
+from harness.evaluator import evaluator_dir, load_panel, protocol_sets, unit_images
 from harness.report import write_report
 from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import failure_label, load_runs, row_named
 from harness.scoring import (
     CALIBRATION_VERSION,
     CONTROLS,
-    ReferenceSet,
     ensure_calibration,
+    load_references,
     sample_images,
     score_images,
 )
@@ -42,7 +42,7 @@ from harness.seeding import SEED_CONTRACT
 from harness.steps import Gan
 from harness.train import epoch_steps, train_run
 from harness.variant import Band, Check, Classes, Digits, Printed, Share, Similar, Trend, Variant
-from tests.conftest import make_spec, write_split
+from tests.conftest import build_panel, make_spec, write_split
 from tests.test_training import InterruptAt
 from variants import VARIANTS
 
@@ -102,9 +102,9 @@ def write_designed_run(results: Path, variant: Variant, check: Check, seed: int,
         seed=seed, epochs_done=epochs, epochs_requested=epochs, data=DataRecord("mnist", "test", 512, 512, "data"),
         device="cpu",
         versions={"torch": "x", "torchvision": "x", "python": "x"}, code_version="x",
-        evaluation={"evaluator_sha256": EVALUATOR, "protocol": "half-test", "heldout_accuracy": 0.98, "n_fake": N,
+        evaluation={"evaluator_sha256": EVALUATOR, "protocol": "test-thirds", "heldout_accuracy": 0.98, "n_fake": N,
                     "n_real": N}))
-    calibration = evaluator_dir(results, "mnist", "half-test") / f"calibration-n{N}.json"
+    calibration = evaluator_dir(results, "mnist", "test-thirds") / f"calibration-n{N}.json"
     calibration.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
             {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
@@ -183,10 +183,10 @@ def real_reference(tmp_path_factory):
     if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
     results = tmp_path_factory.mktemp("results")
-    build_evaluator(results, Path(root), "mnist", "test", epochs=4)
-    reference = ReferenceSet.load(results, Path(root), "mnist", N)
-    calibration = ensure_calibration(results, Path(root), reference)
-    held_out = unit_images(protocol_sets(Path(root), "mnist", "half-test").train_images[N:2 * N])
+    build_panel(results, Path(root), epochs=4)
+    references = load_references(results, Path(root), "mnist", N, load_panel(results, "mnist"))
+    reference, calibration = references[0], ensure_calibration(results, Path(root), references)[0]
+    held_out = unit_images(protocol_sets(Path(root), "mnist", "test-thirds").train_images[N:2 * N])
     return reference, calibration, held_out
 
 

@@ -205,7 +205,7 @@ def test_eval_samples_follow_a_small_limit_and_the_option(data_root, tmp_path):
                              "--eval-samples", "40"))
     assert result.exit_code == 0, result.output
     assert evaluation_n(tmp_path / "b") == [40]
-    calibration = tmp_path / "b" / "evaluators" / "mnist-half-test" / "calibration-n40.json"
+    calibration = tmp_path / "b" / "evaluators" / "mnist-test-thirds-seed0" / "calibration-n40.json"
     assert json.loads(calibration.read_text())["n"] == 40  # the run's own n is calibrated
     assert_one_line_error(study(*run_args(data_root, tmp_path / "c", "udacity", "--eval-samples", "5")),
                           "--eval-samples must be an integer >= 6")

@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.errors import StudyError
-from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator
+from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator, protocol_sets
+from harness.panel import PANEL_SEEDS
 from harness.run_folder import EVAL_COLUMNS
-from harness.scoring import CONTROLS
+from harness.scoring import CONTROLS, LADDER_DRAWS
 from harness.train import train_run
-from tests.conftest import TEST_IMAGES, make_spec
+from tests.conftest import TEST_IMAGES, build_panel, make_spec
 
 runner = CliRunner()
 
@@ -23,10 +24,10 @@ def test_building_twice_gives_the_same_hash_and_tampering_is_caught(data_root, t
     first = build_evaluator(tmp_path / "a", data_root, "mnist", "test", epochs=2)
     second = build_evaluator(tmp_path / "b", data_root, "mnist", "test", epochs=2)
     assert first.sha256 == second.sha256 and len(first.sha256) == 64
-    assert (first.protocol, first.train_images, first.reference_images) == ("half-test", TEST_IMAGES // 2,
-                                                                            TEST_IMAGES // 2)
+    assert (first.protocol, first.train_images, first.reference_images, first.calibration_images) == \
+        ("test-thirds", TEST_IMAGES * 4 // 10, TEST_IMAGES * 3 // 10, TEST_IMAGES * 3 // 10)
     assert load_evaluator(tmp_path / "a", "mnist")[1] == first
-    info_file = evaluator_dir(tmp_path / "a", "mnist", "half-test") / "evaluator.json"
+    info_file = evaluator_dir(tmp_path / "a", "mnist", "test-thirds") / "evaluator.json"
     info_file.write_text(info_file.read_text().replace(first.sha256, "0" * 64))
     with pytest.raises(StudyError, match="does not match its recorded SHA-256"):
         load_evaluator(tmp_path / "a", "mnist")
@@ -35,6 +36,17 @@ def test_building_twice_gives_the_same_hash_and_tampering_is_caught(data_root, t
 def test_a_different_training_gives_a_different_hash(data_root, tmp_path):
     assert build_evaluator(tmp_path / "a", data_root, "mnist", "test", epochs=1).sha256 != \
         build_evaluator(tmp_path / "b", data_root, "mnist", "test", epochs=2).sha256
+    assert build_evaluator(tmp_path / "a", data_root, "mnist", "test", seed=1, epochs=1).sha256 != \
+        load_evaluator(tmp_path / "a", "mnist")[1].sha256  # the panel's members differ by their seed alone
+
+
+def test_the_three_sets_of_a_protocol_are_disjoint(data_root):
+    for protocol in ("test-thirds", "train-split"):
+        sets = protocol_sets(data_root, "mnist", protocol)
+        images = [sets.train_images, sets.reference_images, sets.calibration_images]
+        flat = [{bytes(image.numpy()) for image in part} for part in images]
+        assert all(not flat[i] & flat[j] for i in range(3) for j in range(i + 1, 3))
+        assert min(len(part) for part in images) > 0
 
 
 def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
@@ -44,27 +56,30 @@ def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
     assert set(EVAL_COLUMNS) <= set(metrics.columns)
     assert metrics["fid"].notna().tolist() == [False, True, True]  # every 2nd epoch and the last
     scored = metrics.iloc[-1]
-    assert scored["eval_n_fake"] == scored["eval_n_real"] == TEST_IMAGES  # train-split protocol: all of test
+    assert scored["eval_n_fake"] == scored["eval_n_real"] == TEST_IMAGES // 2  # train-split: test's first half
     assert 0 <= scored["precision"] <= 1 and 1 <= scored["classes_covered"] <= 10
     assert sum(scored[f"class_{c}"] for c in range(10)) == pytest.approx(1)
-    assert scored["nn_median"] > 0 and scored["nn_median_heldout"] > 0
+    assert scored["nn_median"] > 0 and scored["nn_median_heldout"] > 0 and scored["nn_median_train"] > 0
     manifest = json.loads((outcome.folder.manifest_path).read_text())
-    evaluator = load_evaluator(tmp_path, "mnist")[1]
-    assert evaluator.protocol == "train-split"  # a run on the train split builds that protocol's evaluator
-    assert manifest["evaluation"]["evaluator_sha256"] == evaluator.sha256
+    panel = [load_evaluator(tmp_path, "mnist", seed=seed)[1] for seed in PANEL_SEEDS]
+    assert panel[0].protocol == "train-split"  # a run on the train split builds that protocol's evaluators
+    assert manifest["evaluation"]["evaluator_sha256"] == panel[0].sha256
+    assert manifest["evaluation"]["panel_sha256"] == [info.sha256 for info in panel]
+    for member in PANEL_SEEDS[1:]:  # each member's own scores, not copies of the primary's
+        assert scored[f"evaluator{member}_fid"] > 0 and scored[f"evaluator{member}_fid"] != scored["fid"]
     assert manifest["evaluation"]["reference_overlap"] == 0  # trained on the train split
 
 
 def test_overlap_with_the_reference_is_recorded(data_root, tmp_path):
     spec = replace(make_spec("torch7-mlp", data_root, tmp_path, limit=None, split="test"), eval_every=1)
     manifest = json.loads((train_run(spec).folder.manifest_path).read_text())
-    assert manifest["evaluation"]["reference_overlap"] == TEST_IMAGES // 2  # all of the test split was trained on
+    assert manifest["evaluation"]["reference_overlap"] == TEST_IMAGES * 3 // 10  # all of the test split trained on
 
 
 def test_eval_rescores_a_checkpoint_identically(data_root, tmp_path):
     spec = make_spec("dcgan-xavier", data_root, tmp_path, limit=64)
     train_run(spec)
-    build_evaluator(tmp_path, data_root, "mnist", "test", epochs=2)
+    build_panel(tmp_path, data_root, epochs=2)
     run = str(spec.folder.path)
     first = runner.invoke(cli.app, ["eval", run, "--json"])
     second = runner.invoke(cli.app, ["eval", run, "--json", "--n", "50"])
@@ -72,7 +87,7 @@ def test_eval_rescores_a_checkpoint_identically(data_root, tmp_path):
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout) == json.loads(third.stdout)  # same checkpoint, same numbers
     assert json.loads(second.stdout)[0]["eval_n_fake"] == 50
-    assert pd.read_csv(spec.folder.metrics_path)["eval_n_fake"].iloc[-1] == TEST_IMAGES // 2
+    assert pd.read_csv(spec.folder.metrics_path)["eval_n_fake"].iloc[-1] == TEST_IMAGES * 3 // 10
 
 
 def test_eval_errors(data_root, tmp_path):
@@ -80,9 +95,9 @@ def test_eval_errors(data_root, tmp_path):
     train_run(spec)
     result = runner.invoke(cli.app, ["eval", str(spec.folder.path)])
     assert result.exit_code == 1 and "study evaluator build" in result.stderr  # no evaluator yet
-    build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
+    build_panel(tmp_path, data_root)
     result = runner.invoke(cli.app, ["eval", str(spec.folder.path), "--n", str(TEST_IMAGES)])
-    assert result.exit_code == 1 and f"exceeds the {TEST_IMAGES // 2} real reference images" in result.stderr
+    assert result.exit_code == 1 and f"exceeds the {TEST_IMAGES * 3 // 10} real reference images" in result.stderr
     (spec.folder.checkpoint_path).unlink()
     result = runner.invoke(cli.app, ["eval", str(spec.folder.path)])
     assert result.exit_code == 1 and "has no checkpoint" in result.stderr
@@ -96,26 +111,31 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     assert missing.exit_code == 1 and "study evaluator build" in missing.stderr
     build = runner.invoke(cli.app, ["evaluator", "build", "--results", str(tmp_path), "--data-root", str(data_root),
                                     "--split", "test", "--epochs", "2"])
-    assert build.exit_code == 0 and "half-test" in build.stdout
+    assert build.exit_code == 0 and build.stdout.count("test-thirds protocol") == len(PANEL_SEEDS)
     result = runner.invoke(cli.app, args + ["--json", "--n", "40"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    ladder = [r["name"] for r in rows if r["kind"] == "ladder"]
-    assert ladder[:2] == ["real", "noise sigma 0.1"] and ladder[-1] == "uniform noise"
-    assert [r["name"] for r in rows if r["kind"] == "control"] == list(CONTROLS)
-    for row in rows:
-        assert {"name", "fid", "kid", "inception_score", "precision", "recall", "density", "coverage",
-                "classes_covered"} <= set(row) and row["eval_n_fake"] == 40
-    assert (evaluator_dir(tmp_path, "mnist", "half-test") / "calibration-n40.json").is_file()
+    panel = json.loads(result.stdout)
+    assert list(panel) == [str(seed) for seed in PANEL_SEEDS]
+    for rows in panel.values():
+        ladder = [r for r in rows if r["kind"] == "ladder"]
+        assert [r["name"] for r in ladder[:2]] == ["real", "noise sigma 0.1"] and ladder[-1]["name"] == "uniform noise"
+        assert all(r["draws"] == LADDER_DRAWS and r["fid_sd"] > 0 for r in ladder[1:])  # noise differs by draw
+        assert [r["name"] for r in rows if r["kind"] == "control"] == list(CONTROLS)
+        for row in rows:
+            assert {"name", "fid", "kid", "inception_score", "precision", "recall", "density", "coverage",
+                    "classes_covered"} <= set(row) and row["eval_n_fake"] == 40
+    assert panel["0"][0]["fid"] != panel["1"][0]["fid"]  # each member measures in its own features
+    for seed in PANEL_SEEDS:
+        assert (evaluator_dir(tmp_path, "mnist", "test-thirds", seed) / "calibration-n40.json").is_file()
     too_many = runner.invoke(cli.app, args + ["--n", str(TEST_IMAGES)])
     assert too_many.exit_code == 1 and "real images calibration can draw on" in too_many.stderr
 
 
 def test_calibration_ladder_on_real_digits(real_data_root, tmp_path):
-    build_evaluator(tmp_path, real_data_root, "mnist", "test")
+    build_panel(tmp_path, real_data_root, epochs=12)
     result = runner.invoke(cli.app, ["calibrate", "--results", str(tmp_path), "--data-root", str(real_data_root),
                                      "--dataset", "mnist", "--n", "500", "--json"])
-    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    rows = {row["name"]: row for row in json.loads(result.stdout)["0"]}
     ladder = [rows[name]["fid"] for name in ("real", "noise sigma 0.1", "noise sigma 0.2", "noise sigma 0.4",
                                              "noise sigma 0.8")]
     assert ladder == sorted(ladder) and len(set(ladder)) == len(ladder)  # strictly rising

@@ -63,6 +63,21 @@ def test_kid_matches_torchmetrics_on_whole_sets():
     assert abs(same) < ours / 10  # unbiased: near zero for two samples of one distribution
 
 
+def test_kid_subsets_match_a_brute_force_mmd_per_subset():
+    a, b = features(90, seed=7), features(70, shift=0.3, seed=8)
+    ours, spread = metrics.kid(a, b, subsets=5, subset_size=40, seed=3)
+    generator, values = torch.Generator().manual_seed(3), []
+    for _ in range(5):  # the same picks, each subset's MMD^2 summed pair by pair
+        x, y = a[torch.randperm(90, generator=generator)[:40]], b[torch.randperm(70, generator=generator)[:40]]
+        kernel = lambda p, q: (float(p @ q) / 16 + 1) ** 3  # noqa: E731
+        xx = sum(kernel(x[i], x[j]) for i in range(40) for j in range(40) if i != j)
+        yy = sum(kernel(y[i], y[j]) for i in range(40) for j in range(40) if i != j)
+        xy = sum(kernel(x[i], y[j]) for i in range(40) for j in range(40))
+        values.append((xx + yy) / (40 * 39) - 2 * xy / 40 ** 2)
+    assert ours == pytest.approx(float(np.mean(values)), rel=1e-9)
+    assert spread == pytest.approx(float(np.std(values)), rel=1e-6)
+
+
 def test_inception_score_extremes():
     confident_uniform = torch.eye(10).repeat(30, 1) * 50  # one-hot predictions, each class equally often
     assert metrics.inception_score(confident_uniform) == pytest.approx(10, rel=1e-6)

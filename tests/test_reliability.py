@@ -26,7 +26,7 @@ from harness.evaluator import build_evaluator
 from harness.report import write_report
 from harness.run_folder import RunFolder, run_folders
 from harness.train import train_run
-from tests.conftest import idx_bytes, make_spec
+from tests.conftest import build_panel, idx_bytes, make_spec
 from tests.test_cli import assert_one_line_error, run_args
 from tests.test_report import write_run
 from tests.test_training import InterruptAt
@@ -441,7 +441,7 @@ def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_
 def test_eval_of_an_unfinished_run_writes_beside_its_tables(data_root, tmp_path, monkeypatch):
     spec = make_spec("udacity", data_root, tmp_path / "cut", epochs=3, limit=64, split="test")
     _interrupted(spec)
-    build_evaluator(spec.results, data_root, "mnist", "test", epochs=1)
+    build_panel(spec.results, data_root)
     before = _run_files(spec.folder)
     monkeypatch.chdir(spec.folder.path)  # `cd results/runs/X && study eval .`
     assert study("eval", ".", "--n", "16").exit_code == 0

@@ -22,6 +22,7 @@ from harness.report import Selection
 from harness.report import write_report as write_any_report
 from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
+from harness.scoring import CALIBRATION_VERSION
 from harness.seeding import SEED_CONTRACT
 from harness.stats import bootstrap_ci
 from harness.storage import write_json
@@ -63,7 +64,7 @@ def write_run(results: Path, variant: str, seed: int, *, fixes: tuple[str, ...] 
         epochs_done=epochs if status == "complete" else 1, epochs_requested=epochs,
         data=DataRecord(dataset="mnist", split="test", images=images, limit=images, root="data"),
         device="cpu (2 threads)", versions={"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
-        code_version="abc123", evaluation={"evaluator_sha256": EVALUATOR, "protocol": "half-test",
+        code_version="abc123", evaluation={"evaluator_sha256": EVALUATOR, "protocol": "test-thirds",
                                            "heldout_accuracy": 0.98, "n_fake": 500, "n_real": 500,
                                            "reference_overlap": 0}))
     return folder.path
@@ -84,12 +85,14 @@ def results(tmp_path: Path) -> Path:
 
 def write_ladder(results: Path, n: int = 500) -> None:
     """The evaluator record and calibration rows that `study run` stores beside the evaluator."""
-    folder = evaluator_dir(results, "mnist", "half-test")
+    folder = evaluator_dir(results, "mnist", "test-thirds")
     write_json(folder / "evaluator.json", {
-        "sha256": EVALUATOR, "dataset": "mnist", "protocol": "half-test", "architecture": "cnn", "seed": 0,
-        "epochs": 12, "train_images": 5000, "reference_images": 5000, "heldout_accuracy": 0.98, "cpu_threads": 2,
+        "sha256": EVALUATOR, "dataset": "mnist", "protocol": "test-thirds", "architecture": "cnn", "seed": 0,
+        "epochs": 12, "train_images": 4000, "reference_images": 3000, "calibration_images": 3000,
+        "heldout_accuracy": 0.98, "cpu_threads": 2,
         "torch_version": "2.x", "build_seconds": 1.0})
-    write_json(folder / f"calibration-n{n}.json", {"evaluator_sha256": EVALUATOR, "n": n, "version": 2, "rows": [
+    write_json(folder / f"calibration-n{n}.json", {
+        "evaluator_sha256": EVALUATOR, "n": n, "version": CALIBRATION_VERSION, "rows": [
         {"name": name, "kind": "ladder", "fid": fid, "kid": fid / 10, "inception_score": 5.0, "precision": 0.5,
          "recall": 0.5, "density": 0.5, "coverage": 0.5, "classes_covered": 10} for name, fid in LADDER.items()]})
 
