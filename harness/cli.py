@@ -464,8 +464,9 @@ def report(
 ):
     """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
     reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
-    bootstrap intervals over seeds and the calibration ladder, every seed, curves, samples, a verdict on each
-    write-up's claim, the cost of each quirk, and which variants differ. Tables also go to tables/*.csv (numbers
+    t-intervals over seeds and the calibration ladder, every seed, curves, samples, a verdict on each write-up's
+    claim, the cost of each quirk (per single fix and all fixes, paired Wilcoxon) and which variants differ (Holm-
+    corrected Mann-Whitney, effect sizes, the seeds each comparison needs). Tables also go to tables/*.csv (numbers
     only), figures to figures/."""
     settings = load_config(config)
     folder = results or settings.results

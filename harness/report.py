@@ -49,7 +49,20 @@ from harness.runs import (
 )
 from harness.runs import saturated_precision as saturated_scores
 from harness.scoring import CONTROLS, read_calibration
-from harness.stats import bootstrap_ci, clopper_pearson, mean_sd, rank_test
+from harness.stats import (
+    cliffs_delta,
+    clopper_pearson,
+    holm,
+    mann_whitney_p,
+    mean_sd,
+    needed_for_holm,
+    rank_biserial,
+    smallest_mann_whitney_p,
+    smallest_wilcoxon_p,
+    t_interval,
+    t_quantile,
+    wilcoxon_p,
+)
 from harness.storage import atomic_write_text, check_writable, exchange_paths, read_json, write_json
 from harness.variant import Variant
 
@@ -132,24 +145,26 @@ def finite(values: list[float]) -> list[float]:
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    """mean, sd, 95% bootstrap interval and n of the finite values: one metric's numeric summary."""
+    """mean, sd, 95% t-interval of the mean and n of the finite values: one metric's numeric summary."""
     values = finite(values)
     mean, sd = mean_sd(values) if values else (math.nan, math.nan)
-    low, high = bootstrap_ci(values)
+    low, high = t_interval(values)
     return {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high, "n": len(values)}
 
 
 def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]],
                      intervals: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """rows: the per-row identity columns; spreads: label -> one spread() per row. The CSV gets columns
-    'label mean/sd/ci_low/ci_high/n'; the shown table 'mean ± sd' per label, and '[low, high]' for ``intervals``."""
+    'label mean/sd/ci_low/ci_high/n'; the shown table 'mean ± sd' per label, and the t-interval '[low, high]' for
+    ``intervals``."""
     numeric, shown = pd.DataFrame(rows), pd.DataFrame(rows)
     for label, values in spreads.items():
         for key in ("mean", "sd", "ci_low", "ci_high", "n"):
             numeric[f"{label} {key}"] = [v[key] for v in values]
         shown[label] = mean_sd_cells([v["mean"] for v in values], [v["sd"] for v in values])
         if label in intervals:
-            shown[f"{label} 95% CI"] = interval_cells([v["ci_low"] for v in values], [v["ci_high"] for v in values])
+            shown[f"{label} 95% t-interval"] = interval_cells([v["ci_low"] for v in values],
+                                                              [v["ci_high"] for v in values])
     return numeric, shown
 
 
@@ -349,15 +364,23 @@ class ReportBuilder:
 
     def what_it_allows(self) -> str:
         seeds = min(len(group) for group in self.arms.values())
-        smallest = rank_test([0.0] * seeds, [1.0] * seeds)[1]
-        needed = next(m for m in range(1, 20) if rank_test([0.0] * m, [1.0] * m)[1] < SIGNIFICANT_P)
-        if smallest >= SIGNIFICANT_P:
-            text = (f"With {seeds} seed{'s' if seeds > 1 else ''} per arm no pair can reach p < {SIGNIFICANT_P} (the "
-                    f"smallest two-sided Mann-Whitney p is {fmt(smallest)}): the ranking describes these seeds, not "
-                    f"the recipes; {needed} seeds per arm would be the least that can tell two arms apart.")
+        comparisons = len(self.faithful_pairs())
+        smallest = smallest_mann_whitney_p(seeds, seeds)
+        needed = needed_for_holm(lambda n: smallest_mann_whitney_p(n, n), comparisons, SIGNIFICANT_P)
+        holm_threshold = SIGNIFICANT_P / max(comparisons, 1)
+        if not comparisons:
+            text = "There are no two scored faithful arms to compare."
+        elif smallest >= holm_threshold:
+            text = (f"With {seeds} seed{'s' if seeds > 1 else ''} per arm no pair can reach p < {SIGNIFICANT_P} after "
+                    f"Holm's correction across the {comparisons} comparison{'s' if comparisons != 1 else ''} of "
+                    f"section 9 (a perfect separation gives the two-sided Mann-Whitney p = 2 / C({2 * seeds}, "
+                    f"{seeds}) = {fmt(smallest)}, and the most significant comparison needs p < "
+                    f"{fmt(holm_threshold)}): the ranking describes these seeds, not the recipes; {needed} seeds "
+                    f"per arm would be the least that can tell two arms apart.")
         else:
-            text = (f"With {seeds} seeds per arm a perfect separation gives p = {fmt(smallest)}; section 9 says "
-                    f"which pairs differ.")
+            text = (f"With {seeds} seeds per arm a perfect separation gives p = {fmt(smallest)}, below the "
+                    f"{fmt(holm_threshold)} that Holm's correction across {comparisons} comparisons asks of the most "
+                    f"significant one; section 9 says which pairs differ.")
         data = self.runs[0].manifest.data
         if data.split != "train" or data.images < FULL_TRAIN_IMAGES:
             epochs = sorted({r.epochs for r in self.runs})
@@ -435,10 +458,20 @@ class ReportBuilder:
         return notes
 
     # 3. Summary ------------------------------------------------------------------------------------------------
+    def interval_note(self) -> str:
+        """What the t-interval is and how wide its seed counts make it, for the summary's text."""
+        fewest = min(len(group) for group in self.arms.values())
+        width = (f"t = {t_quantile(0.975, fewest - 1):.2f} at the {fewest} seeds of the smallest arm, against 1.96 for "
+                 f"many seeds: few seeds give wide intervals" if fewest > 1 else "no interval from one seed")
+        return (f"mean ± t · sd / √n, t the Student-t quantile with n − 1 degrees of freedom: it covers the true mean "
+                f"95% of the time when the seeds' FIDs are roughly normal, at any n, where a percentile bootstrap "
+                f"from 3 seeds is their range and covers about 74%; {width}")
+
     def summary(self) -> list[Block]:
         blocks: list[Block] = [Heading(2, "3. Summary"), Text(
-            "Final-epoch values: mean ± standard deviation over seeds (95% percentile-bootstrap interval of the mean "
-            "for FID; tables/summary.csv holds mean, sd, interval and n of every metric). KID is the unbiased squared "
+            "Final-epoch values: mean ± standard deviation over seeds, and for FID the 95% t-interval of the mean "
+            f"({self.interval_note()}; tables/summary.csv holds mean, sd, interval and n of every metric). "
+            "KID is the unbiased squared "
             "MMD of the evaluator's features (cubic polynomial kernel): like FID a squared feature distance, 0 for "
             "identical distributions, on this evaluator's scale (not Inception's ~0.001 for good samples), so read "
             "it against the calibration rows. "
@@ -645,59 +678,166 @@ class ReportBuilder:
 
     # 8. Cost of each quirk -------------------------------------------------------------------------------------
     def quirk_costs(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "8. Cost of each quirk"),
-                               Text("Fixed minus faithful, paired by seed, over the seeds both arms have: mean ± sd "
-                                    "of the differences (tables/quirk_costs.csv adds the 95% bootstrap interval "
-                                    "and n).")]
-        identity: list[dict] = []
-        spreads: dict[str, list[dict[str, float]]] = {f"Δ {label}": [] for _, label in SUMMARY_METRICS}
-        for arm in self.ordered(self.arms):
-            base = arm.faithful
-            if arm == base or base not in self.arms:
-                continue
-            faithful = {r.seed: r for r in self.arms[base]}
-            fixed = {r.seed: r for r in self.arms[arm]}
-            seeds = sorted(set(faithful) & set(fixed))
-            identity.append({"fixed arm": self.labels[arm], "seeds": len(seeds)})
-            for column, label in SUMMARY_METRICS:
-                spreads[f"Δ {label}"].append(spread([metric_value(fixed[s].final, column)
-                                                     - metric_value(faithful[s].final, column) for s in seeds]))
-        if identity:
-            numeric, shown = numeric_and_text(identity, spreads)
-            blocks.append(Table("quirk_costs", shown, csv=numeric))
-        else:
+        blocks: list[Block] = [Heading(2, "8. Cost of each quirk"), Text(
+            "Each fixed arm against its faithful arm, paired by seed (faithful seed S against fixed seed S) over the "
+            "seeds both have: a row per single fix and one for all fixes together (`--fix all`), where those arms "
+            "were trained; fixes can interact, so all together need not be the sum of the single ones. The change in "
+            "final FID (fixed minus faithful; lower is better) is tested by the exact two-sided Wilcoxon signed-rank "
+            "test over the pairs, Holm-corrected across the fixed arms below. Its effect size is the matched-pairs "
+            "rank-biserial correlation r: +1 when the fix raised (worsened) FID on every pair, -1 when it lowered it "
+            "on every pair. It is a rank measure like the test, chosen over a standardised mean difference because it "
+            "assumes no normal seeds, one collapsed seed cannot dominate it, and it stays defined when every pair "
+            "changes by the same amount; the mean change gives the size in FID units. The second table holds every "
+            "metric's change, mean ± sd (tables/quirk_costs.csv adds each change's 95% t-interval and n).")]
+        pairs = {arm: self.seed_pairs(arm) for arm in self.ordered(self.arms) if arm.fixes}
+        pairs = {arm: by_seed for arm, by_seed in pairs.items() if by_seed}
+        if not pairs:
             blocks.append(Text(f"No fixed runs beside faithful ones in this set yet: train the fixed arms with the "
                                f"same seeds and protocol, e.g. `study run nll-softmax udacity {self.seed_flag()} "
                                f"--fix all {self.run_flags()}`, then report again."))
+            return blocks
+        blocks.append(Table("quirk_cost_tests", pd.DataFrame(self.fix_tests(pairs)),
+                            "What each fix does to final FID, paired by seed"))
+        identity = [{"fixed arm": self.labels[arm], "pairs": len(by_seed)} for arm, by_seed in pairs.items()]
+        spreads = {f"Δ {label}": [spread([metric_value(fixed.final, column) - metric_value(faithful.final, column)
+                                          for faithful, fixed in by_seed]) for by_seed in pairs.values()]
+                   for column, label in SUMMARY_METRICS}
+        numeric, shown = numeric_and_text(identity, spreads)
+        blocks.append(Table("quirk_costs", shown, "Fixed minus faithful, every metric", csv=numeric))
+        blocks += [Text(line) for line in self.fix_coverage(list(pairs))]
         return blocks
 
+    def seed_pairs(self, arm: Arm) -> list[tuple[Run, Run]]:
+        """(faithful run, fixed run) for each seed both arms have; none when the faithful arm is missing."""
+        faithful = {r.seed: r for r in self.arms.get(arm.faithful, [])}
+        return [(faithful[r.seed], r) for r in self.arms[arm] if r.seed in faithful]
+
+    def fix_kind(self, arm: Arm) -> str:
+        """Which of the variant's fixes an arm applies, in words: one, some, or all of them."""
+        every = self.variants[arm.variant].fix_names if arm.variant in self.variants else list(arm.fixes)
+        if set(arm.fixes) == set(every):
+            return "all fixes" if len(every) > 1 else "the only fix"
+        return "single fix" if len(arm.fixes) == 1 else f"{len(arm.fixes)} of {len(every)} fixes"
+
+    def fix_tests(self, pairs: dict[Arm, list[tuple[Run, Run]]]) -> list[dict]:
+        """A row per fixed arm: the paired FID changes, their Wilcoxon test Holm-corrected across the arms tested,
+        the rank-biserial effect size and what the fix did, in words."""
+        changes = {arm: finite([metric_value(fixed.final, "fid") - metric_value(faithful.final, "fid")
+                                for faithful, fixed in by_seed]) for arm, by_seed in pairs.items()}
+        tested = [arm for arm in pairs if changes[arm]]
+        raw = {arm: wilcoxon_p(changes[arm]) for arm in tested}
+        adjusted = dict(zip(tested, holm(list(raw.values()))))
+        rows = []
+        for arm, by_seed in pairs.items():
+            differences = changes[arm]
+            nonzero = sum(d != 0 for d in differences)
+            smallest = min(1.0, smallest_wilcoxon_p(nonzero) * len(tested))
+            needed = needed_for_holm(smallest_wilcoxon_p, len(tested), SIGNIFICANT_P)
+            rows.append({"fixed arm": self.labels[arm], "fixes": self.fix_kind(arm), "pairs": len(differences),
+                         "FID faithful": spread(final_values([f for f, _ in by_seed], "fid"))["mean"],
+                         "FID fixed": spread(final_values([f for _, f in by_seed], "fid"))["mean"],
+                         "what the fix does to FID": fid_change_words(differences),
+                         "rank-biserial r": rank_biserial(differences) if differences else math.nan,
+                         "Wilcoxon p": raw.get(arm, math.nan),
+                         "Holm p": adjusted.get(arm, math.nan), "smallest possible p after Holm": smallest,
+                         "pairs needed": needed,
+                         "conclusion": conclusion(adjusted.get(arm, math.nan), smallest, "a real change",
+                                                  f"{needed} pairs needed")})
+        return rows
+
+    def fix_coverage(self, fixed_arms: list[Arm]) -> list[str]:
+        """Per faithful arm with several fixes: the command for each missing single-fix or all-fixes arm, or, when
+        every one was trained, how far all fixes together differ from the sum of the single ones (the interaction)."""
+        lines = []
+        for base in dict.fromkeys(arm.faithful for arm in fixed_arms):
+            every = sorted(self.variants[base.variant].fix_names) if base.variant in self.variants else []
+            if len(every) < 2:
+                continue
+            singles = {fix: Arm(base.variant, (fix,), base.alternatives, base.protocol, base.epochs) for fix in every}
+            joint = Arm(base.variant, tuple(every), base.alternatives, base.protocol, base.epochs)
+            missing = [fix for fix, arm in singles.items() if arm not in self.arms] + \
+                ([] if joint in self.arms else ["all"])
+            if missing:
+                alternatives = "".join(f" --alt {a}" for a in base.alternatives)
+                lines.append(f"{self.labels[base]}: the single fixes and all fixes together are reported where "
+                             f"their arms were trained; missing here: " + "; ".join(
+                                 f"`study run {base.variant} --fix {fix}{alternatives} {self.seed_flag()} "
+                                 f"{self.run_flags()}`" for fix in missing) + ".")
+            else:
+                lines.append(self.interaction(base, list(singles.values()), joint))
+        return lines
+
+    def interaction(self, base: Arm, singles: list[Arm], joint: Arm) -> str:
+        """All fixes together minus the sum of the single fixes' FID changes, seed by seed: 0 when fixes add up."""
+        runs = [{r.seed: metric_value(r.final, "fid") for r in self.arms[arm]} for arm in (base, joint, *singles)]
+        seeds = sorted(set.intersection(*(set(by_seed) for by_seed in runs)))
+        faithful, together, *single = runs
+        joint_changes = [together[s] - faithful[s] for s in seeds]
+        summed = [sum(one[s] - faithful[s] for one in single) for s in seeds]
+        excess = finite([j - s for j, s in zip(joint_changes, summed)])
+        low, high = t_interval(excess)
+        shown = "no interval from one seed" if math.isnan(low) else \
+            f"95% t-interval [{fmt(low)}, {fmt(high)}], " + ("the fixes interact" if low > 0 or high < 0 else
+                                                            "not shown to differ from 0")
+        return (f"{self.labels[base]}: the {len(singles)} fixes together change FID by "
+                f"{fmt(spread(joint_changes)['mean'])}, the single fixes' changes add up to "
+                f"{fmt(spread(summed)['mean'])}; together minus the sum is {fmt(spread(excess)['mean'])} over "
+                f"{len(excess)} seeds ({shown}).")
+
     # 9. Pairwise -----------------------------------------------------------------------------------------------
+    def faithful_pairs(self) -> list[tuple[Arm, Arm]]:
+        """Every pair of scored faithful arms: the comparisons section 9 makes, and Holm corrects across."""
+        scored = [a for a in self.ordered(self.arms) if a.is_faithful and finite(final_values(self.arms[a], "fid"))]
+        return [(a, b) for i, a in enumerate(scored) for b in scored[i + 1:]]
+
     def pairwise(self) -> list[Block]:
-        blocks: list[Block] = [Heading(2, "9. Which variants differ"),
-                               Text("Final FID of the faithful runs, two-sided Mann-Whitney U test over seeds "
-                                    "(exact).")]
-        faithful = [a for a in self.ordered(self.arms) if a.is_faithful]
-        scores = {a: finite(final_values(self.arms[a], "fid")) for a in faithful}
-        rows: list[dict] = []
-        for i, a in enumerate(faithful):
-            for b in faithful[i + 1:]:
-                if scores[a] and scores[b]:
-                    p, smallest = rank_test(scores[a], scores[b])
-                    rows.append({"A": self.labels[a], "B": self.labels[b], "FID A": spread(scores[a])["mean"],
-                                 "FID B": spread(scores[b])["mean"], "seeds A": len(scores[a]),
-                                 "seeds B": len(scores[b]), "p": p, "smallest possible p": smallest,
-                                 "conclusion": "differ (p < 0.05)" if p < SIGNIFICANT_P else
-                                 "no difference detected"})
-        if not rows:
-            blocks.append(Text("No scored faithful runs to compare."))
-        elif all(r["smallest possible p"] >= SIGNIFICANT_P for r in rows):
+        pairs = self.faithful_pairs()
+        blocks: list[Block] = [Heading(2, "9. Which variants differ"), Text(
+            f"Final FID of the faithful runs: the exact two-sided Mann-Whitney U test over seeds, Holm-corrected "
+            f"across the {len(pairs)} comparisons made (every pair of arms). Effect size: Cliff's delta, "
+            f"P(FID A > FID B) - P(FID A < FID B) over every pair of one seed from each arm, the quantity the U test "
+            f"tests (-1: every seed of A has a lower, better, FID than every seed of B). It is chosen over Hedges' g "
+            f"because it assumes no normal seeds, one collapsed seed's extreme FID cannot dominate it, and it stays "
+            f"defined when seeds agree exactly; the mean difference gives the size in FID units. Seeds per arm "
+            f"needed: how many seeds each arm of the pair must have (keeping those it has) before even a perfect "
+            f"separation could reach p < {SIGNIFICANT_P} after Holm across these comparisons; the smallest two-sided "
+            f"p with n and m seeds is 2 / C(n + m, n).")]
+        if not pairs:
+            blocks.append(Text("No two scored faithful arms to compare."))
+            return blocks
+        scores = {a: finite(final_values(self.arms[a], "fid")) for pair in pairs for a in pair}
+        raw = [mann_whitney_p(scores[a], scores[b]) for a, b in pairs]
+        rows = [self.comparison(scores[a], scores[b], self.labels[a], self.labels[b], (p, adjusted), len(pairs))
+                for (a, b), p, adjusted in zip(pairs, raw, holm(raw))]
+        if all(r["smallest possible p after Holm"] >= SIGNIFICANT_P for r in rows):
             smallest = min(r["smallest possible p"] for r in rows)
             blocks.append(Text(f"No pair of the {len(rows)} can be told apart: with these seed counts even a perfect "
-                               f"separation gives p = {fmt(smallest)} at best, above {SIGNIFICANT_P}. More seeds "
-                               f"per arm are needed (see section 1)."))
-        else:
-            blocks.append(Table("pairwise", pd.DataFrame(rows)))
+                               f"separation gives p = {fmt(smallest)} at best, and Holm's correction across the "
+                               f"{len(rows)} comparisons asks p < {fmt(SIGNIFICANT_P / len(rows))} of the most "
+                               f"significant one. More seeds per arm are needed (column 'seeds per arm needed'; "
+                               f"section 1)."))
+        blocks.append(Table("pairwise", pd.DataFrame(rows)))
         return blocks
+
+    @staticmethod
+    def comparison(a: list[float], b: list[float], label_a: str, label_b: str, p_values: tuple[float, float],
+                   comparisons: int) -> dict:
+        """One row of section 9: two arms' final FIDs, the test (p and Holm p), the effect size and the seeds it
+        would need."""
+        p, holm_p = p_values
+        smallest = smallest_mann_whitney_p(len(a), len(b))
+        # each arm keeps the seeds it has: the least count both must reach, never below what the smaller has
+        needed = max(min(len(a), len(b)), needed_for_holm(
+            lambda n: smallest_mann_whitney_p(max(n, len(a)), max(n, len(b))), comparisons, SIGNIFICANT_P))
+        lower = label_a if spread(a)["mean"] < spread(b)["mean"] else label_b
+        return {"A": label_a, "B": label_b, "FID A": spread(a)["mean"], "FID B": spread(b)["mean"],
+                "Δ FID (A - B)": spread(a)["mean"] - spread(b)["mean"], "seeds A": len(a), "seeds B": len(b),
+                "Cliff's delta": cliffs_delta(a, b), "p": p, "Holm p": holm_p,
+                "smallest possible p": smallest,
+                "smallest possible p after Holm": min(1.0, smallest * comparisons),
+                "seeds per arm needed": needed,
+                "conclusion": conclusion(holm_p, min(1.0, smallest * comparisons),
+                                         f"differ: {lower} has the lower FID", f"{needed} seeds per arm needed")}
 
     # 10. The authors' own runs --------------------------------------------------------------------------------
     def original_runs(self) -> list[Block]:
@@ -749,6 +889,33 @@ class ReportBuilder:
         blocks.append(Text(f"Tables are also in tables/ as CSV (numbers only). {len(self.excluded)} incomplete "
                            f"run(s) left out."))
         return blocks
+
+
+def conclusion(holm_p: float, smallest_after_holm: float, shown: str, needed: str) -> str:
+    """A comparison in words: shown (Holm p < 0.05), out of reach of these seeds whatever the data, or not
+    detected."""
+    if math.isnan(holm_p):
+        return "not scored"
+    if holm_p < SIGNIFICANT_P:
+        return f"{shown} (Holm p < {SIGNIFICANT_P})"
+    if smallest_after_holm >= SIGNIFICANT_P:
+        return f"cannot be shown with these seeds: {needed}"
+    return "no difference detected"
+
+
+def fid_change_words(differences: list[float]) -> str:
+    """What a fix did to final FID, in words: a higher FID is a loss, and the text says so rather than a bare +."""
+    if not differences:
+        return "not scored"
+    higher, lower, pairs = sum(d > 0 for d in differences), sum(d < 0 for d in differences), len(differences)
+    mean = spread(differences)["mean"]
+    if not higher and not lower:
+        return f"no change: the same FID on all {pairs} pairs"
+    if mean > 0:
+        return f"worse with the fix: FID up by {fmt(mean)} on average, higher on {higher} of {pairs} pairs"
+    if mean < 0:
+        return f"better with the fix: FID down by {fmt(-mean)} on average, lower on {lower} of {pairs} pairs"
+    return f"no change on average: FID higher on {higher} and lower on {lower} of {pairs} pairs"
 
 
 def by_arm(runs: list[Run]) -> dict[Arm, list[Run]]:

@@ -24,7 +24,6 @@ from harness.run_folder import DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import load_runs
 from harness.scoring import CALIBRATION_VERSION
 from harness.seeding import SEED_CONTRACT
-from harness.stats import bootstrap_ci
 from harness.storage import write_json
 from harness.train import train_run
 from tests.conftest import make_spec
@@ -106,17 +105,14 @@ def test_aggregates_and_intervals_match_independent_computations(results, tmp_pa
     write_report(results, out, None, "md")
     table = summary(out)
     fids = [100 / 3 + seed for seed in range(3)]
-    low, high = bootstrap_ci(fids)
+    low, high = scipy.stats.t.interval(0.95, df=2, loc=np.mean(fids), scale=scipy.stats.sem(fids))
     assert table.loc["udacity", ["FID mean", "FID sd", "FID ci_low", "FID ci_high", "FID n"]].tolist() == \
         pytest.approx([np.mean(fids), np.std(fids, ddof=1), low, high, 3])
     assert table.loc["udacity", "seeds"] == 3 and table.loc["udacity", "failed"] == 0
-    scipy_ci = scipy.stats.bootstrap((np.array(fids),), np.mean, confidence_level=0.95, method="percentile",
-                                     n_resamples=10_000, random_state=1).confidence_interval
-    spread = max(fids) - min(fids)
-    assert low == pytest.approx(scipy_ci.low, abs=0.05 * spread) and high == pytest.approx(scipy_ci.high,
-                                                                                          abs=0.05 * spread)
     text = (out / "report.md").read_text()
+    assert "FID 95% t-interval" in text and "95% CI" not in text and "bootstrap interval" not in text
     assert f"| {np.mean(fids):.1f} ± {np.std(fids, ddof=1):.1f} | [{low:.1f}, {high:.1f}] |" in text
+    assert "no interval from one seed" in text  # torch7-mlp has one seed: the t-interval needs two
 
 
 def test_csv_tables_hold_numbers_and_the_report_one_precision_per_column(results, tmp_path):
@@ -153,8 +149,51 @@ def test_quirk_cost_is_paired_by_seed(results, tmp_path):
     costs = pd.read_csv(out / "tables" / "quirk_costs.csv").set_index("fixed arm")
     differences = [(50.0 + s) - (100 / 3 + s) for s in range(3)]  # identical per seed: sd 0
     row = costs.loc["nll-softmax+g-backward"]
-    assert row["seeds"] == 3 and row["Δ FID mean"] == pytest.approx(np.mean(differences))
+    assert row["pairs"] == 3 and row["Δ FID mean"] == pytest.approx(np.mean(differences))
     assert row["Δ FID sd"] == pytest.approx(0) and row["Δ FID n"] == 3
+    test = pd.read_csv(out / "tables" / "quirk_cost_tests.csv").set_index("fixed arm").loc["nll-softmax+g-backward"]
+    # three equal positive differences: 2 of the 2^3 sign patterns are as extreme; every pair worse, r = 1
+    assert test["Wilcoxon p"] == pytest.approx(2 / 8) and test["rank-biserial r"] == 1 and test["pairs"] == 3
+    assert test["fixes"] == "single fix" and test["pairs needed"] == 6  # 2 / 2^6 < 0.05, one arm tested
+    text = (out / "report.md").read_text()
+    assert f"worse with the fix: FID up by {np.mean(differences):.4g} on average, higher on 3 of 3 pairs" in text
+    assert "cannot be shown with these seeds: 6 pairs needed" in text
+    assert "missing here: `study run nll-softmax --fix real-label --seeds 3" in text  # the other single fix
+    assert "`study run nll-softmax --fix all --seeds 3" in text
+
+
+def test_quirk_costs_per_single_fix_and_all_fixes_with_paired_wilcoxon_and_holm(tmp_path):
+    seeds = range(7)
+    faithful = [100.0 + 3 * s for s in seeds]
+    changes = {("lr-2e-4",): [-20.0 - s for s in seeds], ("shuffle",): [4.0, -1.0, 6.0, -3.0, 8.0, 2.0, 5.0],
+               ("lr-2e-4", "shuffle"): [-10.0, -12.0, -9.0, -11.0, -14.0, -10.5, -13.0]}
+    for seed in seeds:
+        write_run(tmp_path, "udacity", seed, final={"fid": faithful[seed]})
+        for fixes, change in changes.items():
+            write_run(tmp_path, "udacity", seed, fixes=fixes, final={"fid": faithful[seed] + change[seed]})
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    tests = pd.read_csv(tmp_path / "out" / "tables" / "quirk_cost_tests.csv")
+    assert tests["fixed arm"].tolist() == ["udacity+lr-2e-4", "udacity+shuffle", "udacity+lr-2e-4+shuffle"]
+    assert tests["fixes"].tolist() == ["single fix", "single fix", "all fixes"] and set(tests["pairs"]) == {7}
+    raw = [scipy.stats.wilcoxon(change, method="exact").pvalue for change in changes.values()]
+    assert tests["Wilcoxon p"].tolist() == pytest.approx(raw)  # 2 / 2^7 for the fixes that help on every pair
+    assert tests["Holm p"].tolist() == pytest.approx([3 * 2 / 2 ** 7, raw[1], 3 * 2 / 2 ** 7])  # x3, x1, x2
+    ranks = scipy.stats.rankdata(np.abs(changes["shuffle",]))  # the -1 and the -3 are the negative ones
+    negative = ranks[1] + ranks[3]
+    assert tests["rank-biserial r"].tolist() == pytest.approx([-1, (ranks.sum() - 2 * negative) / ranks.sum(), -1])
+    assert tests["pairs needed"].tolist() == [7] * 3  # three tests: 3 * 2 / 2^7 = 0.047 < 0.05
+    assert tests["conclusion"].tolist() == ["a real change (Holm p < 0.05)", "no difference detected",
+                                            "a real change (Holm p < 0.05)"]
+    assert "better with the fix: FID down by 23 on average, lower on 7 of 7 pairs" in text
+    assert f"worse with the fix: FID up by {np.mean(changes['shuffle',]):.4g} on average, higher on 5 of 7 pairs" \
+        in text
+    excess = [j - (a + b) for j, a, b in zip(changes["lr-2e-4", "shuffle"], changes["lr-2e-4",], changes["shuffle",])]
+    low, high = scipy.stats.t.interval(0.95, df=6, loc=np.mean(excess), scale=scipy.stats.sem(excess))
+    assert f"udacity: the 2 fixes together change FID by {np.mean(changes['lr-2e-4', 'shuffle']):.4g}, the single " \
+           f"fixes' changes add up to {np.mean(changes['lr-2e-4',]) + np.mean(changes['shuffle',]):.4g}; together " \
+           f"minus the sum is {np.mean(excess):.4g} over 7 seeds (95% t-interval [{low:.4g}, {high:.4g}], the fixes " \
+           f"interact)." in text
+    assert "There are no two scored faithful arms to compare." in text
 
 
 def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, tmp_path):
@@ -299,19 +338,49 @@ def test_report_is_deterministic_and_writes_figures(results, tmp_path):
     assert html.startswith("<!doctype html>") and "<table>" in html and "figures/curves.png" in html
 
 
-def test_pairwise_is_one_line_when_seeds_are_too_few_and_a_table_when_not(tmp_path):
+def test_pairwise_says_when_seeds_are_too_few_and_which_pairs_differ_when_not(tmp_path):
     for seed in range(2):
         write_run(tmp_path, "udacity", seed)
         write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed})
     text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
     assert "No pair of the 1 can be told apart" in text and "p = 0.3333 at best" in text
-    assert not (tmp_path / "out" / "tables" / "pairwise.csv").exists()
+    pairwise = pd.read_csv(tmp_path / "out" / "tables" / "pairwise.csv")
+    assert pairwise["Cliff's delta"].tolist() == [-1] and pairwise["seeds per arm needed"].tolist() == [4]
+    assert pairwise["conclusion"].tolist() == ["cannot be shown with these seeds: 4 seeds per arm needed"]
     for seed in range(2, 4):
         write_run(tmp_path, "udacity", seed)
         write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed})
     write_report(tmp_path, tmp_path / "out", None, "md")
     pairwise = pd.read_csv(tmp_path / "out" / "tables" / "pairwise.csv")
-    assert pairwise["conclusion"].tolist() == ["differ (p < 0.05)"] and pairwise["p"].iloc[0] == pytest.approx(2 / 70)
+    assert pairwise["conclusion"].tolist() == ["differ: udacity has the lower FID (Holm p < 0.05)"]
+    assert pairwise["p"].iloc[0] == pytest.approx(2 / 70) and pairwise["Holm p"].iloc[0] == pytest.approx(2 / 70)
+
+
+def test_pairwise_p_values_are_holm_corrected_across_the_comparisons_made(tmp_path):
+    fids = {"udacity": [30.0, 31.0, 33.0, 36.0, 34.5], "dcgan-xavier": [32.0, 35.0, 37.0, 38.0, 40.5],
+            "torch7-mlp": [300.0, 290.0, 310.0, 305.0, 299.0]}
+    for name, values in fids.items():
+        for seed, fid in enumerate(values):
+            write_run(tmp_path, name, seed, final={"fid": fid})
+    text = write_report(tmp_path, tmp_path / "out", None, "md").read_text()
+    pairwise = pd.read_csv(tmp_path / "out" / "tables" / "pairwise.csv")
+    order = ["torch7-mlp", "udacity", "dcgan-xavier"]  # the variants' own order
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
+    assert list(zip(pairwise["A"], pairwise["B"])) == pairs
+    raw = [scipy.stats.mannwhitneyu(fids[a], fids[b], method="exact").pvalue for a, b in pairs]
+    assert pairwise["p"].tolist() == pytest.approx(raw)
+    smallest = sorted(raw)  # Holm by hand: times 3, 2, 1 in order of p, never below a smaller p's
+    by_hand = {p: max(min(1, (3 - i) * q) for i, q in enumerate(smallest[:smallest.index(p) + 1])) for p in raw}
+    assert pairwise["Holm p"].tolist() == pytest.approx([by_hand[p] for p in raw])
+    deltas = [np.mean([np.sign(x - y) for x in fids[a] for y in fids[b]]) for a, b in pairs]
+    assert pairwise["Cliff's delta"].tolist() == pytest.approx(deltas)
+    assert pairwise["smallest possible p after Holm"].tolist() == pytest.approx([3 * 2 / math.comb(10, 5)] * 3)
+    assert pairwise["seeds per arm needed"].tolist() == [5] * 3  # 3 * 2 / C(10, 5) = 0.024 < 0.05
+    conclusions = dict(zip(pairs, pairwise["conclusion"]))
+    assert conclusions["torch7-mlp", "udacity"] == "differ: udacity has the lower FID (Holm p < 0.05)"
+    assert conclusions["udacity", "dcgan-xavier"] == "no difference detected"  # p = 0.095 before Holm
+    assert "With 5 seeds per arm a perfect separation gives p = 0.007937, below the 0.01667 that Holm's " \
+           "correction across 3 comparisons asks" in text
 
 
 def test_variant_filter_and_empty_results(results, tmp_path):
