@@ -1,51 +1,33 @@
 """The `study` command: list and show the variants, train runs, score them, and report on them.
 
 Options shared by several commands are declared once below; integer options parse through one parser; a usage
-error, like every StudyError, is one line on stderr.
+error, like every StudyError, is one line on stderr. Each command imports what it needs when it runs: torch and
+torchvision take seconds to import, and `study --help`, `list` and `show` need neither (see harness/catalogue.py).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from harness.bench import bench_scoring, bench_variant, measure_ceilings
-from harness.claims import describe_check
+from harness.catalogue import load_catalogue
 from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, THREADS_MAX, load_config, resolve_data_root
-from harness.data import load_split
 from harness.errors import StudyError
-from harness.evaluator import (
-    PROTOCOL_OF_SPLIT,
-    build_evaluator,
-    ensure_panel,
-    evaluator_dir,
-    load_evaluator,
-    load_panel,
-)
-from harness.jobs import train_in_parallel
-from harness.panel import PANEL_SEEDS
-from harness.planning import RunChoices, RunSpec, plan_runs
-from harness.progress import BarProgress, LineProgress, QuietProgress, RunsBar, working
-from harness.ray_executor import import_ray, train_on_ray
-from harness.run_folder import RunFolder, refuse_results_inside_a_run
-from harness.runs import runs_scored_with
-from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
-from harness.seeding import SEED_CONTRACT_TEXT, resolve_device
+from harness.listing import paragraph, print_lines, text_width, variant_details, variant_list
 from harness.signals import Terminated, terminate_as_interrupt
 from harness.storage import check_writable
-from harness.tensorboard import require_tensorboard
-from harness.train import evaluate_run, train_run
-from harness.variant import Quirk, Variant
-from variants import VARIANTS, get_variant
+
+if TYPE_CHECKING:
+    from harness.planning import RunSpec
 
 
 class StudyGroup(TyperGroup):
@@ -138,91 +120,32 @@ VariantArguments = Annotated[Optional[List[str]], typer.Argument(metavar="[VARIA
                                                                                                "all).")]
 
 
-def describe(variant: Variant) -> dict:
-    g_params, d_params = variant.param_counts()
-    return {"name": variant.name, "writeup": variant.writeup, "title": variant.title,
-            "architecture": variant.architecture, "loss": variant.loss, "epochs": variant.recipe.epochs,
-            "batch_size": variant.recipe.batch_size, "g_params": g_params, "d_params": d_params,
-            "fixes": variant.fix_names}
-
-
 @app.command("list")
 @friendly_errors
-def list_variants(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table.")):
-    """One row per variant: write-up, architecture, loss, default epochs, batch size, parameter counts."""
-    rows = [describe(v) for v in VARIANTS.values()]
+def list_variants(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of text.")):
+    """A block per variant: write-up, architecture, loss, default epochs, batch size, parameter counts, fixes."""
+    rows = load_catalogue().rows
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="The five write-ups", show_lines=True)
-    for column in ("variant", "write-up", "architecture", "loss"):
-        table.add_column(column, no_wrap=column == "variant", overflow="fold")
-    for column in ("epochs", "batch", "G params", "D params"):
-        table.add_column(column, no_wrap=True, justify="right")
-    for row in rows:
-        table.add_row(row["name"], row["title"], row["architecture"], row["loss"], str(row["epochs"]),
-                      str(row["batch_size"]), f"{row['g_params']:,}", f"{row['d_params']:,}")
-    stdout.print(table)
+    print_lines(stdout, variant_list(rows, text_width(stdout)))
 
 
 @app.command("show")
 @friendly_errors
-def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One of: {', '.join(VARIANTS)}."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
+def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help="A variant's name, as `study list` "
+                                                                          "prints it."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")):
     """A variant's hyperparameter ledger (with sources), its quirks and their status, and its claims."""
-    variant = get_variant(variant_name)
-    details = describe(variant) | {
-        "recipe": dataclasses.asdict(variant.recipe),
-        "ledger": [dataclasses.asdict(h) for h in variant.ledger],
-        "quirks": [{"name": q.name, "status": q.status, "what": q.what, "toggle": toggle(q), "inert": q.inert}
-                   for q in variant.quirks],
-        "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable, "check": describe_check(c.check, variant),
-                    "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
-                    "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
-        "protocol": CLAIMS_PROTOCOL, "seed_contract": SEED_CONTRACT_TEXT,
-        "draws": [{"name": d.name, "moment": d.moment, "what": d.what, "source": d.source} for d in variant.draws]}
+    details = load_catalogue().details
+    if variant_name not in details:
+        from variants import get_variant  # raises the error that names the valid variants
+
+        get_variant(variant_name)
     if as_json:
-        print(json.dumps(details, indent=2, default=str))
+        print(json.dumps(details[variant_name], indent=2))
         return
-    stdout.print(f"[bold]{variant.name}[/bold]: {variant.title}\nspec and write-up: {variant.writeup}\n"
-                 f"G {details['g_params']:,} params, D {details['d_params']:,} params")
-    ledger = Table("hyperparameter", "value", "source", title="Ledger", show_lines=True)
-    for hyper in variant.ledger:
-        ledger.add_row(hyper.name, str(hyper.value), hyper.source)
-    quirks = Table("quirk", "status", "toggle (opt-in)", "what the original does", title="Quirks", show_lines=True)
-    for quirk in variant.quirks:
-        quirks.add_row(quirk.name, quirk.status, toggle(quirk) or "-",
-                       quirk.what + (f" Inert: {quirk.inert}." if quirk.inert else ""))
-    claims = Table("claim", "quote", "checked as", "check", title="Claims", show_lines=True)
-    for claim in variant.claims:
-        check = f"contradicted by the code: {claim.contradicted}" if claim.contradicted else \
-            describe_check(claim.check, variant) + (f"; assumes {claim.assumes}" if claim.assumes else "")
-        claims.add_row(claim.key, claim.quote, claim.checkable, check)
-    draws = Table("draw", "when", "what the original does", "source", title="RNG draws outside the training steps",
-                  show_lines=True)
-    for draw in variant.draws:
-        draws.add_row(draw.name, draw.moment, draw.what, draw.source)
-    for table in (ledger, quirks, claims):
-        stdout.print(table)
-    if variant.draws:
-        stdout.print(draws)
-    else:
-        stdout.print("RNG draws outside the training steps: none (the original draws only in its training loop).")
-    stdout.print(SEED_CONTRACT_TEXT, highlight=False)
-    stdout.print(CLAIMS_PROTOCOL, highlight=False)
-
-
-CLAIMS_PROTOCOL = ("Claims are judged on the faithful runs (no --fix; an --alt reading is labelled) at the epoch "
-                   "named, under the protocol the runs trained with: `--protocol steps` gives each epoch the "
-                   "original's number of optimizer steps whatever the number of images; `--protocol epochs` (the "
-                   "default) makes an epoch one pass over the images, fewer steps than the original's on a subset.")
-
-
-def toggle(quirk: Quirk) -> str:
-    """How a quirk is toggled on the command line, if it can be."""
-    if not quirk.fix:
-        return ""
-    return f"--{'alt' if quirk.status == 'alternative' else 'fix'} {quirk.fix}"
+    print_lines(stdout, variant_details(details[variant_name], text_width(stdout)))
 
 
 def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional[str], jobs: int) -> None:
@@ -234,6 +157,8 @@ def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional
         raise StudyError("--jobs is for --executor local; Ray runs as many runs at once as the cluster has CPUs "
                          "(--threads per run)")
     if executor == "ray":
+        from harness.ray_executor import import_ray
+
         import_ray()  # before any work: a missing extra is one line, not a traceback after the evaluator is built
 
 
@@ -257,6 +182,8 @@ def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
 def run_in_workers(specs: list[RunSpec], quiet: bool,
                    launch: Callable[[Callable[[Any], None], Callable[[RunSpec, str], None]], None]) -> None:
     """Runs trained in other processes (--jobs, Ray): a line per finished or failed run, the others going on."""
+    from harness.progress import RunsBar
+
     with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
         launch(runs.done, runs.failed)
     if runs.failed_runs:
@@ -328,6 +255,17 @@ def run(
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
+    from harness.evaluator import ensure_panel
+    from harness.jobs import train_in_parallel
+    from harness.panel import PANEL_SEEDS
+    from harness.planning import RunChoices, plan_runs
+    from harness.progress import BarProgress, LineProgress, QuietProgress, working
+    from harness.ray_executor import train_on_ray
+    from harness.run_folder import refuse_results_inside_a_run
+    from harness.tensorboard import require_tensorboard
+    from harness.train import train_run
+    from variants import VARIANTS, get_variant
+
     terminate_as_interrupt()
     check_executor(executor, address, gpus_per_run, jobs)
     if tensorboard:
@@ -385,12 +323,24 @@ def bench(
                                                             "memorisation check) instead of training.")] = False,
     n: ImagesOption = None,
     results: ResultsOption = None,
+    startup: Annotated[bool, typer.Option("--startup", help="Time how long `study --help`, `list` and `show` take "
+                                                            "to answer, each in fresh processes, instead of "
+                                                            "training.")] = False,
+    repeat: Annotated[int, count_option("--repeat", "N", "With --startup: processes per command; the median is "
+                                                         "printed.", minimum=1)] = 5,
 ):
     """Time the suite's training loop against a reference loop written the way the write-ups train.
 
     Same variant, data, seed and number of steps, in one process: the reference uses a torchvision-style dataset
     with its transform, a DataLoader and .item() on the losses every step. Prints images/s of each and the ratio.
     """
+    if startup:
+        return bench_startup_command(repeat, as_json)
+    from harness.bench import bench_variant, measure_ceilings
+    from harness.data import load_split
+    from harness.seeding import resolve_device
+    from variants import VARIANTS, get_variant
+
     settings = load_config(config)
     if scoring:
         return bench_scoring_command(settings, dataset, split, n, as_json, results, data_root)
@@ -429,8 +379,35 @@ def bench(
                  f"{max(r.peak_host_mb for r in timings):,.0f} MiB", highlight=False)
 
 
+def bench_startup_command(repeat: int, as_json: bool) -> None:
+    from harness.startup import bench_startup
+
+    with stderr.status(f"timing each command in {repeat} fresh processes"):
+        timings = bench_startup(repeat)
+    if as_json:
+        print(json.dumps([t.as_dict() for t in timings], indent=2))
+        return
+    table = Table("command", "cache", "median s", "min s", "max s",
+                  title=f"Start-up, median of {repeat} fresh processes")
+    for timing in timings:
+        table.add_row(timing.command, timing.cache, f"{timing.median:.2f}", f"{min(timing.seconds):.2f}",
+                      f"{max(timing.seconds):.2f}")
+    stdout.print(table)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print_lines(stdout, paragraph(f"{os.cpu_count()} cores, load average {load} (1, 5, 15 min). Warm: the "
+                                  f"catalogue cache holds the variants' descriptions; cold: the first call after the "
+                                  f"code or the installed packages change, which imports torch to count parameters.",
+                                  0, text_width(stdout)))
+
+
 def bench_scoring_command(settings, dataset: str | None, split: str | None, n: int | None, as_json: bool,
                           results: Path | None, data_root: Path | None) -> None:
+    from harness.bench import bench_scoring
+    from harness.data import load_split
+    from harness.evaluator import load_panel
+    from harness.progress import working
+    from harness.scoring import load_references
+
     name, root = dataset or settings.dataset, resolve_data_root(data_root, settings)
     panel = load_panel(results or settings.results, name)
     references = load_references(results or settings.results, root, name, n, panel)
@@ -468,11 +445,14 @@ def report(
     claim, the cost of each quirk (per single fix and all fixes, paired Wilcoxon) and which variants differ (Holm-
     corrected Mann-Whitney, effect sizes, the seeds each comparison needs). Tables also go to tables/*.csv (numbers
     only), figures to figures/."""
+    from harness.progress import working
+    from harness.report import Selection, write_report
+    from variants import VARIANTS, get_variant
+
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
-    from harness.report import Selection, write_report  # matplotlib and seaborn: imported only for a report
     with working(stderr, "writing the report"):
         path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format,
                             Selection(protocol, dataset, epochs))
@@ -499,6 +479,10 @@ def evaluator_build(
     """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically and cache each member with its
     SHA-256 and held-out accuracy. Seed 0 is the primary evaluator; the others tell whether a verdict depends on
     which evaluator judged it."""
+    from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, evaluator_dir
+    from harness.panel import PANEL_SEEDS
+    from harness.progress import working
+
     settings = load_config(config)
     chosen_split = split or settings.split
     if chosen_split not in PROTOCOL_OF_SPLIT:
@@ -518,6 +502,9 @@ def evaluator_build(
 
 def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str, seed: int) -> None:
     """Scores are comparable only within one evaluator: never overwrite one that runs were scored with."""
+    from harness.evaluator import PROTOCOL_OF_SPLIT, evaluator_dir, load_evaluator
+    from harness.runs import runs_scored_with
+
     folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split], seed)
     try:
         sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split], seed)[1].sha256
@@ -554,6 +541,12 @@ def evaluate(
 ):
     """Score runs again from their last checkpoint; the scores replace those of a finished run's last metrics row
     (an unfinished run's go to RUN/eval.json, so its tables stay what training wrote)."""
+    from harness.progress import working
+    from harness.run_folder import RunFolder
+    from harness.seeding import resolve_device
+    from harness.train import evaluate_run
+    from variants import get_variant
+
     torch_device = resolve_device(device or "auto")
     rows = []
     for run_dir in run_dirs:
@@ -587,6 +580,10 @@ def calibrate(
     noise images (the ceiling), each the mean of 5 draws; then the control sets whose verdict is known. Scored
     against the first n reference images, exactly what runs scored at n compare against. Saved beside each
     evaluator for the report; runs compute it for their own n."""
+    from harness.evaluator import PROTOCOL_OF_SPLIT, load_panel
+    from harness.progress import working
+    from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
+
     settings = load_config(config)
     name = dataset or settings.dataset
     if split is not None and split not in PROTOCOL_OF_SPLIT:
@@ -609,3 +606,7 @@ def calibrate(
     for (_, info), member in zip(panel, rows):
         stdout.print(score_table(f"Calibration, {name} {info.protocol}, evaluator seed {info.seed} ({info.short}), "
                                  f"n = {count}", "name", member))
+
+
+if __name__ == "__main__":  # `python -m harness.cli`, as `study bench --startup` times it
+    app()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from harness.errors import StudyError
-from harness.metrics import MIN_IMAGES as MIN_EVAL_SAMPLES
+from harness.neighbours import MIN_IMAGES as MIN_EVAL_SAMPLES
 
 DEFAULT_CONFIG = Path("study.toml")
 PROTOCOLS = ("epochs", "steps")

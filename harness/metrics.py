@@ -16,9 +16,9 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from harness.neighbours import K_DENSITY_COVERAGE, K_PRECISION_RECALL
+
 CHUNK = 2048
-K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
-MIN_IMAGES = K_DENSITY_COVERAGE + 1  # the k-th nearest neighbour of a point other than itself must exist
 
 
 def fid(features_a: torch.Tensor, features_b: torch.Tensor) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from harness.train import RunOutcome, RunSpec, SilentProgress
 
@@ -81,14 +82,31 @@ class LiveBars:
         self.bars.stop()
 
 
+class TwoLineProgress(Progress):
+    """Each bar on two lines: its description and live numbers, wrapped to the terminal, above the bar, counts and
+    times. On one line they need about 150 columns; at 80, rich squeezed the bar out and cut the counts to '3…'."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        for task in self.tasks:
+            if task.visible:
+                yield from self.heading(task.description, task.fields["losses"])
+                yield self.make_tasks_table([task])
+
+    def heading(self, description: str, numbers: str) -> list[Text]:
+        """One line where both fit, else the numbers on a line of their own (never a value cut from its name)."""
+        line = f"{description}  {numbers}".rstrip()
+        if len(line) <= self.console.width:
+            return [Text(line)]
+        return [Text(description), Text(f"    {numbers}")]
+
+
 class BarProgress(LiveBars):
     """Two bars: epochs of the current run, and steps of the current epoch with the live epoch-mean losses."""
 
     def __init__(self, console: Console):
         self.console = console
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                             console=console, transient=False)
+        self.bars = TwoLineProgress(TextColumn("   "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                    TimeRemainingColumn(), console=console, transient=False)
         self.run_task = self.step_task = TaskID(-1)  # -1: no run begun yet
         self.steps = 0
         self.last_refresh = 0.0

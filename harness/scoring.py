@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision.transforms.functional as TF
 
 from harness import metrics
 from harness.errors import StudyError
@@ -229,6 +228,7 @@ CONTROLS = {control.name: control for control in (
 def ladder_sets(pool: torch.Tensor, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """One draw of the ladder: n real digits of ``pool`` (held out of the evaluators and the reference), Gaussian
     pixel noise on them at four strengths, two blurs, and uniform noise."""
+    import torchvision.transforms.functional as TF  # here, not at import: commands that only read runs start faster
     real = pool[torch.randperm(len(pool), generator=generator)[:n]]
     sets = {"real": real}
     for sigma in (0.1, 0.2, 0.4, 0.8):

@@ -1,4 +1,7 @@
-"""Run folders: names, manifest, CSV tables and checkpoints, every file written atomically."""
+"""Run folders: names, manifest, CSV tables and checkpoints, every file written atomically.
+
+torch, torchvision and numpy are imported only by the functions that use them: importing them takes seconds, and
+commands such as `study list` write files here without any of them."""
 from __future__ import annotations
 
 import csv
@@ -13,10 +16,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
-
-import numpy as np
-import torch
-import torchvision
 
 from harness.errors import StudyError
 
@@ -101,12 +100,16 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, object]], columns: list[st
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a damaged pickle can raise almost anything
@@ -138,5 +141,9 @@ def code_version() -> str:
 
 
 def library_versions() -> dict[str, str]:
+    import numpy as np
+    import torch
+    import torchvision
+
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__}

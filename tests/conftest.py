@@ -66,6 +66,12 @@ def isolated_working_directory(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def isolated_catalogue_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's cache of what `study list` and `show` print (harness/catalogue.py)."""
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "catalogue-cache"))
+
+
+@pytest.fixture(autouse=True)
 def offline_downloads(monkeypatch):
     """Tests never touch the network: any torchvision download fails as it does offline."""
     def refuse(self, *args, **kwargs):

@@ -138,7 +138,7 @@ def test_without_ray_the_executor_is_one_line(data_root, tmp_path, monkeypatch):
     (["--executor", "ray", "--gpus-per-run", "1.5"], "a fraction from 0 to 1"),
     (["--executor", "slurm"], "unknown executor 'slurm'; use local or ray")])
 def test_executor_options_are_checked_before_anything_runs(args, needle, data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "import_ray", lambda: None)  # these checks need no Ray
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: None)  # these checks need no Ray
     results = tmp_path / "results"
     result = CliRunner().invoke(cli.app, ["run", "udacity", "--data-root", str(data_root), "--results", str(results),
                                           *args])
@@ -175,7 +175,6 @@ class NoCluster:
 
 @pytest.mark.parametrize("address", ["notahost.invalid:1", "127.0.0.1:1"])
 def test_an_address_that_does_not_answer_fails_in_seconds(address, data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "import_ray", lambda: NoCluster)
     monkeypatch.setattr(ray_executor, "import_ray", lambda: NoCluster)
     started = time.monotonic()
     result = CliRunner().invoke(cli.app, ["run", "udacity", "--executor", "ray", "--address", address, "--data-root",
