@@ -204,7 +204,8 @@ def run(
                                                                    "count).", minimum=1)] = None,
     dataset: DatasetOption = None,
     split: SplitOption = None,
-    limit: Annotated[Optional[int], count_option("--limit", "N", "Train on the first N images only (smoke tests).",
+    limit: Annotated[Optional[int], count_option("--limit", "N", "Train on the first N images only (default: "
+                                                              "study.toml's limit, else all).",
                                                  minimum=1)] = None,
     fix: Annotated[Optional[List[str]], typer.Option(
         "--fix", metavar="QUIRK", help="Apply an opt-in bug fix (repeatable; 'all' for every fix). See `study show "
@@ -258,7 +259,7 @@ def run(
     from harness.evaluator import ensure_panel
     from harness.jobs import train_in_parallel
     from harness.panel import PANEL_SEEDS
-    from harness.planning import RunChoices, plan_runs
+    from harness.planning import RunChoices, plan_study
     from harness.progress import BarProgress, LineProgress, QuietProgress, working
     from harness.ray_executor import train_on_ray
     from harness.run_folder import refuse_results_inside_a_run
@@ -271,10 +272,11 @@ def run(
     if tensorboard:
         require_tensorboard()
     settings = load_config(config)
-    names = list(VARIANTS) if all_variants else (variant_names or settings.variants or list(VARIANTS))
+    arm_variants = list(dict.fromkeys(arm.variant for arm in settings.arms or []))
+    names = list(VARIANTS) if all_variants else (variant_names or arm_variants or settings.variants or list(VARIANTS))
     if executor == "ray" and threads is None and settings.threads is None:
         threads = 1  # each run reserves `threads` CPUs of the cluster: one each packs runs onto the cores
-    specs = plan_runs(settings, RunChoices(
+    specs = plan_study(settings, RunChoices(
         variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,

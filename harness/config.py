@@ -16,6 +16,15 @@ PROTOCOLS = ("epochs", "steps")
 
 
 @dataclass(frozen=True)
+class ArmChoice:
+    """One [[arms]] entry: a variant with the fixes and alternative readings it trains under."""
+
+    variant: str
+    fixes: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     variants: list[str] | None = None  # None: every variant
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -28,6 +37,8 @@ class StudyConfig:
     eval_every: int | str = "auto"  # "auto": about ten evaluations per run; 0: never
     eval_samples: int = 10_000
     protocol: str = "epochs"  # epochs | steps (step-matched: an epoch has the original's number of steps)
+    limit: int | None = None  # train on the first N images only
+    arms: list[ArmChoice] | None = None  # a study's arms; None: each variant as written (or as --fix/--alt say)
 
 
 THREADS_MAX = 1024  # torch.set_num_threads takes a C int; no machine this suite targets has more cores
@@ -57,18 +68,39 @@ def _problem(key: str, value: object) -> str | None:
     if key == "eval_every":
         return None if value == "auto" or (_is_int(value) and value >= 0) else \
             "must be \"auto\" or a non-negative integer"
+    if key == "limit":
+        return None if _is_int(value) and value >= 1 else "must be a positive integer"
     if key == "eval_samples":
         return None if _is_int(value) and value >= MIN_EVAL_SAMPLES else \
             f"must be an integer >= {MIN_EVAL_SAMPLES}"
     return "is not a known key; valid keys: variants, seeds, dataset, split, device, results, data_root, threads, " \
-           "eval_every, eval_samples, protocol"
+           "eval_every, eval_samples, protocol, limit"
+
+
+ARM_KEYS = ("variant", "fixes", "alternatives")
+
+
+def _arms(path: Path, entries: object) -> list[ArmChoice]:
+    """The [[arms]] tables: each a variant name with optional lists of fixes and alternatives."""
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise StudyError(f"{path}: 'arms' must be one or more [[arms]] tables; fix the file or pass another --config")
+    arms = []
+    for number, entry in enumerate(entries, 1):
+        unknown = sorted(set(entry) - set(ARM_KEYS))
+        lists_ok = all(isinstance(entry.get(k, []), list) and all(isinstance(x, str) for x in entry.get(k, []))
+                       for k in ("fixes", "alternatives"))
+        if unknown or not isinstance(entry.get("variant"), str) or not lists_ok:
+            raise StudyError(f"{path}: [[arms]] number {number} must have variant = \"NAME\" and optional lists "
+                             f"fixes and alternatives of names (got {entry!r}); fix the file or pass another --config")
+        arms.append(ArmChoice(entry["variant"], tuple(entry.get("fixes", [])), tuple(entry.get("alternatives", []))))
+    return arms
 
 
 def _check(path: Path, document: dict) -> dict:
-    unknown = sorted(set(document) - {"run"})
+    unknown = sorted(set(document) - {"run", "arms"})
     if unknown:  # e.g. a [Run] typo, whose settings would be silently ignored
-        raise StudyError(f"{path}: unknown table [{unknown[0]}]; the only valid table is [run]; fix the file or pass "
-                         f"another --config")
+        raise StudyError(f"{path}: unknown table [{unknown[0]}]; the valid tables are [run] and [[arms]]; fix the "
+                         f"file or pass another --config")
     table = document.get("run", {})
     if not isinstance(table, dict):
         raise StudyError(f"{path}: 'run' must be a [run] table of settings, got {table!r}")
@@ -98,7 +130,8 @@ def load_config(path: Path | None) -> StudyConfig:
     table = _check(path, document)
     base = path.resolve().parent
     paths = {key: base / table[key] for key in ("results", "data_root") if key in table}
-    return StudyConfig(**(table | paths))
+    arms = {"arms": _arms(path, document["arms"])} if "arms" in document else {}
+    return StudyConfig(**(table | paths | arms))
 
 
 def resolve_eval_every(value: int | str, epochs: int) -> int:

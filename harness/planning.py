@@ -5,6 +5,7 @@ it. Nothing here knows about Typer: the CLI parses options into ``RunChoices`` a
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,22 +142,42 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
     seeds = resolve_seeds(choices.seeds, choices.seed, settings.seeds)
     device = resolve_device(choices.device or settings.device)
     every = choices.eval_every if choices.eval_every is not None else settings.eval_every
+    limit = choices.limit if choices.limit is not None else settings.limit
     specs = []
     for variant in choices.variants:
         toggles = fixes[variant.name] | alternatives[variant.name]
         epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(toggles).epochs
         specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, protocol=protocol,
                           dataset=dataset, split=split,
-                          limit=choices.limit, device=device, results=choices.results or settings.results,
+                          limit=limit, device=device, results=choices.results or settings.results,
                           data_root=resolve_data_root(choices.data_root, settings),
                           threads=choices.threads if choices.threads is not None else settings.threads,
                           compile=choices.compile, eval_every=resolve_eval_every(every, epochs),
-                          eval_samples=resolve_eval_samples(choices.eval_samples, settings.eval_samples,
-                                                            choices.limit),
+                          eval_samples=resolve_eval_samples(choices.eval_samples, settings.eval_samples, limit),
                           tensorboard=choices.tensorboard)
                   for seed in seeds]
+    return refuse_repeats(specs)
+
+
+def refuse_repeats(specs: list[RunSpec]) -> list[RunSpec]:
     named = [spec.run_id for spec in specs]
     repeated = sorted({run_id for run_id in named if named.count(run_id) > 1})
     if repeated:  # two workers would race for one run folder
-        raise StudyError(f"run {repeated[0]} is asked for more than once; name each variant once")
+        raise StudyError(f"run {repeated[0]} is asked for more than once; name each variant (and each arm) once")
     return specs
+
+
+def plan_study(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
+    """The runs of a study.toml with [[arms]]: every arm of the chosen variants (all of them when none is named)
+    with each seed, arm by arm in the file's order; --fix and --alt then train one arm instead. Without [[arms]]:
+    plan_runs."""
+    if not settings.arms or choices.fixes or choices.alternatives:
+        return plan_runs(settings, choices)
+    chosen = {variant.name: variant for variant in choices.variants}
+    arms = [arm for arm in settings.arms if arm.variant in chosen]
+    if not arms:
+        raise StudyError(f"no [[arms]] of the config train {', '.join(chosen)}; the arms are of "
+                         f"{', '.join(sorted({arm.variant for arm in settings.arms}))}")
+    specs = [spec for arm in arms for spec in plan_runs(settings, dataclasses.replace(
+        choices, variants=[chosen[arm.variant]], fixes=list(arm.fixes), alternatives=list(arm.alternatives)))]
+    return refuse_repeats(specs)

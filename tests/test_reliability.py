@@ -492,7 +492,7 @@ def test_bad_inputs_get_one_line(data_root, tmp_path):
 @pytest.mark.parametrize("args,config,needle", [
     (["--threads", "2147483648"], "", "--threads must be an integer from 1 to 1024"),
     ([], "[run]\nthreads = 1000000000000\n", "threads must be an integer from 1 to 1024"),
-    ([], "[Run]\nseeds = [3]\n", "unknown table [Run]; the only valid table is [run]"),
+    ([], "[Run]\nseeds = [3]\n", "unknown table [Run]; the valid tables are [run] and [[arms]]"),
     (["--limit", "1"], "", "use --limit 2")])
 def test_listed_inputs_get_one_sane_line(args, config, needle, data_root, tmp_path):
     extra = [*args, "--epochs", "1"]
