@@ -85,13 +85,22 @@ def _series(run: Run, column: str, first: int, last: int, table: str = "metrics"
     return window.groupby("epoch")[column].mean()
 
 
-def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | None) -> tuple[bool, str]:
+def ceiling_row(level: str, calibration: list[dict], shift: int = 0) -> dict:
+    """The calibration row whose FID a digits level must beat: the level's own rung, or the rung ``shift`` steps
+    looser (positive: a higher FID) or stricter (negative) on this evaluator's ladder, ordered by FID."""
+    rungs = sorted((row for row in calibration if row["kind"] == "ladder"), key=lambda row: row["fid"])
+    index = next(i for i, row in enumerate(rungs) if row["name"] == DIGIT_LEVELS[level].row)
+    return rungs[min(max(index + shift, 0), len(rungs) - 1)]
+
+
+def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | None,
+                shift: int = 0) -> tuple[bool, str]:
     """The digit criterion on one scored sample set (see DigitLevel), against the calibration rows of the same
-    evaluator and n."""
+    evaluator and n; ``shift`` moves its FID cut along the ladder (see ceiling_row)."""
     if calibration is None:
         raise Unmeasurable("no calibration rows at the runs' n (run `study calibrate --n N`)")
     criterion = DIGIT_LEVELS[level]
-    ceiling = float(row_named(calibration, criterion.row)["fid"])
+    ceiling = float(ceiling_row(level, calibration, shift)["fid"])
     real = row_named(calibration, "real")
     precision, coverage = row["precision"] / real["precision"], row["coverage"] / real["coverage"]
     measured = (f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence "
@@ -142,13 +151,13 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
     return share >= check.at_least, f"{share:.0%} of epochs {check.from_epoch}-{epoch} in [{check.low}, {check.high}]"
 
 
-def _measure_digits(check: Digits, run: Run, epoch: int) -> tuple[bool, str]:
+def _measure_digits(check: Digits, run: Run, epoch: int, shift: int = 0) -> tuple[bool, str]:
     rows = _rows(run, epoch)
     prefix = WRITEUP_PREFIX if check.sampling == "writeup" else ""
     row = {c: float(rows[prefix + c].iloc[0]) for c in DIGIT_SCORES if prefix + c in rows}
     if len(row) < len(DIGIT_SCORES) or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
-    return digits_hold(check.level, row, _calibration(run))
+    return digits_hold(check.level, row, _calibration(run), shift)
 
 
 def _measure_classes(check: Classes, run: Run, epoch: int) -> tuple[bool, str]:
@@ -190,8 +199,9 @@ def printed_quantile(value: float, pooled: list[float]) -> float:
     return float(((data < value).sum() + 0.5 * (data == value).sum()) / len(data))
 
 
-def judge(claim: Claim, runs: list[Run], variant: Variant) -> Verdict:
-    """The verdict on one claim from the runs of one arm (its seeds)."""
+def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Verdict:
+    """The verdict on one claim from the runs of one arm (its seeds); ``shift`` moves a digits level's FID cut
+    that many rungs along the ladder (how the verdicts move)."""
     protocol = runs[0].protocol if runs else ""
     if claim.contradicted:
         return Verdict(claim, CONTRADICTED, (), claim.contradicted, None, protocol)
@@ -208,7 +218,9 @@ def judge(claim: Claim, runs: list[Run], variant: Variant) -> Verdict:
     measured, reasons, passed = [], [], 0
     for run in runs:
         try:
-            holds, value = MEASURES[type(claim.check)](claim.check, run, epoch)
+            measure = MEASURES[type(claim.check)]
+            holds, value = measure(claim.check, run, epoch, shift) if isinstance(claim.check, Digits) else \
+                measure(claim.check, run, epoch)
         except Unmeasurable as why:
             reasons.append(str(why))
             continue

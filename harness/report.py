@@ -20,9 +20,10 @@ import pandas as pd
 
 from harness import figures
 from harness.arms import Arm
-from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, digits_hold, judge
+from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, Unmeasurable, digits_hold, judge
 from harness.errors import StudyError
 from harness.original_logs import place, sentence, summarise
+from harness.panel import DIGIT_SCORES, PANEL_SEEDS
 from harness.report_render import (
     Block,
     Figure,
@@ -75,7 +76,9 @@ DERIVED = {"nn_ratio": lambda row: row["nn_median"] / row["nn_median_heldout"]}
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
 REPORT_FILES = ".report-files.json"  # what the report in a folder wrote: the only files a new report may delete
 FLOOR, CEILING = "real", "uniform noise"  # calibration rows: real vs real, and noise images
-WORKS_AT, FAILS_AT = "noise sigma 0.2", "noise sigma 0.8"  # an arm works when closer than the first, fails past the 2nd
+WORKS_AT, PARTLY_AT = "recognisable", "digit-like"  # the digit levels (claims.DIGIT_LEVELS) a seed's final samples
+# must meet to work, or to work partly: the claims' own criterion, so the headline and the claims judge alike
+CUT_SHIFTS = (-1, 1)  # how the verdicts move: every FID cut one ladder rung stricter, then one looser
 VERDICTS = ["works", "partly", "fails"]  # best first
 NOT_ASSESSABLE = "not assessable"
 MIN_GIF_FRAMES = 4
@@ -198,7 +201,8 @@ class ReportBuilder:
         self.arms = by_arm(self.runs)
         self.labels = arm_labels(list(self.arms))
         self.colours = figures.palette([self.labels[arm] for arm in self.ordered(self.arms)])
-        self.ladders = {key: self.read_ladder(*key) for key in {self.ladder_key(r) for r in self.runs}
+        self.ladders = {key: self.read_ladder(*key) for key in {self.ladder_key(r.judged_by(seed))
+                                                                for r in self.runs for seed in PANEL_SEEDS}
                         if key is not None}
 
     def ordered(self, arms) -> list[Arm]:
@@ -259,14 +263,18 @@ class ReportBuilder:
         rows, shown = [], []
         for arm in self.ordered(self.arms):
             verdict, row = self.arm_verdict(arm)
+            panel = {seed: self.arm_verdict(arm, group)[0] for seed, group in self.panel_views(self.arms[arm]).items()}
+            row["panel"] = agreement(verdict, panel)
             rows.append({"arm": self.labels[arm], "verdict": verdict, "epochs": arm.epochs, **row})
             shown.append({"arm": self.labels[arm], "verdict": verdict,
                           "evidence": self.evidence({"epochs": arm.epochs, **row})})
-        blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm, from its seeds: a seed works (FID "
-                            f"closer to the data than {WORKS_AT} pixel noise, not failed), fails (failed, or FID past "
-                            f"{FAILS_AT}) or partly (between); the arm gets what most seeds get (a tie the worse), "
-                            f"or {NOT_ASSESSABLE} when its runs are shorter than the recipe",
-                            csv=pd.DataFrame(rows)))
+        blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm, from its seeds: a seed works when its "
+                            f"final samples meet the '{WORKS_AT}' digit level of the claims (section 7: FID below the "
+                            f"{DIGIT_LEVELS[WORKS_AT].row} rung, every class, confident, precision and coverage near "
+                            f"real digits'), partly when they meet only '{PARTLY_AT}', fails otherwise or when the run "
+                            f"failed (collapse, undertrained, NaN losses); the arm gets what most seeds get (a tie the "
+                            f"worse), or {NOT_ASSESSABLE} when its runs are shorter than the recipe. Each verdict is "
+                            f"recomputed with every evaluator of the panel (section 11)", csv=pd.DataFrame(rows)))
         blocks += [Text(self.ranking(rows)), Text(self.what_it_allows())]
         return blocks
 
@@ -282,24 +290,38 @@ class ReportBuilder:
                 f"--out {self.results / ('report-' + slug(protocol))}`" for protocol, count in self.others)
         return text
 
-    def seed_verdict(self, run: Run) -> str:
-        """works (FID closer to the data than the WORKS_AT row, not failed), fails (failed, or FID past FAILS_AT)
-        or partly (between), for one seed."""
+    def seed_verdict(self, run: Run, shift: int = 0) -> str:
+        """works (its final samples meet the WORKS_AT digit level, not failed), partly (they meet only PARTLY_AT)
+        or fails (failed, or neither), for one seed; ``shift`` moves the levels' FID cuts along the ladder. A run
+        scored without calibration rows is "partly": nothing places it."""
         ladder = self.ladder([run])
-        levels, fid = (ladder.fids if ladder else {}), metric_value(run.final, "fid")
-        if self.failure(run) or (FAILS_AT in levels and fid >= levels[FAILS_AT]):
+        if self.failure(run):
             return "fails"
-        return "works" if WORKS_AT in levels and fid <= levels[WORKS_AT] else "partly"
+        if ladder is None:
+            return "partly"
+        final = {column: metric_value(run.final, column) for column in DIGIT_SCORES}
+        try:
+            if digits_hold(WORKS_AT, final, ladder.rows, shift)[0]:
+                return "works"
+            return "partly" if digits_hold(PARTLY_AT, final, ladder.rows, shift)[0] else "fails"
+        except Unmeasurable:
+            return "partly"
 
-    def arm_verdict(self, arm: Arm) -> tuple[str, dict]:
+    def panel_views(self, group: list[Run]) -> dict[int, list[Run]]:
+        """The runs as each member of the evaluator panel scored them (members that scored every run)."""
+        views = {seed: [run.judged_by(seed) for run in group] for seed in PANEL_SEEDS}
+        return {seed: runs for seed, runs in views.items() if all(run.evaluator_sha256 for run in runs)}
+
+    def arm_verdict(self, arm: Arm, group: list[Run] | None = None, shift: int = 0) -> tuple[str, dict]:
         """The arm's verdict from its seeds' verdicts: the one most seeds get (a tie goes to the worse), with the
         Clopper-Pearson interval of its share; "not assessable" when the runs are shorter than the recipe, since a
-        recipe's start says nothing of where it ends."""
-        group = self.arms[arm]
+        recipe's start says nothing of where it ends. ``group``: the arm's runs as one panel member scored them
+        (default: the primary's); ``shift``: the cuts moved along the ladder."""
+        group = group or self.arms[arm]
         fid = spread(final_values(group, "fid"))["mean"]
         classes = spread(final_values(group, "classes_covered"))["mean"]
         failures = [f for f in (self.failure(r) for r in group) if f]
-        seeds = Counter(self.seed_verdict(r) for r in group)
+        seeds = Counter(self.seed_verdict(r, shift) for r in group)
         at_epochs = max(reversed(VERDICTS), key=lambda v: seeds[v])
         low, high = clopper_pearson(seeds[at_epochs], len(group))
         ladder = self.ladder(group)
@@ -339,6 +361,8 @@ class ReportBuilder:
                  + (f" at n = {row['n']}, {row['ladder']} (real-data floor {fmt(row['real-data floor'])})"
                     if row["ladder"] else " (no calibration at this n)"))
         parts.append(f"{fmt(row['classes covered'])} class{'' if row['classes covered'] == 1 else 'es'} covered")
+        if row.get("panel"):
+            parts.append(row["panel"])
         if not math.isnan(row["claims"]):
             parts.append(f"claims reproduced {row['claims reproduced']} of {row['claims checkable']} checkable "
                          f"({row['claims'] - row['claims checkable']} not checkable here)")
@@ -660,12 +684,15 @@ class ReportBuilder:
                                    f"{self.seed_flag()} {self.run_flags()}` trains them."))
             for arm in faithful:
                 rows = []
+                views = self.panel_views(self.arms[arm])
                 for claim in variant.claims:
                     verdict = judge(claim, self.arms[arm], variant)
                     measured = "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-"
+                    panel = {seed: judge(claim, group, variant).kind for seed, group in views.items()}
                     rows.append({"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
                                  "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
-                                 "measured": measured, "verdict": verdict.kind, "why": verdict.reason})
+                                 "measured": measured, "verdict": verdict.kind, "why": verdict.reason,
+                                 "panel": agreement(verdict.kind, panel)})
                 caption = f"{self.labels[arm]}: {self.protocol}, {arm.epochs} epochs trained"
                 blocks.append(Table(f"claims_{slug(self.labels[arm])}", pd.DataFrame(rows), caption))
             quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
@@ -881,14 +908,64 @@ class ReportBuilder:
             blocks.append(Text("No variant in this report has an author's log."))
         return blocks
 
+    # 11. How the verdicts move ---------------------------------------------------------------------------------
+    def verdict_moves(self) -> list[Block]:
+        blocks: list[Block] = [Heading(2, "11. How the verdicts move"), Text(
+            "Every headline verdict (section 1) and every claim verdict (section 7) recomputed by each evaluator of "
+            "the panel (the same network trained from another seed) and with every FID cut of the digit levels one "
+            "ladder rung stricter and one looser (the rungs ordered by FID on the judging evaluator's ladder). A "
+            "verdict that changes under any of these is fragile: it depends on which evaluator judged it or on where "
+            "a cut sits, not only on the runs.")]
+        rows = []
+        for arm in self.ordered(self.arms):
+            group = self.arms[arm]
+            members = {f"evaluator seed {seed}": self.arm_verdict(arm, view)[0]
+                       for seed, view in self.panel_views(group).items()}
+            cuts = {f"cuts {shift:+d} rung": self.arm_verdict(arm, group, shift)[0] for shift in CUT_SHIFTS}
+            rows.append(moved_row(self.labels[arm], "headline", self.arm_verdict(arm)[0], members | cuts))
+            if not arm.is_faithful or arm.variant not in self.variants:
+                continue
+            variant = self.variants[arm.variant]
+            views = self.panel_views(group)
+            for claim in variant.claims:
+                members = {f"evaluator seed {seed}": judge(claim, view, variant).kind for seed, view in views.items()}
+                cuts = {f"cuts {shift:+d} rung": judge(claim, group, variant, shift).kind for shift in CUT_SHIFTS}
+                rows.append(moved_row(self.labels[arm], claim.key, judge(claim, group, variant).kind, members | cuts))
+        if not rows:
+            return []
+        frame = pd.DataFrame(rows)
+        fragile = frame[frame["fragile"] == "yes"]
+        blocks.append(Text(f"{len(fragile)} of {len(frame)} verdicts are fragile" + (
+            ": " + "; ".join(f"{r['arm']} {r['verdict of']}" for _, r in fragile.iterrows()) + "." if len(fragile)
+            else ".")))
+        blocks.append(Table("verdict_moves", frame, "Each verdict as the primary evaluator gives it, by each "
+                                                    "evaluator of the panel, and with the cuts moved"))
+        return blocks
+
     def build(self) -> list[Block]:
         blocks: list[Block] = [Heading(1, "mnist-gan-study report")]
         for section in (self.answer, self.setup, self.summary, self.per_seed, self.curves, self.samples,
-                        self.claims, self.quirk_costs, self.pairwise, self.original_runs):
+                        self.claims, self.quirk_costs, self.pairwise, self.original_runs, self.verdict_moves):
             blocks += section()
         blocks.append(Text(f"Tables are also in tables/ as CSV (numbers only). {len(self.excluded)} incomplete "
                            f"run(s) left out."))
         return blocks
+
+
+def agreement(verdict: str, panel: Mapping[int, str]) -> str:
+    """Whether the evaluator panel gives the primary's verdict, in words ("" when only the primary scored)."""
+    if len(panel) < 2:
+        return ""
+    others = {seed: kind for seed, kind in panel.items() if kind != verdict}
+    if not others:
+        return f"all {len(panel)} evaluators agree"
+    return "panel disagrees: " + ", ".join(f"evaluator seed {seed} says {kind}" for seed, kind in others.items())
+
+
+def moved_row(arm: str, what: str, verdict: str, moved: Mapping[str, str]) -> dict:
+    """One line of "how the verdicts move": the verdict, what it becomes under each change, and whether any flips."""
+    return {"arm": arm, "verdict of": what, "verdict": verdict, **moved,
+            "fragile": "yes" if any(kind != verdict for kind in moved.values()) else "no"}
 
 
 def conclusion(holm_p: float, smallest_after_holm: float, shown: str, needed: str) -> str:
