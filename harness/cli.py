@@ -188,7 +188,7 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help=f"One o
     claims = Table("claim", "quote", "checked as", "check", title="Claims", show_lines=True)
     for claim in variant.claims:
         check = f"contradicted by the code: {claim.contradicted}" if claim.contradicted else \
-            describe_check(claim.check, variant) + (f"; assumes {claim.assumes}" if claim.assumes else "")
+            describe_check(claim.check, variant) + (f" It assumes {claim.assumes}." if claim.assumes else "")
         claims.add_row(claim.key, claim.quote, claim.checkable, check)
     draws = Table("draw", "when", "what the original does", "source", title="RNG draws outside the training steps",
                   show_lines=True)

@@ -32,7 +32,7 @@ METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy",
                   "images"]
 EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
                 "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)], "nn_median",
-                "nn_median_heldout", "self_nn_ratio", "eval_n_fake", "eval_n_real",
+                "nn_median_heldout", "nn_median_train", "self_nn_ratio", "eval_n_fake", "eval_n_real",
                 # the same scores of samples drawn the way the write-up drew its pictures, where a claim needs them
                 "writeup_fid", "writeup_classes_covered", "writeup_confidence", "writeup_precision",
                 "writeup_coverage", "writeup_self_nn_ratio"]
