@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX
 from harness.runs import Run, row_named, saturated_precision
 from harness.scoring import read_calibration
-from harness.variant import Band, Check, Claim, Classes, Digits, Printed, Share, Similar, Trend, Variant
+from harness.variant import (
+    Band,
+    Check,
+    Claim,
+    Classes,
+    Digits,
+    Dip,
+    Printed,
+    Ranked,
+    Settles,
+    Share,
+    Similar,
+    Steps,
+    Trend,
+    Variant,
+)
 
 REPRODUCED, NOT_REPRODUCED, PARTLY, NOT_CHECKABLE = "reproduced", "not reproduced", "partly", "not checkable"
 CONTRADICTED = "contradicted by the code"
@@ -128,15 +144,50 @@ def _measure_band(check: Band, run: Run, epoch: int) -> tuple[bool, str]:
     return inside if check.expect == "inside" else away, ", ".join(f"{c} {v:.4g}" for c, v in values.items())
 
 
-def _measure_trend(check: Trend, run: Run, epoch: int) -> tuple[bool, str]:
-    series = _series(run, check.column, check.from_epoch, epoch, check.table).dropna()
+def _trend_name(check: Trend) -> str:
+    return f"{check.column} / {check.denominator}" if check.denominator else check.column
+
+
+def _trend_series(check: Trend, run: Run, epoch: int) -> pd.Series:
+    """The values a trend reads: every recorded epoch of its span, or only its ``at`` epochs; a ratio where it has a
+    denominator."""
+    series = _series(run, check.column, check.from_epoch, epoch, check.table)
+    if check.denominator:
+        series = series / _series(run, check.denominator, check.from_epoch, epoch, check.table)
+    series = series.dropna()
+    missing = [e for e in check.at if e not in series.index]
+    if missing:
+        raise Unmeasurable(f"{_trend_name(check)} was not recorded at epoch {missing[0]}")
+    series = series.loc[list(check.at)] if check.at else series
     if len(series) < 2:
-        raise Unmeasurable(f"{check.column} needs two epochs from {check.from_epoch} to {epoch}")
-    slope = float(np.polyfit(series.index.to_numpy(float), series.to_numpy(float), 1)[0])
-    change = float(series.iloc[-1] - series.iloc[0])
+        raise Unmeasurable(f"{_trend_name(check)} needs two epochs from {check.from_epoch} to {epoch}")
+    return series
+
+
+def _span_agrees(span: Steps | Ranked, sign: int, series: pd.Series, scale: float) -> tuple[bool, str]:
+    """Whether the direction holds over the span (see Steps, Ranked), and what was measured."""
+    if isinstance(span, Steps):
+        moves = sign * np.diff(series.to_numpy(float)) > span.resolution * scale
+        return float(moves.mean()) >= span.share, f"{int(moves.sum())} of {len(moves)} steps in that direction"
+    result = scipy.stats.kendalltau(series.index.to_numpy(float), series.to_numpy(float),
+                                    alternative="greater" if sign > 0 else "less")
+    tau, p = float(result.statistic), float(result.pvalue)
+    return p < span.alpha, f"Kendall tau {tau:+.2f} (one-sided p {p:.2g})"
+
+
+def _measure_trend(check: Trend, run: Run, epoch: int) -> tuple[bool, str]:
+    series = _trend_series(check, run, epoch)
+    start, end = float(series.iloc[0]), float(series.iloc[-1])
     sign = -1 if check.direction == "falls" else 1
-    holds = sign * slope > 0 and sign * change >= check.min_change
-    return holds, f"{check.column} {series.iloc[0]:.4g} -> {series.iloc[-1]:.4g} (slope {slope:+.3g}/epoch)"
+    scale = max(abs(start), 1e-12) if check.relative else 1.0
+    slope = float(np.polyfit(series.index.to_numpy(float), series.to_numpy(float), 1)[0])
+    change = sign * (end - start) / scale  # in the claimed direction; relative: a fraction of the start
+    holds = sign * slope > 0 and check.min_change <= change <= check.max_change
+    measured = f"{_trend_name(check)} {start:.4g} -> {end:.4g} (slope {slope:+.3g}/epoch)"
+    if check.span is None:
+        return holds, measured
+    agrees, how = _span_agrees(check.span, sign, series, scale)
+    return holds and agrees, f"{measured}, {how}"
 
 
 def _measure_similar(check: Similar, run: Run, epoch: int) -> tuple[bool, str]:
@@ -151,6 +202,29 @@ def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
     return share >= check.at_least, f"{share:.0%} of epochs {check.from_epoch}-{epoch} in [{check.low}, {check.high}]"
 
 
+def _measure_dip(check: Dip, run: Run, epoch: int) -> tuple[bool, str]:
+    series = _series(run, check.column, check.from_epoch, epoch).dropna()
+    if len(series) < 3:
+        raise Unmeasurable(f"{check.column} needs three epochs from {check.from_epoch} to {epoch}")
+    lowest, low = int(series.idxmin()), float(series.min())
+    start, end = float(series.iloc[0]), float(series.iloc[-1])
+    holds = check.bottom[0] <= lowest <= check.bottom[1] and low <= min(start, end) - check.depth
+    return holds, (f"{check.column} {start:.4g} at epoch {series.index[0]}, lowest {low:.4g} at epoch {lowest}, "
+                   f"{end:.4g} at epoch {series.index[-1]}")
+
+
+def _measure_settles(check: Settles, run: Run, epoch: int) -> tuple[bool, str]:
+    whole = _series(run, check.column, 1, epoch).dropna()
+    tail = whole[whole.index >= check.from_epoch]
+    if len(tail) < 2:
+        raise Unmeasurable(f"{check.column} needs two epochs from {check.from_epoch} to {epoch}")
+    swing, settled = float(whole.max() - whole.min()), float(tail.max() - tail.min())
+    share = settled / swing if swing > 0 else math.nan
+    # A column that never moved has not converged to anything: it fails (share NaN).
+    return share <= check.within, (f"{check.column} spans {settled:.3g} over epochs {check.from_epoch}-{epoch}, "
+                                   f"{share:.0%} of its {swing:.3g} over epochs 1-{epoch}")
+
+
 def _measure_digits(check: Digits, run: Run, epoch: int, shift: int = 0) -> tuple[bool, str]:
     rows = _rows(run, epoch)
     prefix = WRITEUP_PREFIX if check.sampling == "writeup" else ""
@@ -160,36 +234,66 @@ def _measure_digits(check: Digits, run: Run, epoch: int, shift: int = 0) -> tupl
     return digits_hold(check.level, row, _calibration(run), shift)
 
 
-def _measure_classes(check: Classes, run: Run, epoch: int) -> tuple[bool, str]:
+def _measure_digit_level(check: Digits, run: Run, epoch: int, shift: int = 0) -> tuple[bool, str]:
+    """The digit level met, or not met where the claim says the samples are not digits yet."""
+    holds, measured = _measure_digits(check, run, epoch, shift)
+    return holds == (check.expect == "met"), measured
+
+
+def _measure_classes(check: Classes, run: Run, epoch: int, shift: int = 0) -> tuple[bool, str]:
     shares = {c: _value(run, f"class_{c}", epoch) for c in check.classes}
-    return all(s >= check.min_share for s in shares.values()), ", ".join(f"{c}: {s:.1%}" for c, s in shares.items())
+    digits, scores = _measure_digits(Digits(check.level), run, epoch, shift)
+    present = all(s >= check.min_share for s in shares.values())
+    return present and digits, (", ".join(f"{c}: {s:.1%}" for c, s in shares.items()) +
+                                f"; {check.level} {'met' if digits else 'not met'}: {scores}")
 
 
 MEASURES: dict[type, Callable] = {Band: _measure_band, Trend: _measure_trend, Similar: _measure_similar,
-                                  Share: _measure_share, Digits: _measure_digits, Classes: _measure_classes}
+                                  Share: _measure_share, Dip: _measure_dip, Settles: _measure_settles,
+                                  Digits: _measure_digit_level, Classes: _measure_classes}
+
+
+def _printed_values(check: Printed, run: Run, epoch: int) -> tuple[float, list[float]]:
+    """The run's value at the printed step of ``epoch`` (or that epoch's mean), and its values of the nearby
+    epochs that the write-up's value is held against."""
+    rows = _rows(run, epoch, "metrics" if check.step is None else "writeup_log")
+    if check.step is not None:
+        rows = rows[rows["step"] == check.step]
+        if rows.empty:
+            raise Unmeasurable(f"no printed step {check.step} in epoch {epoch}: an epoch of these runs has "
+                               f"{int(run.metrics['steps'].iloc[-1])} steps (train with --protocol steps)")
+    value = float(rows[check.column].iloc[0]) if check.column in rows else math.nan
+    if math.isnan(value):
+        raise Unmeasurable(f"{check.column} was not recorded at epoch {epoch}")
+    frame = run.metrics if check.step is None else run.log
+    nearby = frame[(frame["epoch"] > epoch - check.nearby) & (frame["epoch"] <= epoch)]
+    return value, nearby[check.column].dropna().tolist()
 
 
 def _judge_printed(check: Printed, runs: list[Run], epoch: int) -> tuple[str, tuple, str]:
-    """One printed batch value against the spread of the same printed value over seeds and nearby epochs."""
+    """One printed value against the spread of the same printed value over seeds and nearby epochs."""
     exact, pooled = [], []
     for run in runs:
         try:
-            rows = _rows(run, epoch, "writeup_log")
+            value, nearby = _printed_values(check, run, epoch)
         except Unmeasurable as why:
             return NOT_CHECKABLE, (), str(why)
-        at_step = rows[rows["step"] == check.step]
-        if at_step.empty:
-            return NOT_CHECKABLE, (), (f"no printed step {check.step} in epoch {epoch}: an epoch of these runs has "
-                                       f"{int(run.metrics['steps'].iloc[-1])} steps (train with --protocol steps)")
-        exact.append((run.seed, f"{float(at_step[check.column].iloc[0]):.4g}"))
-        log = run.log
-        pooled += log[(log["epoch"] > epoch - check.nearby) & (log["epoch"] <= epoch)][check.column].dropna().tolist()
+        exact.append((run.seed, f"{value:.4g}"))
+        pooled += nearby
     quantile = printed_quantile(check.value, pooled)
     kind = REPRODUCED if PRINTED_TAIL <= quantile <= 1 - PRINTED_TAIL else NOT_REPRODUCED
     where = "inside" if kind == REPRODUCED else "outside"
-    return kind, tuple(exact), (f"{check.value} sits at quantile {quantile:.2f} of the {len(pooled)} printed values "
-                                f"of epochs {max(1, epoch - check.nearby + 1)}-{epoch} over {len(runs)} seeds, "
+    return kind, tuple(exact), (f"{check.value} sits at quantile {quantile:.2f} of the {len(pooled)} "
+                                f"{_printed_what(check)} of epochs {_nearby(check, epoch)} over {len(runs)} seeds, "
                                 f"{where} their central {1 - 2 * PRINTED_TAIL:.0%}")
+
+
+def _printed_what(check: Printed) -> str:
+    return "epoch means" if check.step is None else "printed values"
+
+
+def _nearby(check: Printed, epoch: int) -> str:
+    return f"{max(1, epoch - check.nearby + 1)}-{epoch}"
 
 
 def printed_quantile(value: float, pooled: list[float]) -> float:
@@ -219,7 +323,8 @@ def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Ve
     for run in runs:
         try:
             measure = MEASURES[type(claim.check)]
-            holds, value = measure(claim.check, run, epoch, shift) if isinstance(claim.check, Digits) else \
+            moves_with_cuts = isinstance(claim.check, (Digits, Classes))  # the checks that read a digits level
+            holds, value = measure(claim.check, run, epoch, shift) if moves_with_cuts else \
                 measure(claim.check, run, epoch)
         except Unmeasurable as why:
             reasons.append(str(why))
@@ -234,8 +339,104 @@ def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Ve
 
 
 def describe_check(check: Check | None, variant: Variant) -> str:
-    """The check as `study show` prints it, with the epoch it is judged at."""
+    """The check in one sentence, as `study show` prints it: what is measured, at which epoch, what passes."""
     if check is None:
-        return "-"
-    fields = ", ".join(f"{k}={v}" for k, v in vars(check).items() if k != "epoch")
-    return f"{type(check).__name__}({fields}) at epoch {variant.claim_epoch(check)}"
+        return "No run can check this claim on its own; the claim says how it is judged."
+    return DESCRIBERS[type(check)](check, variant.claim_epoch(check))
+
+
+def _listed(items: Sequence[object]) -> str:
+    words = [str(item) for item in items]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _level_words(level: str) -> str:
+    criterion = DIGIT_LEVELS[level]
+    return (f"the {level} level (FID below the '{criterion.row}' calibration row's, {criterion.classes} classes, "
+            f"mean top-class probability at least {criterion.confidence}, precision and coverage at least "
+            f"{criterion.precision} and {criterion.coverage} of real digits')")
+
+
+def _describe_band(check: Band, epoch: int) -> str:
+    each = "it lies" if len(check.columns) == 1 else "each lies"
+    return f"Reads {_listed(check.columns)} at epoch {epoch}; passes when {each} {check.expect} " \
+           f"[{check.low:g}, {check.high:g}]."
+
+
+def _trend_change(check: Trend) -> str:
+    if check.relative:
+        size = f"at least {check.min_change:.0%}" if math.isinf(check.max_change) else \
+            f"{check.min_change:.0%} to {check.max_change:.0%}"
+        return f"{size} of its epoch-{check.from_epoch} value"
+    return f"at least {check.min_change:g}" if math.isinf(check.max_change) else \
+        f"{check.min_change:g} to {check.max_change:g}"
+
+
+def _trend_span(check: Trend) -> str:
+    if isinstance(check.span, Steps):
+        unit = f"{check.span.resolution:.0%} of that value" if check.relative else f"{check.span.resolution:g}"
+        steps = f"every step between the epochs read {check.direction}" if check.span.share >= 1 else \
+            f"at least {check.span.share:.0%} of the steps between the epochs read {check.direction.removesuffix('s')}"
+        return f", and {steps} by more than {unit}"
+    if isinstance(check.span, Ranked):
+        sign = "negative" if check.direction == "falls" else "positive"
+        return f", and Kendall's tau of the values with the epoch is {sign} at one-sided p < {check.span.alpha:g}"
+    return ""
+
+
+def _describe_trend(check: Trend, epoch: int) -> str:
+    printed = " as the write-up printed it" if check.table == "writeup_log" else ""
+    epochs = f"at epochs {_listed(check.at)}" if check.at else \
+        f"at each epoch recorded from {check.from_epoch} to {epoch}"
+    slope = "negative" if check.direction == "falls" else "positive"
+    return f"Reads {_trend_name(check)}{printed} {epochs}; passes when it {check.direction} by " \
+           f"{_trend_change(check)} from the first epoch read to the last with a {slope} least-squares slope" \
+           f"{_trend_span(check)}."
+
+
+def _describe_similar(check: Similar, epoch: int) -> str:
+    return f"Reads {check.first} and {check.second} at epoch {epoch}; passes when they differ by at most " \
+           f"{check.tolerance:.0%} of their mean."
+
+
+def _describe_share(check: Share, epoch: int) -> str:
+    return f"Reads {check.column} at every epoch from {check.from_epoch} to {epoch}; passes when at least " \
+           f"{check.at_least:.0%} of them lie in [{check.low:g}, {check.high:g}]."
+
+
+def _describe_dip(check: Dip, epoch: int) -> str:
+    return f"Reads {check.column} at every epoch from {check.from_epoch} to {epoch}; passes when its lowest value " \
+           f"comes in epochs {check.bottom[0]}-{check.bottom[1]} and lies at least {check.depth:g} below its " \
+           f"values at epochs {check.from_epoch} and {epoch}."
+
+
+def _describe_settles(check: Settles, epoch: int) -> str:
+    return f"Reads {check.column} at every epoch up to {epoch}; passes when its range over epochs " \
+           f"{check.from_epoch}-{epoch} is at most {check.within:.0%} of its range over epochs 1-{epoch}."
+
+
+def _describe_digits(check: Digits, epoch: int) -> str:
+    samples = "samples drawn as the write-up drew its pictures" if check.sampling == "writeup" else \
+        "the study's samples"
+    verb = "meet" if check.expect == "met" else "fail"
+    return f"Scores {samples} at epoch {epoch} against the calibration rows of the same evaluator and n; passes " \
+           f"when they {verb} {_level_words(check.level)}."
+
+
+def _describe_classes(check: Classes, epoch: int) -> str:
+    return f"Reads the evaluator's class histogram of the samples at epoch {epoch}; passes when each of " \
+           f"{_listed(check.classes)} gets at least {check.min_share:.0%} of the samples and the samples meet " \
+           f"{_level_words(check.level)}."
+
+
+def _describe_printed(check: Printed, epoch: int) -> str:
+    what = f"the epoch mean of {check.column} at epoch {epoch}" if check.step is None else \
+        f"{check.column} printed at step {check.step} of epoch {epoch}"
+    return f"Reads {what} on every seed; passes when the write-up's {check.value:g} sits in the " \
+           f"central {1 - 2 * PRINTED_TAIL:.0%} of the seeds' {_printed_what(check)} of epochs " \
+           f"{_nearby(check, epoch)}, pooled."
+
+
+DESCRIBERS: dict[type, Callable] = {Band: _describe_band, Trend: _describe_trend, Similar: _describe_similar,
+                                    Share: _describe_share, Dip: _describe_dip, Settles: _describe_settles,
+                                    Digits: _describe_digits, Classes: _describe_classes, Printed: _describe_printed}

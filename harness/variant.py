@@ -7,6 +7,7 @@ read by the variant's own builder and loss functions (by name, from ``fixes``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping
 
@@ -67,16 +68,51 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Steps:
+    """The direction holds step by step: at least ``share`` of the steps between consecutive epochs read move in
+    the trend's direction by more than ``resolution`` (a log's printed precision: a step it prints as no change is
+    none, so a value that has collapsed to ~0 does not keep "falling")."""
+
+    share: float
+    resolution: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The direction holds over the whole span, not only between its ends: Kendall's tau of the values with the
+    epoch has the trend's sign, one-sided p below ``alpha``."""
+
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class Trend:
     """``column`` falls (or rises) from ``from_epoch`` to ``epoch``: the least-squares slope has that sign and the
-    end differs from the start by at least ``min_change``."""
+    end differs from the start by at least ``min_change`` (never 0: any drift would pass) and at most
+    ``max_change`` in that direction; ``span``, where the claim says so, asks the direction to hold over the span.
+
+    ``relative``: both changes and a ``Steps`` resolution are fractions of the start value (scores whose scale
+    depends on the evaluator and n). ``denominator``: the trend of ``column`` divided by this column. ``at``: read
+    only these epochs (a write-up's pictures), from ``from_epoch`` to the claim's epoch; runs score each of them."""
 
     column: str
     direction: Literal["falls", "rises"]
     from_epoch: int
+    min_change: float
     epoch: int | None = None
     table: Table = "metrics"
-    min_change: float = 0.0
+    max_change: float = math.inf
+    relative: bool = False
+    span: Steps | Ranked | None = None
+    denominator: str = ""
+    at: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_change <= self.max_change:
+            raise ValueError(f"Trend on {self.column}: need 0 < min_change <= max_change")
+        if self.at and (self.at[0] != self.from_epoch or list(self.at) != sorted(set(self.at))
+                        or (self.epoch is not None and self.at[-1] != self.epoch)):
+            raise ValueError(f"Trend on {self.column}: at must rise from from_epoch to epoch")
 
 
 @dataclass(frozen=True)
@@ -103,42 +139,71 @@ class Share:
 
 
 @dataclass(frozen=True)
+class Dip:
+    """``column`` falls to a low and rises again between ``from_epoch`` and ``epoch``: its lowest value lies in
+    the epochs ``bottom`` (first, last), inside the span, and at least ``depth`` below the values at both ends."""
+
+    column: str
+    from_epoch: int
+    bottom: tuple[int, int]
+    depth: float
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Settles:
+    """``column`` converges: from ``from_epoch`` to ``epoch`` its values stay within a range (max - min) of at most
+    ``within`` times the range it covered over the whole run, so it has stopped swinging as it did before."""
+
+    column: str
+    from_epoch: int
+    within: float
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
 class Digits:
     """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, all ten
     classes, confident predictions, and precision and coverage near the real row's (``claims.DIGIT_LEVELS``).
     ``digit-like``: below blurred real digits (sigma 2), mean top probability 0.5, precision and coverage at least
     0.6 and 0.15 of real digits'. ``recognisable``: below real digits under pixel noise sigma 0.4, 0.7, 0.8, 0.25.
     ``sampling``: "writeup" scores samples drawn the way the write-up drew the pictures it judged (its noise
-    distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's."""
+    distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's. ``expect``
+    "not met": the claim says the samples are not yet digits of that level (a write-up's early pictures)."""
 
     level: Literal["digit-like", "recognisable"]
     epoch: int | None = None
     sampling: Literal["study", "writeup"] = "study"
+    expect: Literal["met", "not met"] = "met"
 
 
 @dataclass(frozen=True)
 class Classes:
-    """Each of ``classes`` gets at least ``min_share`` of the samples (the evaluator's class histogram)."""
+    """Each of ``classes`` gets at least ``min_share`` of the samples (the evaluator's class histogram), and the
+    samples meet the digit level ``level``: the evaluator assigns every image some class, noise included, so a
+    histogram alone says nothing about digits."""
 
     classes: tuple[int, ...]
+    level: Literal["digit-like", "recognisable"]
     min_share: float = 0.02
     epoch: int | None = None
 
 
 @dataclass(frozen=True)
 class Printed:
-    """A value the write-up printed for one batch (``column`` at ``step`` of ``epoch``), judged against the spread
-    of the same printed value over seeds and the printed steps of the ``nearby`` epochs up to it: one batch's value
-    is noisy, so a claim holds when its quantile in that pooled distribution lies in the central 95%."""
+    """A value the write-up printed for one batch (``column`` at ``step`` of ``epoch``; ``step`` None: the epoch's
+    mean, as metrics.csv records it), judged against the spread of the same printed value over seeds and the
+    printed steps of the ``nearby`` epochs up to it: one run's value is noisy, so a claim holds when its quantile in
+    that pooled distribution lies in the central 95%. The tolerance is the seeds' own spread, no chosen band."""
 
     column: str
     value: float
-    step: int
+    step: int | None
     epoch: int | None = None
     nearby: int = 5
 
 
-Check = Band | Trend | Similar | Share | Digits | Classes | Printed
+Check = Band | Trend | Similar | Share | Dip | Settles | Digits | Classes | Printed
 
 
 @dataclass(frozen=True)
@@ -336,16 +401,20 @@ class Variant:
 
     @property
     def scores_writeup_samples(self) -> bool:
-        """Whether a claim is judged on samples drawn as the write-up drew them: runs then score those too."""
-        return any(isinstance(c.check, Digits) and c.check.sampling == "writeup" for c in self.claims)
+        """Whether a claim is judged on samples drawn as the write-up drew them (a digit level of them, or a trend
+        of their scores): runs then score those too."""
+        return any(isinstance(c.check, Digits) and c.check.sampling == "writeup"
+                   or isinstance(c.check, Trend) and c.check.column.startswith("writeup_") for c in self.claims)
 
     def claim_epoch(self, check: Check) -> int:
         return check.epoch if check.epoch is not None else self.claims_end
 
     @property
     def claim_epochs(self) -> set[int]:
-        """Epochs the claims look at; runs score these too, whatever their schedule."""
-        return {self.claim_epoch(c.check) for c in self.claims if c.check is not None}
+        """Epochs the claims look at (a trend read at a write-up's pictures at each of them); runs score these too,
+        whatever their schedule."""
+        epochs = {self.claim_epoch(c.check) for c in self.claims if c.check is not None}
+        return epochs.union(*(c.check.at for c in self.claims if isinstance(c.check, Trend)))
 
     def param_counts(self, fixes: Fixes = frozenset()) -> tuple[int, int]:
         """(G, D) trainable parameters; builds the nets without disturbing the global RNG."""

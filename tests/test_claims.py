@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -21,11 +24,14 @@ from harness.claims import (
     NOT_CHECKABLE,
     NOT_REPRODUCED,
     REPRODUCED,
+    Verdict,
+    describe_check,
     digits_hold,
     judge,
 )
 from harness.data import BatchOrder, DeviceImages, load_split
 from harness.evaluator import evaluator_dir, load_panel, protocol_sets, unit_images
+from harness.original_logs import read_original_log
 from harness.report import write_report
 from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import failure_label, load_runs, row_named
@@ -41,7 +47,20 @@ from harness.seed_contract import second_run, start_script
 from harness.seeding import SEED_CONTRACT
 from harness.steps import Gan
 from harness.train import epoch_steps, train_run
-from harness.variant import Band, Check, Classes, Digits, Printed, Share, Similar, Trend, Variant
+from harness.variant import (
+    Band,
+    Check,
+    Claim,
+    Classes,
+    Digits,
+    Dip,
+    Printed,
+    Settles,
+    Share,
+    Similar,
+    Trend,
+    Variant,
+)
 from tests.conftest import build_panel, make_spec, write_split
 from tests.test_training import InterruptAt
 from variants import VARIANTS
@@ -60,43 +79,87 @@ def _band_value(check: Band, good: bool) -> float:
     return (middle if good else far) if check.expect == "inside" else (far if good else middle)
 
 
-def designed(check: Check, good: bool, epoch: int) -> tuple[dict, list[dict]]:
-    """Metrics overrides at ``epoch`` (a function of the epoch for trends) and write-up log rows that satisfy the
-    check (good) or not."""
-    if isinstance(check, Band):
-        return {c: _band_value(check, good) for c in check.columns}, []
-    if isinstance(check, Trend):
-        sign = (-1 if check.direction == "falls" else 1) * (1 if good else -1)
-        value = 50.0 + sign * 2.0 * epoch
-        return ({check.column: value}, []) if check.table == "metrics" else \
-            ({}, [{"epoch": epoch, "step": 0, check.column: value}])
-    if isinstance(check, Similar):
-        return {check.first: 1.0, check.second: 1.0 if good else 2.0}, []
-    if isinstance(check, Share):
-        return {check.column: (check.low + check.high) / 2 if good else check.high + 10}, []
-    if isinstance(check, Digits):
-        prefix = "writeup_" if check.sampling == "writeup" else ""
-        scores = {"fid": 20.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
-                  "self_nn_ratio": 1.0} if good else \
-            {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
-             "self_nn_ratio": 1.5}
-        return {prefix + k: v for k, v in scores.items()}, []
-    if isinstance(check, Classes):
-        return {f"class_{c}": 0.1 if good else 0.0 for c in check.classes}, []
-    assert isinstance(check, Printed)
+def _trend_value(check: Trend, good: bool, epoch: int, end: int) -> float:
+    """A straight line from 50 over the trend's span whose whole change sits inside the allowed range (good) or
+    runs the other way; every step then moves by the same share of it, well above any step resolution."""
+    size = (check.min_change + check.max_change) / 2 if math.isfinite(check.max_change) else 2 * check.min_change
+    size *= 50.0 if check.relative else 1.0
+    sign = (-1 if check.direction == "falls" else 1) * (1 if good else -1)
+    progress = min(max(epoch - check.from_epoch, 0) / (end - check.from_epoch), 1.0)
+    return 50.0 + sign * size * progress
+
+
+def _dip_value(check: Dip, good: bool, epoch: int, end: int) -> float:
+    """A V with its point in the middle of ``bottom``, twice ``depth`` deep at both ends (good); a steady fall
+    whose lowest value is the last (not good)."""
+    middle = sum(check.bottom) // 2
+    if not good:
+        return 10.0 + 2 * check.depth * (end - epoch) / (end - check.from_epoch)
+    return 10.0 + 2 * check.depth * min(1.0, abs(epoch - middle) / min(middle - check.from_epoch, end - middle))
+
+
+def _digit_scores(good: bool) -> dict[str, float]:
+    return {"fid": 20.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
+            "self_nn_ratio": 1.0} if good else \
+        {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
+         "self_nn_ratio": 1.5}
+
+
+def _printed_rows(check: Printed, good: bool, epoch: int) -> tuple[dict, list[dict]]:
+    """Values on both sides of the write-up's (good) or all above it: epoch means alternate by epoch, printed
+    values by step."""
     spread = [check.value - 0.1, check.value + 0.1] if good else [check.value + 1, check.value + 2]
+    if check.step is None:
+        return {check.column: spread[epoch % 2]}, []
     return {}, [{"epoch": epoch, "step": step, check.column: v} for step in (0, check.step) for v in spread[:1]] + \
         [{"epoch": epoch, "step": check.step + 1, check.column: spread[1]}]
 
 
+def designed(check: Check, good: bool, epoch: int, end: int) -> tuple[dict, list[dict]]:
+    """Metrics overrides at ``epoch`` (a function of the epoch for checks over a span ending at ``end``) and
+    write-up log rows that satisfy the check (good) or not."""
+    if isinstance(check, Band):
+        return {c: _band_value(check, good) for c in check.columns}, []
+    if isinstance(check, Trend):
+        value = _trend_value(check, good, epoch, end)
+        if check.table == "writeup_log":
+            return {}, [{"epoch": epoch, "step": 0, check.column: value}]
+        return {check.column: value, **({check.denominator: 1.0} if check.denominator else {})}, []
+    if isinstance(check, Similar):
+        return {check.first: 1.0, check.second: 1.0 if good else 2.0}, []
+    if isinstance(check, Share):
+        return {check.column: (check.low + check.high) / 2 if good else check.high + 10}, []
+    if isinstance(check, Dip):
+        return {check.column: _dip_value(check, good, epoch, end)}, []
+    if isinstance(check, Settles):  # a swing of 10 before the last stretch, flat in it (good) or still swinging
+        settled = good and epoch >= check.from_epoch
+        return {check.column: 5.0 if settled else 10.0 * (epoch % 2)}, []
+    if isinstance(check, Digits):
+        prefix = "writeup_" if check.sampling == "writeup" else ""
+        scores = _digit_scores(good == (check.expect == "met"))
+        return {prefix + k: v for k, v in scores.items()}, []
+    if isinstance(check, Classes):
+        return {**_digit_scores(True), **{f"class_{c}": 0.1 if good else 0.0 for c in check.classes}}, []
+    assert isinstance(check, Printed)
+    return _printed_rows(check, good, epoch)
+
+
 def write_designed_run(results: Path, variant: Variant, check: Check, seed: int, epochs: int, good: bool) -> None:
-    folder = RunFolder.of(results, f"{variant.name}__mnist-test-first512__seed{seed}")
     rows, log = [], []
     for epoch in range(1, epochs + 1):
-        overrides, printed = designed(check, good, epoch)
-        rows.append({"epoch": epoch, "steps": 10_000, **BASE, **overrides})
+        overrides, printed = designed(check, good, epoch, variant.claim_epoch(check))
+        rows.append(overrides)
         log += printed
-    folder.write_tables(rows, metric_columns(list(variant.writeup_columns)), log, [])
+    write_rows(results, variant, seed, rows, log)
+
+
+def write_rows(results: Path, variant: Variant, seed: int, rows: list[dict], log: list[dict]) -> None:
+    """A complete run of len(rows) epochs: epoch i + 1 records BASE updated with rows[i]; ``log`` its printed
+    values; a calibration ladder beside its evaluator."""
+    folder = RunFolder.of(results, f"{variant.name}__mnist-test-first512__seed{seed}")
+    metrics = [{"epoch": epoch, "steps": 10_000, **BASE, **row} for epoch, row in enumerate(rows, start=1)]
+    epochs = len(rows)
+    folder.write_tables(metrics, metric_columns(list(variant.writeup_columns)), log, [])
     folder.write_manifest(Manifest(
         run_id=folder.run_id, seed_contract=SEED_CONTRACT, status="complete", variant=variant.name, fixes=[],
         seed=seed, epochs_done=epochs, epochs_requested=epochs, data=DataRecord("mnist", "test", 512, 512, "data"),
@@ -106,11 +169,11 @@ def write_designed_run(results: Path, variant: Variant, check: Check, seed: int,
                     "n_real": N}))
     calibration = evaluator_dir(results, "mnist", "test-thirds") / f"calibration-n{N}.json"
     calibration.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
-            {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
-            {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
+    ladder = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
+              {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
+              {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
     calibration.write_text(json.dumps({"evaluator_sha256": EVALUATOR, "n": N, "version": CALIBRATION_VERSION,
-                                       "rows": rows}))
+                                       "rows": ladder}))
 
 
 @pytest.mark.parametrize("name,claim", CLAIMS, ids=[f"{n}:{c.key}" for n, c in CLAIMS])
@@ -119,7 +182,7 @@ def test_every_claim_passes_when_satisfied_fails_otherwise_and_waits_for_its_epo
     epoch = variant.claim_epoch(claim.check)
     written = set(metric_columns(list(variant.writeup_columns))) | set(LOG_COLUMNS)
     for good in (True, False):  # every column the check reads is one a real run writes (no typo passes)
-        overrides, printed = designed(claim.check, good, epoch)
+        overrides, printed = designed(claim.check, good, epoch, epoch)
         assert set(overrides) | {k for row in printed for k in row} <= written
     for good, expected in ((True, REPRODUCED), (False, NOT_REPRODUCED)):
         root = tmp_path / str(good)
@@ -173,6 +236,169 @@ def test_printed_values_need_their_step_to_exist(tmp_path):
     write_designed_run(tmp_path, variant, Printed("d_loss", 1.0, step=0), 0, 100, True)  # printed: steps 0, 1
     verdict = judge(claim, load_runs(tmp_path)[0], variant)
     assert verdict.kind == NOT_CHECKABLE and "--protocol steps" in verdict.reason
+
+
+# Checks whose sizes come from the write-ups' own logs -----------------------------------------------------------------
+AUTHOR_CLAIMS = {"nll-softmax": ["log-shape-d", "log-shape-g", "log-epoch-10-d", "log-epoch-10-g"],
+                 "dcgan-xavier": ["final-real-loss", "final-fake-loss", "final-g-loss", "d-loss-falls",
+                                  "g-loss-rises", "real-fake-similar"],
+                 "infogan": ["fail-rate-dip", "fail-rate-rise", "fail-rate-plateau", "balance-d", "balance-g"]}
+
+
+def claim_of(name: str, key: str) -> Claim:
+    return next(c for c in VARIANTS[name].claims if c.key == key)
+
+
+def verdict_on(tmp_path: Path, name: str, key: str, rows: list[dict], log: list[dict] | None = None,
+               check: Check | None = None) -> Verdict:
+    """The verdict of one claim (or of ``check`` in its place) on one run with these per-epoch rows."""
+    variant, claim = VARIANTS[name], claim_of(name, key)
+    claim = dataclasses.replace(claim, check=check) if check is not None else claim
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    write_rows(root, variant, 0, rows, log or [])
+    return judge(claim, load_runs(root)[0], variant)
+
+
+def author_rows(name: str) -> tuple[list[dict], list[dict]]:
+    """The write-up author's logged run as one run of the suite: per-epoch rows and printed rows, in its columns."""
+    log = VARIANTS[name].original_logs[0]
+    frame = read_original_log(log).rename(columns={**log.columns, "batch": "step"})
+    if log.table == "writeup_log":
+        return [{} for _ in range(int(frame["epoch"].max()))], frame.to_dict("records")
+    rows = [{k: v for k, v in row.items() if k != "epoch"} for row in frame.to_dict("records")]
+    for row in rows:  # the notebook printed D's two terms; its total is their sum (spec 004 §10)
+        if "d_loss_real" in row:
+            row["d_loss"] = row["d_loss_real"] + row["d_loss_fake"]
+    return rows, []
+
+
+@pytest.mark.parametrize("name", AUTHOR_CLAIMS)
+def test_the_authors_own_run_reproduces_the_claims_sized_from_it(name, tmp_path):
+    rows, log = author_rows(name)
+    for key in AUTHOR_CLAIMS[name]:
+        verdict = verdict_on(tmp_path, name, key, rows, log)
+        assert verdict.kind == REPRODUCED, (key, verdict.reason, verdict.values)
+
+
+def _nll_log(d_loss: list[float], g_loss: list[float]) -> tuple[list[dict], list[dict]]:
+    return [{} for _ in d_loss], [{"epoch": e, "step": 0, "d_loss": d, "g_loss": g}
+                                  for e, (d, g) in enumerate(zip(d_loss, g_loss), start=1)]
+
+
+def test_a_discriminator_that_wins_at_once_does_not_reproduce_the_posted_log_shape(tmp_path):
+    """As posted, Adam 2e-3 drives d_loss to ~0 within an epoch: 1.6 -> 1e-9 and g_loss 0.65 -> 33, every later
+    epoch a hair further. The steps rule (a step the 4-decimal print cannot show is none) fails d_loss, the change
+    being of another order than the log's fails both."""
+    rows, log = _nll_log([1.6] + [1e-9 / e for e in range(2, 11)], [0.65] + [33.0 + e for e in range(2, 11)])
+    for key in ("log-shape-d", "log-shape-g"):
+        assert verdict_on(tmp_path, "nll-softmax", key, rows, log).kind == NOT_REPRODUCED, key
+    d_check, g_check = claim_of("nll-softmax", "log-shape-d").check, claim_of("nll-softmax", "log-shape-g").check
+    unbounded = {key: dataclasses.replace(check, max_change=math.inf)
+                 for key, check in (("log-shape-d", d_check), ("log-shape-g", g_check))}
+    assert verdict_on(tmp_path, "nll-softmax", "log-shape-d", rows, log, unbounded["log-shape-d"]).kind == \
+        NOT_REPRODUCED  # 1 of 9 steps falls visibly
+    assert verdict_on(tmp_path, "nll-softmax", "log-shape-g", rows, log, unbounded["log-shape-g"]).kind == \
+        REPRODUCED  # g rises every epoch: only the size of its rise tells it from the log
+    once = _nll_log([1.39, 0.86] + [0.86] * 8, [0.67, 0.99] + [0.99] * 8)  # the log's whole change in one step
+    assert verdict_on(tmp_path, "nll-softmax", "log-shape-d", *once).kind == NOT_REPRODUCED
+
+
+def test_a_trend_needs_a_change_and_where_the_claim_says_so_its_direction_over_the_span(tmp_path):
+    with pytest.raises(ValueError, match="min_change"):
+        Trend("d_loss", "falls", from_epoch=1, min_change=0.0)
+    with pytest.raises(ValueError, match="at must"):
+        Trend("fid", "falls", from_epoch=1, epoch=20, at=(1, 20, 11), min_change=0.1)
+    drift = [{"d_loss": 1.0 - 1e-4 * e} for e in range(1, 21)]  # falls every epoch, by nothing a reader sees
+    assert verdict_on(tmp_path, "dcgan-xavier", "d-loss-falls", drift).kind == NOT_REPRODUCED
+    # Ends 0.2 apart around epochs that swing with no direction: the ends and the slope pass, the rank test not.
+    swing = [{"d_loss": 1.0 if e <= 3 else 0.8 if e == 20 else 0.85 + 0.1 * (e % 2)} for e in range(1, 21)]
+    check = claim_of("dcgan-xavier", "d-loss-falls").check
+    assert verdict_on(tmp_path, "dcgan-xavier", "d-loss-falls", swing).kind == NOT_REPRODUCED
+    assert verdict_on(tmp_path, "dcgan-xavier", "d-loss-falls", swing,
+                      check=dataclasses.replace(check, span=None)).kind == REPRODUCED
+
+
+def test_getting_more_like_digits_is_a_trend_over_the_write_ups_three_pictures(tmp_path):
+    variant = VARIANTS["dcgan-xavier"]
+    assert {1, 11, 20} <= variant.claim_epochs  # runs score the pictures' epochs, whatever their schedule
+
+    def fids(at_1: float, at_11: float, at_20: float) -> list[dict]:
+        return [{"writeup_fid": {1: at_1, 11: at_11, 20: at_20}.get(e, math.nan)} for e in range(1, 21)]
+    assert verdict_on(tmp_path, "dcgan-xavier", "digits-by-20", fids(400, 200, 100)).kind == REPRODUCED
+    assert verdict_on(tmp_path, "dcgan-xavier", "digits-by-20", fids(400, 420, 100)).kind == NOT_REPRODUCED
+    assert verdict_on(tmp_path, "dcgan-xavier", "digits-by-20", fids(400, 380, 360)).kind == NOT_REPRODUCED
+    unscored = verdict_on(tmp_path, "dcgan-xavier", "digits-by-20", fids(400, math.nan, 100))
+    assert unscored.kind == NOT_CHECKABLE and "not recorded at epoch 11" in unscored.reason
+
+
+def test_a_dip_is_a_fall_to_a_low_inside_the_span_and_a_rise_after_it(tmp_path):
+    def fail_rates(low_epoch: int, low: float) -> list[dict]:
+        return [{"fail_real_pct": low if e == low_epoch else 25.0} for e in range(1, 21)]
+    assert verdict_on(tmp_path, "infogan", "fail-rate-dip", fail_rates(10, 1.5)).kind == REPRODUCED
+    assert verdict_on(tmp_path, "infogan", "fail-rate-dip", fail_rates(18, 1.5)).kind == NOT_REPRODUCED  # too late
+    assert verdict_on(tmp_path, "infogan", "fail-rate-dip", fail_rates(10, 20.0)).kind == NOT_REPRODUCED  # shallow
+    no_rise = [{"fail_real_pct": max(25.0 - 2.5 * e, 1.5)} for e in range(1, 21)]  # falls, never rises again
+    assert verdict_on(tmp_path, "infogan", "fail-rate-dip", no_rise).kind == NOT_REPRODUCED
+
+
+def test_balance_is_convergence_not_a_level(tmp_path):
+    author, _ = author_rows("infogan")
+    shifted = [{**row, "g_loss": row["g_loss"] + 5.0} for row in author]  # the same curve at another level
+    assert verdict_on(tmp_path, "infogan", "balance-g", shifted).kind == REPRODUCED
+    drifting = [{**row, "g_loss": row["g_loss"] + 0.05 * max(e - 30, 0)} for e, row in enumerate(author, start=1)]
+    assert verdict_on(tmp_path, "infogan", "balance-g", drifting).kind == NOT_REPRODUCED
+    flat = [{"g_loss": 0.83} for _ in range(40)]  # never moved: nothing converged
+    assert verdict_on(tmp_path, "infogan", "balance-g", flat).kind == NOT_REPRODUCED
+
+
+def test_named_classes_count_only_among_digits(tmp_path):
+    digits = {**_digit_scores(True), **{f"class_{c}": 0.1 for c in range(10)}}
+    noise = {**digits, **_digit_scores(False)}  # every class predicted, on noise
+    assert verdict_on(tmp_path, "udacity", "final-digits", [digits] * 100).kind == REPRODUCED
+    verdict = verdict_on(tmp_path, "udacity", "final-digits", [noise] * 100)
+    assert verdict.kind == NOT_REPRODUCED and "digit-like not met" in verdict.values[0][1]
+
+
+def test_the_infogan_early_grids_are_not_digits(tmp_path):
+    noise, digits = _digit_scores(False), _digit_scores(True)
+    for key, epochs in (("checkerboard-5", 5), ("blobs-10", 10)):
+        assert verdict_on(tmp_path, "infogan", key, [noise] * epochs).kind == REPRODUCED
+        assert verdict_on(tmp_path, "infogan", key, [digits] * epochs).kind == NOT_REPRODUCED
+
+
+def test_overfitting_is_read_as_the_memorisation_ratio_falling_after_epoch_80(tmp_path):
+    def distances(sample: Callable[[int], float], train: Callable[[int], float]) -> list[dict]:
+        return [{"nn_median": sample(e), "nn_median_train": train(e)} for e in range(1, 301)]
+    closer = distances(lambda e: 6.0 - 0.01 * max(e - 80, 0), lambda e: 6.0)
+    assert verdict_on(tmp_path, "torch7-mlp", "overfit-80", closer).kind == REPRODUCED
+    same_ratio = distances(lambda e: 6.0 - 0.01 * e, lambda e: 6.0 - 0.01 * e)  # no closer to the training set
+    assert verdict_on(tmp_path, "torch7-mlp", "overfit-80", same_ratio).kind == NOT_REPRODUCED
+    older = verdict_on(tmp_path, "torch7-mlp", "overfit-80", [{"nn_median": 5.0}] * 300)
+    assert older.kind == NOT_CHECKABLE and "nn_median_train was not recorded" in older.reason
+
+
+def test_the_he_comparison_names_the_arm_that_checks_it():
+    claim = claim_of("dcgan-xavier", "xavier-beats-he")
+    assert claim.check is None and "--alt he-init" in claim.checkable and "which variants differ" in claim.checkable
+    assert judge(claim, [], VARIANTS["dcgan-xavier"]).kind == NOT_CHECKABLE
+
+
+def test_nothing_about_the_generator_s_images_is_conditional_on_the_assumed_optimizer():
+    assert not claim_of("nll-softmax", "decent-images").assumes
+    assert all(c.assumes for c in VARIANTS["nll-softmax"].claims if c.key.startswith("log-"))
+
+
+def test_every_check_reads_as_one_sentence_in_study_show():
+    for variant in VARIANTS.values():
+        for claim in variant.claims:
+            sentence = describe_check(claim.check, variant)
+            assert sentence.endswith(".") and not re.search(r"\.\s+[A-Z]", sentence[:-1]), sentence
+            assert not re.search(r"\w=", sentence) and type(claim.check).__name__ + "(" not in sentence, sentence
+            if claim.check is not None:
+                assert str(variant.claim_epoch(claim.check)) in sentence and "passes when" in sentence, sentence
+    shown = json.loads(runner.invoke(cli.app, ["show", "dcgan-xavier", "--json"]).stdout)
+    check = next(c["check"] for c in shown["claims"] if c["key"] == "digits-by-20")
+    assert check.startswith("Reads writeup_fid at epochs 1, 11 and 20; passes when it falls by at least 16%")
 
 
 # The digit criterion on real digits, noise and untrained generators --------------------------------------------------
@@ -300,7 +526,7 @@ def test_quirk_statuses_mean_what_they_say():
     assert next(q for q in VARIANTS["udacity"].quirks if q.name == "dropout-in-g").status == "behaviour"
     assert {name: v.alternative_names for name, v in VARIANTS.items() if v.alternative_names} == {
         "nll-softmax": ["batch-1024", "adam-2e-4"], "infogan": ["bn-gamma-uniform", "two-runs-of-20"],
-        "dcgan-xavier": ["batch-64"]}
+        "dcgan-xavier": ["batch-64", "he-init"]}
     assert "60,000" in next(q for q in VARIANTS["dcgan-xavier"].quirks if q.fix == "g-real-batch").inert
 
 

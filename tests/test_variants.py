@@ -99,6 +99,21 @@ def test_dcgan_apply_redraws_each_weight_as_the_notebook_does(monkeypatch):
     assert draws[(256, 128, 5, 5)] == 3 and draws[(32, 1, 3, 3)] == 3  # conv in a block: leaf, block, root
 
 
+def test_dcgan_he_init_arm_draws_he_normal_weights_from_the_same_stream():
+    """--alt he-init is the README's He arm: kaiming_normal_'s N(0, 2/fan_in) on the same weights, drawn in the
+    same order, so the seeded stream after the models are built is the Xavier arm's."""
+    states = {}
+    for fixes in (frozenset(), frozenset({"he-init"})):
+        torch.manual_seed(0)
+        g, d = dcgan_xavier.build(fixes)
+        states[fixes] = torch.get_rng_state()
+    assert torch.equal(*states.values())
+    assert g.fc.weight.std().item() == pytest.approx(math.sqrt(2 / 100), rel=0.01)  # fan_in 100
+    assert d.conv1[0].weight.std().item() == pytest.approx(math.sqrt(2 / 9), rel=0.15)  # fan_in 1 x 3 x 3
+    assert torch.all(g.bn.weight == 1)  # 1-D parameters untouched, as in the Xavier arm
+    assert "he-init" in VARIANTS["dcgan-xavier"].alternative_names
+
+
 def test_infogan_bn_gamma_toggle():
     g, _ = infogan.build(frozenset())
     assert torch.all(g.g_fc1[1].weight == 1)

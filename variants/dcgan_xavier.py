@@ -5,14 +5,14 @@ run; the committed code says 64), 20 epochs, both nets in train mode throughout.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from harness.variant import (
-    Band,
     Claim,
-    Digits,
     Draw,
     DrawContext,
     Fixes,
@@ -20,9 +20,12 @@ from harness.variant import (
     Latent,
     LoaderIterator,
     OriginalLog,
+    Printed,
     Quirk,
+    Ranked,
     Recipe,
     Similar,
+    Steps,
     Trend,
     Variant,
     WriteupSamples,
@@ -75,19 +78,24 @@ class Discriminator(nn.Module):
         return torch.sigmoid(self.fc(x.view(x.shape[0], -1)))
 
 
-def xavier_every_weight(module: nn.Module) -> None:
+def every_weight(init: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[nn.Module], None]:
     """The notebook's init_fn, passed to Module.apply: it re-initialises every >1-D parameter of the visited
     module's whole subtree, so apply() draws each conv weight 3 times and each Linear weight twice."""
-    for parameter in module.parameters():
-        if parameter.ndim > 1:
-            nn.init.xavier_normal_(parameter)
+    def init_fn(module: nn.Module) -> None:
+        for parameter in module.parameters():
+            if parameter.ndim > 1:
+                init(parameter)
+    return init_fn
 
 
 def build(fixes: Fixes) -> tuple[nn.Module, nn.Module]:
     discriminator = Discriminator()  # make_model builds D first, then G, then initialises D, then G
     generator = Generator()
-    discriminator.apply(xavier_every_weight)
-    generator.apply(xavier_every_weight)
+    # He normal (kaiming_normal_'s defaults: N(0, 2 / fan_in)) draws the same tensors in the same order as Xavier
+    # normal, so the alternative reading changes the weights' scale and nothing else in the seeded stream.
+    init_fn = every_weight(nn.init.kaiming_normal_ if "he-init" in fixes else nn.init.xavier_normal_)
+    discriminator.apply(init_fn)
+    generator.apply(init_fn)
     return generator, discriminator
 
 
@@ -191,6 +199,10 @@ VARIANT = Variant(
         Quirk("batch-32-not-64", "alternative",
               "the recorded run used batch 32, the committed code says 64; --alt batch-64 reads the code's 64",
               fix="batch-64", overrides={"batch_size": 64}),
+        Quirk("he-comparison-not-in-code", "alternative",
+              "the README says Xavier normal 'performed better than He Normal Initialization', but the notebook "
+              "has no He experiment; --alt he-init is that arm: the same init_fn with kaiming_normal_ at its "
+              "defaults (He normal, N(0, 2/fan_in)), so the two arms differ only in the init", fix="he-init"),
         Quirk("g-step-global-batch-size", "reproduced",
               "train_G draws batch_size (global) noise vectors, not the real batch's size: with a partial last "
               "batch G trains on more fakes than D saw; the fix uses the real batch's size",
@@ -215,28 +227,42 @@ VARIANT = Variant(
         Quirk("gif-not-from-run", "cosmetic", "the committed result.gif has 100 frames, not the run's 20 epochs"),
     ),
     claims=(
+        # The notebook printed each epoch's mean losses for one unseeded run, which has no seed spread to derive a
+        # band from (its own epochs 16-20 move by 0.006, 0.006 and 0.04): each printed value is held against the
+        # seeds' epoch means of epochs 16-20 (Printed), so the tolerance is the seeds' own spread.
         Claim("final-real-loss", "per-epoch losses printed in the notebook: epoch 20 real=0.2354",
-              "the epoch-20 mean D real loss is within 0.05 of 0.2354",
-              Band(("d_loss_real",), low=0.1854, high=0.2854)),
+              "the epoch-20 mean D real loss 0.2354 lies within the spread of the seeds' epoch means of epochs 16-20",
+              Printed("d_loss_real", 0.2354, step=None, epoch=20)),
         Claim("final-fake-loss", "per-epoch losses printed in the notebook: epoch 20 fake=0.2301",
-              "the epoch-20 mean D fake loss is within 0.05 of 0.2301",
-              Band(("d_loss_fake",), low=0.1801, high=0.2801)),
+              "the epoch-20 mean D fake loss 0.2301 likewise", Printed("d_loss_fake", 0.2301, step=None, epoch=20)),
         Claim("final-g-loss", "per-epoch losses printed in the notebook: epoch 20 gen=2.3205",
-              "the epoch-20 mean G loss is within 0.3 of 2.3205", Band(("g_loss",), low=2.0205, high=2.6205)),
+              "the epoch-20 mean G loss 2.3205 likewise", Printed("g_loss", 2.3205, step=None, epoch=20)),
+        # "decrease" and "synchronously increasing" describe the whole curve: Kendall's tau over epochs 3-20 (the
+        # notebook's: -0.69 and +0.92), and at least half the notebook's change (0.139 and 0.625).
         Claim("d-loss-falls", "as the discriminator loss decrease, the generator loss is synchronously increasing",
-              "the epoch-mean D loss falls from epoch 3 to epoch 20", Trend("d_loss", "falls", from_epoch=3)),
+              "the epoch-mean D loss falls from epoch 3 to epoch 20 by at least 0.07, steadily (rank correlation "
+              "with the epoch)", Trend("d_loss", "falls", from_epoch=3, min_change=0.07, span=Ranked())),
         Claim("g-loss-rises", "as the discriminator loss decrease, the generator loss is synchronously increasing",
-              "the epoch-mean G loss rises from epoch 3 to epoch 20", Trend("g_loss", "rises", from_epoch=3)),
+              "the epoch-mean G loss rises from epoch 3 to epoch 20 by at least 0.31, steadily (rank correlation "
+              "with the epoch)", Trend("g_loss", "rises", from_epoch=3, min_change=0.31, span=Ranked())),
         Claim("real-fake-similar", "The discriminator loss of real images and fake images are simillar",
               "the epoch-20 D real and fake losses agree within 15% of their mean",
               Similar("d_loss_real", "d_loss_fake", tolerance=0.15)),
-        Claim("digits-by-20", "It seems it's getting more like hand-written digits.",
-              "epoch-20 samples drawn as the write-up drew its rows (U[0,1) noise in batches of 5, G in train mode) "
-              "are recognisable digits: FID below real digits under pixel noise 0.4, 10 classes, confident, "
-              "precision and coverage near real digits'",
-              Digits("recognisable", epoch=20, sampling="writeup")),
+        # A trend over the three pictures the write-up shows. One FID's draw-to-draw spread is about 8% of its value
+        # (issue 18: five draws of one ladder row gave 126-148), so each step must fall by more than 8% of the
+        # epoch-1 FID and the whole by twice that.
+        Claim("digits-by-20", "Images below are the output at epochs 1, 11 and 20 (the last). ... It seems "
+                              "it's getting more like hand-written digits.",
+              "samples drawn as the write-up drew its rows (U[0,1) noise in batches of 5, G in train mode) get "
+              "more like digits from epoch 1 to 11 to 20: their FID falls at each step by more than 8% of the "
+              "epoch-1 FID, and by at least 16% in all",
+              Trend("writeup_fid", "falls", from_epoch=1, epoch=20, at=(1, 11, 20), min_change=0.16, relative=True,
+                    span=Steps(share=1.0, resolution=0.08))),
         Claim("xavier-beats-he", "Xavier Normal Initialization performed better than He Normal Initialization",
-              "no He experiment exists in the code: not checkable from the recipe"),
+              "the faithful arm's final FID is below the --alt he-init arm's (same seeds and protocol); a claim "
+              "check judges one arm at a time, so the report's 'which variants differ' section compares "
+              "dcgan-xavier with dcgan-xavier~he-init (train both: study run dcgan-xavier, and again with "
+              "--alt he-init)"),
         Claim("cnn-fewer-parameters", "I applied CNN to both generator and discriminator to reduce the number of "
                                       "parameters and better feature extraction.",
               "the CNNs have fewer parameters than MLPs for the same task",
