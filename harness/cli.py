@@ -290,7 +290,10 @@ def run(
                                                             for s in specs if s.eval_every}):
         with working(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
                              f"in {results_folder / 'evaluators'})"):
-            ensure_panel(results_folder, root, name, chosen_split)
+            panel = ensure_panel(results_folder, root, name, chosen_split)
+        warn_reference_overlap([s for s in specs if (s.results, s.dataset, s.split) ==
+                                (results_folder, name, chosen_split)], panel[0][1].protocol,
+                               panel[0][1].train_images)
     if executor == "ray":
         run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
                                                                         failed))
@@ -502,6 +505,18 @@ def evaluator_build(
                      highlight=False)
 
 
+def warn_reference_overlap(specs: list[RunSpec], protocol: str, reference_start: int) -> None:
+    """Say so when runs train on the reference digits their scores compare against (test-thirds protocol: the
+    reference starts after the evaluators' training images, which are the first ones of the test split)."""
+    overlapping = [s for s in specs if protocol == "test-thirds" and (s.limit or reference_start + 1) >
+                   reference_start]
+    if overlapping:
+        stderr.print(f"warning: {len(overlapping)} run(s) train on the test split's images from {reference_start} "
+                     f"on, the evaluators' reference and calibration digits: their scores are flattered and "
+                     f"memorisation cannot be measured on held-out digits; --limit {reference_start} keeps them "
+                     f"apart", highlight=False)
+
+
 def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str, seed: int) -> None:
     """Scores are comparable only within one evaluator: never overwrite one that runs were scored with."""
     from harness.evaluator import PROTOCOL_OF_SPLIT, evaluator_dir, load_evaluator
@@ -559,6 +574,31 @@ def evaluate(
         print(json.dumps(rows, indent=2))
         return
     stdout.print(score_table("Scores of the last checkpoint", "run_id", rows))
+
+
+@app.command("slim")
+@friendly_errors
+def slim(
+    run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR...", help="Finished run folders.")],
+):
+    """Make finished runs small enough to publish: delete their fixed-noise sample grids at the epochs that were not
+    scored (the first epoch's, the scored epochs' and the write-up's own pictures stay; the report draws its sample
+    strips and animations from what is left). Checkpoints stay on disk; leave them out of version control."""
+    import pandas as pd
+
+    from harness.run_folder import COMPLETE, RunFolder
+
+    for run_dir in run_dirs:
+        folder = RunFolder(run_dir.resolve())
+        if not folder.has_manifest():
+            raise StudyError(f"{run_dir} is not a run folder (no manifest.json); pass folders under results/runs/")
+        with folder.locked("slimmed"):
+            if folder.read_manifest().status != COMPLETE:
+                raise StudyError(f"run {folder.run_id} is not finished; slim it once `study run` has completed it")
+            metrics = pd.read_csv(folder.metrics_path)
+            scored = set(metrics.loc[metrics["fid"].notna(), "epoch"].astype(int)) | {1}
+            dropped = folder.drop_grids_except(scored)
+        stdout.print(f"{folder.run_id}: {dropped} grids deleted, {len(folder.sample_grids())} kept", highlight=False)
 
 
 @app.command("calibrate")

@@ -190,6 +190,15 @@ class RunFolder:
         """(epoch, path) of every fixed-noise grid, in epoch order."""
         return sorted((int(p.stem.split("-")[1]), p) for p in self.samples_path.glob("epoch-*.png"))
 
+    def drop_grids_except(self, epochs: set[int]) -> int:
+        """Delete the fixed-noise grids of every epoch not in ``epochs`` (the write-up's own pictures stay); how
+        many were deleted. Only grids this suite wrote are touched: files named as sample_path names them."""
+        dropped = [path for epoch, path in self.sample_grids()
+                   if epoch not in epochs and path == self.sample_path(epoch)]
+        for path in dropped:
+            path.unlink()
+        return len(dropped)
+
     def has_manifest(self) -> bool:
         return self.manifest_path.exists()
 

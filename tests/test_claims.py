@@ -99,10 +99,10 @@ def _dip_value(check: Dip, good: bool, epoch: int, end: int) -> float:
 
 
 def _digit_scores(good: bool) -> dict[str, float]:
-    return {"fid": 20.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
-            "self_nn_ratio": 1.0} if good else \
-        {"fid": 2000.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
-         "self_nn_ratio": 1.5}
+    return {"fid": 20.0, "kid": 2.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
+            "density": 0.9, "self_nn_ratio": 1.0} if good else \
+        {"fid": 2000.0, "kid": 500.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
+         "density": 0.01, "self_nn_ratio": 1.5}
 
 
 def _printed_rows(check: Printed, good: bool, epoch: int) -> tuple[dict, list[dict]]:

@@ -245,3 +245,15 @@ def test_tensorboard_missing_is_one_line(data_root, tmp_path, monkeypatch):
     assert_one_line_error(study(*run_args(data_root, tmp_path, "udacity", "--tensorboard")),
                           'pip install -e ".[tensorboard]"')
     assert not (tmp_path / "runs").exists()
+
+
+def test_slim_keeps_the_grids_of_the_first_and_the_scored_epochs(data_root, tmp_path):
+    result = study(*run_args(data_root, tmp_path, "torch7-mlp", "--epochs", "4", "--limit", "64", "--eval-every",
+                             "3", "--eval-samples", "16"))
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").iterdir())
+    before = sorted(p.name for p in (run / "samples").iterdir())
+    assert study("slim", str(run)).exit_code == 0
+    after = sorted(p.name for p in (run / "samples").iterdir())
+    assert set(before) - set(after) == {"epoch-0002.png"}  # scored at 3 and 4 (the last); 1 kept as the start
+    assert study("slim", str(tmp_path)).exit_code == 1

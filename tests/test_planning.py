@@ -1,0 +1,89 @@
+"""Planning runs from study.toml: the [[arms]] of a study, the [run] keys a study needs, and their errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import ArmChoice, load_config
+from harness.errors import StudyError
+from harness.planning import RunChoices, plan_study
+from tests.test_cli import assert_one_line_error, run_args, study
+from variants import VARIANTS, get_variant
+
+STUDY = """
+[run]
+seeds = [0, 1]
+split = "test"
+limit = 64
+protocol = "steps"
+threads = 1
+
+[[arms]]
+variant = "udacity"
+
+[[arms]]
+variant = "nll-softmax"
+fixes = ["real-label", "g-backward"]
+
+[[arms]]
+variant = "udacity"
+fixes = ["shuffle"]
+"""
+
+
+def write_config(tmp_path: Path, text: str = STUDY) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_arms_plan_every_arm_with_every_seed_in_the_files_order(tmp_path):
+    settings = load_config(write_config(tmp_path))
+    assert settings.arms == [ArmChoice("udacity"), ArmChoice("nll-softmax", ("real-label", "g-backward")),
+                             ArmChoice("udacity", ("shuffle",))]
+    specs = plan_study(settings, RunChoices(variants=[get_variant("udacity"), get_variant("nll-softmax")]))
+    assert [spec.run_id for spec in specs] == [
+        f"{arm}__mnist-test-first64-steps__seed{seed}"
+        for arm in ("udacity", "nll-softmax+g-backward+real-label", "udacity+shuffle") for seed in (0, 1)]
+    assert {(spec.limit, spec.protocol, spec.threads) for spec in specs} == {(64, "steps", 1)}
+
+
+def test_naming_variants_trains_their_arms_only_and_fix_trains_one_arm(tmp_path):
+    settings = load_config(write_config(tmp_path))
+    udacity = plan_study(settings, RunChoices(variants=[get_variant("udacity")]))
+    assert [spec.arm_name for spec in udacity] == ["udacity", "udacity", "udacity+shuffle", "udacity+shuffle"]
+    fixed = plan_study(settings, RunChoices(variants=[get_variant("udacity")], fixes=["lr-2e-4"]))
+    assert {spec.arm_name for spec in fixed} == {"udacity+lr-2e-4"}
+    with pytest.raises(StudyError, match="no \\[\\[arms\\]\\] of the config train torch7-mlp"):
+        plan_study(settings, RunChoices(variants=[get_variant("torch7-mlp")]))
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[[arms]]\nfixes = ['shuffle']\n", "[[arms]] number 1 must have variant"),
+    ("[[arms]]\nvariant = 'udacity'\nfix = ['shuffle']\n", "[[arms]] number 1 must have variant"),
+    ("arms = 3\n", "'arms' must be one or more [[arms]] tables"),
+    ("[run]\nlimit = 0\n", "[run] limit must be a positive integer"),
+])
+def test_a_bad_study_file_is_one_line(tmp_path, text, needle):
+    result = study(*run_args(tmp_path, tmp_path / "results", "--config", str(write_config(tmp_path, text))))
+    assert_one_line_error(result, needle)
+
+
+def test_the_published_study_names_every_fix_of_the_mlp_write_ups():
+    settings = load_config(Path(__file__).parents[1] / "docs" / "study" / "study.toml")
+    assert settings.arms is not None and settings.seeds == [0, 1, 2, 3, 4]
+    for name in ("torch7-mlp", "udacity", "nll-softmax"):
+        arms = {arm.fixes for arm in settings.arms if arm.variant == name}
+        fixes = VARIANTS[name].fix_names
+        assert () in arms and all((fix,) in arms for fix in fixes)  # as written, and each fix alone
+        assert len(fixes) < 2 or tuple(sorted(fixes)) in {tuple(sorted(a)) for a in arms}  # and all together
+
+
+def test_run_warns_when_it_trains_on_the_reference_digits(data_root, tmp_path):
+    args = run_args(data_root, tmp_path, "torch7-mlp", "--epochs", "1", "--eval-every", "1", "--eval-samples", "16")
+    apart = study(*args, "--limit", "64")  # the synthetic test split's reference starts at image 80
+    overlapping = study(*args, "--limit", "128")
+    assert apart.exit_code == overlapping.exit_code == 0, overlapping.output
+    assert "warning" not in apart.stderr
+    assert "warning: 1 run(s) train on the test split's images from 80 on" in overlapping.stderr
