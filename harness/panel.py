@@ -34,9 +34,10 @@ def judged_by(metrics: pd.DataFrame, seed: int) -> pd.DataFrame:
     returned as it is). A score the member did not record reads as missing, never as the primary's."""
     if seed == PRIMARY_SEED:
         return metrics
-    table = metrics.copy()
+    replaced = {}
     for prefix, scores in (("", MEMBER_SCORES), (WRITEUP_PREFIX, WRITEUP_MEMBER_SCORES)):
         for score in scores:
             member = member_column(seed, score, prefix)
-            table[prefix + score] = table[member] if member in table else float("nan")
-    return table
+            replaced[prefix + score] = metrics[member] if member in metrics else float("nan")
+    columns = {**{column: metrics[column] for column in metrics}, **replaced}  # built at once: one block
+    return pd.DataFrame(columns, index=metrics.index)
