@@ -6,13 +6,15 @@ models, optimizers, every RNG state and the tables, so an interrupted run resume
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import inspect
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Generator, Iterator, Protocol, TypeVar
 
 import torch
 
@@ -45,6 +47,32 @@ from harness.storage import (
 )
 from harness.tensorboard import epoch_logger
 from harness.variant import Recipe, Variant
+
+T = TypeVar("T")
+# A run's work as a generator that pauses (yields None) after every training step and returns its result. Alone it
+# runs to its end at once (``to_end``); the engine (harness/engine.py) resumes many runs in turn at those pauses.
+Turns = Generator[None, None, T]
+
+
+def to_end(turns: Turns[T]) -> T:
+    """Run work that pauses to its end, without pausing."""
+    try:
+        while True:
+            next(turns)
+    except StopIteration as finished:
+        return finished.value
+    except BaseException as error:  # e.g. Ctrl-C that arrived between two steps, while the run was paused
+        end_paused(turns, error)
+        raise
+
+
+def end_paused(turns: Turns, error: BaseException) -> None:
+    """End a paused run as if ``error`` had arrived inside its step: raised at its pause, so its folder says
+    interrupted (or failed) and its lock is released now, not when the generator is garbage-collected (which
+    would close it with GeneratorExit and record that as the run's failure)."""
+    if inspect.getgeneratorstate(turns) == inspect.GEN_SUSPENDED:
+        with contextlib.suppress(BaseException):  # the run re-raises it: the caller raises it once, itself
+            turns.throw(error)
 
 
 @dataclass(frozen=True)
@@ -126,21 +154,26 @@ def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None,
 
 
 def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch: int,
-              progress: Progress) -> tuple[dict, list[dict], float]:
-    started = time.perf_counter()
+              progress: Progress) -> Turns[tuple[dict, list[dict], float]]:
+    """One epoch, pausing after every step (see ``Turns``); returns its metrics row, its logged steps and the
+    seconds it computed, the pauses left out (in the engine other runs' turns fall into them)."""
     logged_steps = set(gan.variant.log_every(steps))
     totals = torch.zeros(len(STAT_NAMES), device=gan.device)
     logged: dict[int, torch.Tensor] = {}
     stats = totals
+    seconds, resumed = 0.0, time.perf_counter()
     for step, stats in epoch_steps(gan, data, order, steps):
         totals += stats
         if step in logged_steps:
             logged[step] = stats
         progress.step(step + 1, functools.partial(_live_means, totals, step + 1))
+        seconds += time.perf_counter() - resumed
+        yield
+        resumed = time.perf_counter()
     row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
     log_rows = [{"epoch": epoch, "step": step, **_single_step(values.tolist())}
                 for step, values in sorted(logged.items())]
-    return row, log_rows, time.perf_counter() - started
+    return row, log_rows, seconds + time.perf_counter() - resumed
 
 
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
@@ -202,6 +235,11 @@ def _check_resumable(spec: RunSpec, previous: Manifest) -> None:
 def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> RunOutcome:
     """Train (or resume, or skip) one run. Raises StudyError for bad input; KeyboardInterrupt leaves it resumable.
     The run is locked for the whole call: one writer per run folder."""
+    return to_end(training(spec, progress, force))
+
+
+def training(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> Turns[RunOutcome]:
+    """What ``train_run`` does, pausing after every training step; the run stays locked while paused."""
     progress = progress or SilentProgress()
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -221,18 +259,18 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
             _check_batches(spec, len(split.images))
             if previous is not None and previous.epochs_done:  # epochs to resume from
                 _check_same_data(spec.run_id, previous, split, spec.data_root)
-            outcome = _train_in_place_or_beside(spec, split, previous, progress, force)
+            outcome = yield from _train_in_place_or_beside(spec, split, previous, progress, force)
         progress.end_run(outcome)
         return outcome
 
 
 def _train_in_place_or_beside(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-                              force: bool) -> RunOutcome:
+                              force: bool) -> Turns[RunOutcome]:
     """--force over an existing run trains beside it and swaps the new run in once it is complete: the old run
     stays whole and in place whatever is killed when."""
     if not (force and spec.folder.path.exists()):
-        return _train(spec, split, previous, progress, spec.folder)
-    outcome = _train(spec, split, None, progress, spec.folder.replacement())
+        return (yield from _train(spec, split, previous, progress, spec.folder))
+    outcome = yield from _train(spec, split, None, progress, spec.folder.replacement())
     spec.folder.swap_in(spec.folder.replacement())
     return dataclasses.replace(outcome, folder=spec.folder)
 
@@ -333,7 +371,7 @@ def _check_batches(spec: RunSpec, images: int) -> None:
 
 
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-           folder: RunFolder) -> RunOutcome:
+           folder: RunFolder) -> Turns[RunOutcome]:
     make_deterministic()
     gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
     grid_noise = fixed_noise(gan, spec.seed)
@@ -365,7 +403,7 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
                 gan = second_run(gan, spec.seed, spec.compile)
                 order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
-            row, logged, seconds = run_epoch(gan, data, order, steps, epoch, progress)
+            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
             eval_started = time.perf_counter()
             if evaluation is not None and evaluation_due(spec, epoch):
                 progress.evaluating(epoch)
