@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterator, Protocol, TypeVar
+from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import torch
 
@@ -36,7 +36,7 @@ from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import RunEvaluation, ensure_calibration, load_references
 from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
-from harness.steps import STAT_NAMES, Gan, train_step
+from harness.steps import STAT_NAMES, Gan, latent_sizes, train_step
 from harness.storage import (
     check_writable,
     code_version,
@@ -140,17 +140,47 @@ def steps_per_epoch(recipe: Recipe, images: int, protocol: str) -> int:
     return math.ceil((recipe.original_images if protocol == "steps" else images) / recipe.batch_size)
 
 
-def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None,
-                steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None, steps: int | None = None,
+                ahead: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
     """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back. By
     default one pass over the images; ``step`` counts from 0 in each epoch, as the originals' loops do. The
     variant's draws at the epoch's start and end are made here (seed contract), the latter once the last step is
-    taken."""
+    taken. ``ahead``: the epoch's batch order and noise are drawn before its first step (``plan_epoch``)."""
     order = order or BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, gan.device)
+    steps = steps or math.ceil(len(data) / gan.recipe.batch_size)
     gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-start", gan.generator))
-    for step, indices in enumerate(order.batches(steps or math.ceil(len(data) / gan.recipe.batch_size))):
-        yield step, train_step(gan, data.batch(indices), step)
+    batches: Iterable[torch.Tensor]
+    latent: Callable[[int], torch.Tensor]
+    batches, latent = plan_epoch(gan, order, steps) if ahead else (order.batches(steps), gan.latent)
+    for step, indices in enumerate(batches):
+        yield step, train_step(gan, data.batch(indices), step, latent)
     gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-end", gan.generator))
+
+
+class PlannedNoise:
+    """An epoch's latent noise drawn ahead, handed to its steps in drawing order (a step's ``latent``)."""
+
+    def __init__(self, noise: torch.Tensor):
+        self.noise, self.used = noise, 0
+
+    def __call__(self, n: int) -> torch.Tensor:
+        self.used += n
+        return self.noise[self.used - n:self.used]
+
+
+def plan_epoch(gan: Gan, order: BatchOrder, steps: int) -> tuple[list[torch.Tensor], PlannedNoise]:
+    """The epoch's batches and latent noise drawn before its first step, in the order per-step drawing makes those
+    draws (a pass's DataLoader draws as the previous pass runs out, then each step's noise), the noise moved to the
+    device in one copy: what a captured step needs, static inputs. It equals per-step drawing when the steps draw
+    nothing else from the same streams: on CUDA always (dropout draws from the device's generator); on the CPU
+    unless a pass starts after the epoch's first step of a variant with dropout (udacity, nll-softmax under
+    --protocol steps), whose masks come from the stream of that pass's DataLoader draw (tests/test_engine.py)."""
+    batches: list[torch.Tensor] = []
+    noise: list[torch.Tensor] = []
+    for indices in order.batches(steps):
+        batches.append(indices)
+        noise.extend(gan.recipe.latent.sample(size) for size in latent_sizes(gan.recipe, len(indices)))
+    return batches, PlannedNoise(torch.cat(noise).to(gan.device))
 
 
 def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch: int,

@@ -1,6 +1,7 @@
 """The many-runs engine: runs interleaved in one process equal, byte for byte, the same runs trained alone."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
@@ -11,15 +12,19 @@ import pytest
 import torch
 
 import harness.train
-from harness.engine import train_together
+from harness.data import BatchOrder, DeviceImages, load_split
+from harness.engine import RunStreams, train_together
 from harness.errors import StudyError
 from harness.planning import RunSpec
 from harness.run_folder import COMPLETE, INTERRUPTED, RunFolder
+from harness.seed_contract import start_script
+from harness.seeding import capture_rng
 from harness.storage import load_checkpoint
-from harness.train import RunOutcome, train_run
+from harness.train import RunOutcome, epoch_steps, train_run
 from tests.conftest import build_panel, make_spec
-from variants import get_variant
+from variants import VARIANTS, get_variant
 
+CPU = torch.device("cpu")
 ONE_THREAD = 1  # every run here, engine and lone alike: two threads on a loaded 2-core machine are 10x slower
 # What a checkpoint holds that must not depend on how the run was scheduled (its timings are wall-clock).
 CHECKPOINT_KEYS = ("run", "gan", "rng", "epoch", "metrics", "log", "pending_batches")
@@ -175,3 +180,42 @@ def test_the_engine_refuses_what_it_cannot_make_per_run(change, refusal, data_ro
     with pytest.raises(StudyError, match=refusal):
         train_together([spec, change(spec)], False, print, print)
     assert not spec.folder.path.exists()
+
+
+def test_without_per_run_streams_interleaved_runs_draw_each_others_numbers(data_root, tmp_path, monkeypatch):
+    """The control: with the global streams shared, the second run's seeding and draws land in the first's."""
+    monkeypatch.setattr(RunStreams, "active", contextlib.nullcontext)
+    specs = [run_spec("torch7-mlp", data_root, tmp_path / "engine", seed=seed, epochs=2, limit=64) for seed in (0, 1)]
+    together(specs)
+    first = specs[0]
+    assert first.folder.metrics_path.read_bytes() != alone(first, tmp_path / "alone").metrics_path.read_bytes()
+
+
+def epochs_of(name: str, data_root: Path, limit: int, steps: int, ahead: bool) -> tuple[torch.Tensor, dict, dict]:
+    """Two epochs of ``steps`` steps through epoch_steps, drawn per step or ahead: every step's statistics, the
+    models and optimizers after them, and the RNG streams as the epoch-end draws left them."""
+    gan = start_script(VARIANTS[name], frozenset(), 0, CPU)
+    images = load_split(data_root, "mnist", "train", limit).images
+    data = DeviceImages(images, CPU, gan.recipe.pixel_range, gan.recipe.flatten_real)
+    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, CPU)
+    stats = [values for _ in range(2) for _, values in epoch_steps(gan, data, order, steps, ahead)]
+    return torch.stack(stats), gan.state_dict(), capture_rng()
+
+
+@pytest.mark.parametrize("name, limit, steps", [
+    ("torch7-mlp", 64, 5),  # shuffled passes of 2 batches starting mid-epoch; noise on the shuffle's own stream
+    ("dcgan-xavier", 64, 3),  # the progress bar's DataLoader draw at each epoch start, demonstrate() at its end
+    ("udacity", 128, 2),  # dropout on the stream of the DataLoader's draws, each pass starting with its epoch
+    ("infogan", 100, 2)])  # one z per step, shared by D and G
+def test_an_epoch_plan_drawn_ahead_equals_drawing_per_step(name, limit, steps, data_root):
+    planned, drawn = epochs_of(name, data_root, limit, steps, True), epochs_of(name, data_root, limit, steps, False)
+    assert all(map(same, planned, drawn))
+
+
+def test_on_the_cpu_a_plan_misses_dropout_before_a_pass_that_starts_mid_epoch(data_root):
+    """udacity's dropout draws from torch's CPU stream, which the DataLoader's base seed also draws from: with 4
+    steps an epoch over 3-batch passes, the second pass starts at epoch 1's step 3, and drawing it ahead puts its
+    draw before the dropout of steps 0-2, so every step's masks move. (On CUDA dropout draws from the device's
+    generator.)"""
+    planned, drawn = epochs_of("udacity", data_root, 192, 4, True), epochs_of("udacity", data_root, 192, 4, False)
+    assert not torch.equal(planned[0][0], drawn[0][0])
