@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import harness.train
+from harness import cli
 from harness.data import BatchOrder, DeviceImages, load_split
 from harness.engine import RunStreams, train_together
 from harness.errors import StudyError
 from harness.planning import RunSpec
-from harness.run_folder import COMPLETE, INTERRUPTED, RunFolder
+from harness.run_folder import COMPLETE, INTERRUPTED, RunFolder, run_folders
 from harness.seed_contract import start_script
 from harness.seeding import capture_rng
 from harness.storage import load_checkpoint
@@ -219,3 +221,21 @@ def test_on_the_cpu_a_plan_misses_dropout_before_a_pass_that_starts_mid_epoch(da
     generator.)"""
     planned, drawn = epochs_of("udacity", data_root, 192, 4, True), epochs_of("udacity", data_root, 192, 4, False)
     assert not torch.equal(planned[0][0], drawn[0][0])
+
+
+def test_study_run_with_the_engine_writes_what_local_runs_write(data_root, tmp_path):
+    common = ["run", "torch7-mlp", "nll-softmax", "--seeds", "2", "--epochs", "2", "--limit", "64", "--threads", "1",
+              "--eval-every", "0", "--data-root", str(data_root), "--quiet"]
+    engine = CliRunner().invoke(cli.app, common + ["--results", str(tmp_path / "engine"), "--executor", "engine"])
+    local = CliRunner().invoke(cli.app, common + ["--results", str(tmp_path / "local")])
+    assert engine.exit_code == 0 and local.exit_code == 0, engine.output + local.output
+    runs = [folder.run_id for folder in run_folders(tmp_path / "local")]
+    assert len(runs) == 4 and sorted(folder.run_id for folder in run_folders(tmp_path / "engine")) == sorted(runs)
+    for run in runs:
+        assert_same_run(RunFolder.of(tmp_path / "engine", run), RunFolder.of(tmp_path / "local", run))
+
+
+def test_the_engine_takes_no_jobs(data_root, tmp_path):
+    result = CliRunner().invoke(cli.app, ["run", "udacity", "--executor", "engine", "--jobs", "2", "--data-root",
+                                          str(data_root), "--results", str(tmp_path)])
+    assert result.exit_code == 1 and "the engine trains every run in this process" in result.stderr
