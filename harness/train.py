@@ -2,7 +2,9 @@
 
 Per-step statistics stay on the device and are read once per epoch (and when the progress bar refreshes). After
 each epoch the run folder gets metrics.csv, writeup_log.csv, timings.csv, sample grids and a checkpoint holding the
-models, optimizers, every RNG state and the tables, so an interrupted run resumes to the same bytes.
+models, optimizers, every RNG state and the tables, so an interrupted run resumes to the same bytes. A run's work
+pauses after every step (``Turns``): alone it runs straight through, in the engine (harness/engine.py) it takes
+turns with other runs.
 """
 from __future__ import annotations
 
