@@ -149,13 +149,16 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help="A vari
 
 
 def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional[str], jobs: int) -> None:
-    if executor not in ("local", "ray"):
-        raise StudyError(f"unknown executor '{executor}'; use local or ray")
-    if executor == "local" and (address is not None or gpus_per_run is not None):
+    if executor not in ("local", "ray", "engine"):
+        raise StudyError(f"unknown executor '{executor}'; use local or ray (a process per run), or engine (every "
+                         f"run in this process)")
+    if executor != "ray" and (address is not None or gpus_per_run is not None):
         raise StudyError("--address and --gpus-per-run are options of --executor ray")
     if executor == "ray" and jobs > 1:
         raise StudyError("--jobs is for --executor local; Ray runs as many runs at once as the cluster has CPUs "
                          "(--threads per run)")
+    if executor == "engine" and jobs > 1:
+        raise StudyError("--jobs is for --executor local; the engine trains every run in this process, in turn")
     if executor == "ray":
         from harness.ray_executor import import_ray
 
@@ -181,7 +184,8 @@ def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
 
 def run_in_workers(specs: list[RunSpec], quiet: bool,
                    launch: Callable[[Callable[[Any], None], Callable[[RunSpec, str], None]], None]) -> None:
-    """Runs trained in other processes (--jobs, Ray): a line per finished or failed run, the others going on."""
+    """Runs trained without a progress bar each (--jobs, Ray, the engine): a line per finished or failed run, the
+    others going on."""
     from harness.progress import RunsBar
 
     with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
@@ -244,7 +248,8 @@ def run(
                               "RUN/tensorboard/; needs pip install -e \".[tensorboard]\".")] = False,
     executor: Annotated[str, typer.Option(
         "--executor", help="local: train here (one run at a time, or --jobs N); ray: each run is a Ray task, on a "
-                           "local Ray or a cluster (pip install -e \".[ray]\").")] = "local",
+                           "local Ray or a cluster (pip install -e \".[ray]\"); engine: every run in this process, "
+                           "stepping in turn, each equal to its lone run.")] = "local",
     address: Annotated[Optional[str], typer.Option(
         "--address", metavar="ADDR", help="With --executor ray: the Ray cluster to join ('auto': the one this "
                                           "machine is part of); omitted: start a local Ray.")] = None,
@@ -256,6 +261,7 @@ def run(
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
+    from harness.engine import train_together
     from harness.evaluator import ensure_panel
     from harness.jobs import train_in_parallel
     from harness.panel import PANEL_SEEDS
@@ -297,6 +303,9 @@ def run(
     if executor == "ray":
         run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
                                                                         failed))
+        return
+    if executor == "engine":
+        run_in_workers(specs, quiet, lambda done, failed: train_together(specs, force, done, failed))
         return
     if jobs > 1:
         run_in_workers(specs, quiet, lambda done, failed: train_in_parallel(specs, jobs, force, done, failed))

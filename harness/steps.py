@@ -9,6 +9,7 @@ The order of random draws matches the originals': D(real), z1, G(z1), D(fake), t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -127,13 +128,25 @@ def _update_g(gan: Gan, out_fake: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def train_step(gan: Gan, real: torch.Tensor, step: int) -> torch.Tensor:
-    """One iteration on one real batch; ``step`` counts from 0 within the epoch. Returns STAT_NAMES values."""
+def latent_sizes(recipe: Recipe, n: int) -> tuple[int, ...]:
+    """The latent batches a step on n real images draws, in its order: one z that D and G share, or z1 for D's
+    fakes and then z2 for G's update."""
+    if recipe.shared_forward:
+        return (n,)
+    return n, n if recipe.g_batch == "real" else recipe.batch_size
+
+
+def train_step(gan: Gan, real: torch.Tensor, step: int,
+               latent: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
+    """One iteration on one real batch; ``step`` counts from 0 within the epoch. Returns STAT_NAMES values.
+    ``latent(n)`` gives the step's noise: by default drawn at its moment, as the original draws it; an epoch plan
+    (train.plan_epoch) hands out noise drawn ahead."""
     recipe, generator, discriminator = gan.recipe, gan.generator, gan.discriminator
+    latent = latent or gan.latent
     n = real.shape[0]
     d_due = step % recipe.d_every == 0
     if recipe.shared_forward:
-        fake = generator(gan.latent(n))
+        fake = generator(latent(n))
         out_real, out_fake = discriminator(real), discriminator(fake)
         # G's graph is reused after D's backward, so D's backward must keep it.
         d_terms = _update_d(gan, out_real, out_fake, retain_graph=True) if d_due else None
@@ -142,8 +155,8 @@ def train_step(gan: Gan, real: torch.Tensor, step: int) -> torch.Tensor:
         return _stats(gan, out_real, out_fake, d_terms, g_loss)
     out_real = discriminator(real)
     # The originals that skip .detach() here give identical updates: G's stray gradients are zeroed before use.
-    out_fake = discriminator(generator(gan.latent(n)).detach())
+    d_size, g_size = latent_sizes(recipe, n)
+    out_fake = discriminator(generator(latent(d_size)).detach())
     d_terms = _update_d(gan, out_real, out_fake, retain_graph=False) if d_due else None
-    g_batch = n if recipe.g_batch == "real" else recipe.batch_size
-    g_loss = _update_g(gan, discriminator(generator(gan.latent(g_batch))))
+    g_loss = _update_g(gan, discriminator(generator(latent(g_size))))
     return _stats(gan, out_real, out_fake, d_terms, g_loss)

@@ -2,17 +2,21 @@
 
 Per-step statistics stay on the device and are read once per epoch (and when the progress bar refreshes). After
 each epoch the run folder gets metrics.csv, writeup_log.csv, timings.csv, sample grids and a checkpoint holding the
-models, optimizers, every RNG state and the tables, so an interrupted run resumes to the same bytes.
+models, optimizers, every RNG state and the tables, so an interrupted run resumes to the same bytes. A run's work
+pauses after every step (``Turns``): alone it runs straight through, in the engine (harness/engine.py) it takes
+turns with other runs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import inspect
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import torch
 
@@ -34,7 +38,7 @@ from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import RunEvaluation, ensure_calibration, load_references
 from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
-from harness.steps import STAT_NAMES, Gan, train_step
+from harness.steps import STAT_NAMES, Gan, latent_sizes, train_step
 from harness.storage import (
     check_writable,
     code_version,
@@ -45,6 +49,32 @@ from harness.storage import (
 )
 from harness.tensorboard import epoch_logger
 from harness.variant import Recipe, Variant
+
+T = TypeVar("T")
+# A run's work as a generator that pauses (yields None) after every training step and returns its result. Alone it
+# runs to its end at once (``to_end``); the engine (harness/engine.py) resumes many runs in turn at those pauses.
+Turns = Generator[None, None, T]
+
+
+def to_end(turns: Turns[T]) -> T:
+    """Run work that pauses to its end, without pausing."""
+    try:
+        while True:
+            next(turns)
+    except StopIteration as finished:
+        return finished.value
+    except BaseException as error:  # e.g. Ctrl-C that arrived between two steps, while the run was paused
+        end_paused(turns, error)
+        raise
+
+
+def end_paused(turns: Turns, error: BaseException) -> None:
+    """End a paused run as if ``error`` had arrived inside its step: raised at its pause, so its folder says
+    interrupted (or failed) and its lock is released now, not when the generator is garbage-collected (which
+    would close it with GeneratorExit and record that as the run's failure)."""
+    if inspect.getgeneratorstate(turns) == inspect.GEN_SUSPENDED:
+        with contextlib.suppress(BaseException):  # the run re-raises it: the caller raises it once, itself
+            turns.throw(error)
 
 
 @dataclass(frozen=True)
@@ -112,35 +142,70 @@ def steps_per_epoch(recipe: Recipe, images: int, protocol: str) -> int:
     return math.ceil((recipe.original_images if protocol == "steps" else images) / recipe.batch_size)
 
 
-def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None,
-                steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None, steps: int | None = None,
+                ahead: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
     """One epoch in the original DataLoader's batch order: (step, statistics) per step, nothing read back. By
     default one pass over the images; ``step`` counts from 0 in each epoch, as the originals' loops do. The
     variant's draws at the epoch's start and end are made here (seed contract), the latter once the last step is
-    taken."""
+    taken. ``ahead``: the epoch's batch order and noise are drawn before its first step (``plan_epoch``)."""
     order = order or BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, gan.device)
+    steps = steps or math.ceil(len(data) / gan.recipe.batch_size)
     gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-start", gan.generator))
-    for step, indices in enumerate(order.batches(steps or math.ceil(len(data) / gan.recipe.batch_size))):
-        yield step, train_step(gan, data.batch(indices), step)
+    batches: Iterable[torch.Tensor]
+    latent: Callable[[int], torch.Tensor]
+    batches, latent = plan_epoch(gan, order, steps) if ahead else (order.batches(steps), gan.latent)
+    for step, indices in enumerate(batches):
+        yield step, train_step(gan, data.batch(indices), step, latent)
     gan.drawn.update(make_draws(gan.variant, gan.fixes, "epoch-end", gan.generator))
 
 
+class PlannedNoise:
+    """An epoch's latent noise drawn ahead, handed to its steps in drawing order (a step's ``latent``)."""
+
+    def __init__(self, noise: torch.Tensor):
+        self.noise, self.used = noise, 0
+
+    def __call__(self, n: int) -> torch.Tensor:
+        self.used += n
+        return self.noise[self.used - n:self.used]
+
+
+def plan_epoch(gan: Gan, order: BatchOrder, steps: int) -> tuple[list[torch.Tensor], PlannedNoise]:
+    """The epoch's batches and latent noise drawn before its first step, in the order per-step drawing makes those
+    draws (a pass's DataLoader draws as the previous pass runs out, then each step's noise), the noise moved to the
+    device in one copy: what a captured step needs, static inputs. It equals per-step drawing when the steps draw
+    nothing else from the same streams: on CUDA always (dropout draws from the device's generator); on the CPU
+    unless a pass starts after the epoch's first step of a variant with dropout (udacity, nll-softmax under
+    --protocol steps), whose masks come from the stream of that pass's DataLoader draw (tests/test_engine.py)."""
+    batches: list[torch.Tensor] = []
+    noise: list[torch.Tensor] = []
+    for indices in order.batches(steps):
+        batches.append(indices)
+        noise.extend(gan.recipe.latent.sample(size) for size in latent_sizes(gan.recipe, len(indices)))
+    return batches, PlannedNoise(torch.cat(noise).to(gan.device))
+
+
 def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch: int,
-              progress: Progress) -> tuple[dict, list[dict], float]:
-    started = time.perf_counter()
+              progress: Progress) -> Turns[tuple[dict, list[dict], float]]:
+    """One epoch, pausing after every step (see ``Turns``); returns its metrics row, its logged steps and the
+    seconds it computed, the pauses left out (in the engine other runs' turns fall into them)."""
     logged_steps = set(gan.variant.log_every(steps))
     totals = torch.zeros(len(STAT_NAMES), device=gan.device)
     logged: dict[int, torch.Tensor] = {}
     stats = totals
+    seconds, resumed = 0.0, time.perf_counter()
     for step, stats in epoch_steps(gan, data, order, steps):
         totals += stats
         if step in logged_steps:
             logged[step] = stats
         progress.step(step + 1, functools.partial(_live_means, totals, step + 1))
+        seconds += time.perf_counter() - resumed
+        yield
+        resumed = time.perf_counter()
     row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
     log_rows = [{"epoch": epoch, "step": step, **_single_step(values.tolist())}
                 for step, values in sorted(logged.items())]
-    return row, log_rows, time.perf_counter() - started
+    return row, log_rows, seconds + time.perf_counter() - resumed
 
 
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
@@ -202,6 +267,11 @@ def _check_resumable(spec: RunSpec, previous: Manifest) -> None:
 def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> RunOutcome:
     """Train (or resume, or skip) one run. Raises StudyError for bad input; KeyboardInterrupt leaves it resumable.
     The run is locked for the whole call: one writer per run folder."""
+    return to_end(training(spec, progress, force))
+
+
+def training(spec: RunSpec, progress: Progress | None = None, force: bool = False) -> Turns[RunOutcome]:
+    """What ``train_run`` does, pausing after every training step; the run stays locked while paused."""
     progress = progress or SilentProgress()
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -221,18 +291,18 @@ def train_run(spec: RunSpec, progress: Progress | None = None, force: bool = Fal
             _check_batches(spec, len(split.images))
             if previous is not None and previous.epochs_done:  # epochs to resume from
                 _check_same_data(spec.run_id, previous, split, spec.data_root)
-            outcome = _train_in_place_or_beside(spec, split, previous, progress, force)
+            outcome = yield from _train_in_place_or_beside(spec, split, previous, progress, force)
         progress.end_run(outcome)
         return outcome
 
 
 def _train_in_place_or_beside(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-                              force: bool) -> RunOutcome:
+                              force: bool) -> Turns[RunOutcome]:
     """--force over an existing run trains beside it and swaps the new run in once it is complete: the old run
     stays whole and in place whatever is killed when."""
     if not (force and spec.folder.path.exists()):
-        return _train(spec, split, previous, progress, spec.folder)
-    outcome = _train(spec, split, None, progress, spec.folder.replacement())
+        return (yield from _train(spec, split, previous, progress, spec.folder))
+    outcome = yield from _train(spec, split, None, progress, spec.folder.replacement())
     spec.folder.swap_in(spec.folder.replacement())
     return dataclasses.replace(outcome, folder=spec.folder)
 
@@ -333,7 +403,7 @@ def _check_batches(spec: RunSpec, images: int) -> None:
 
 
 def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Progress,
-           folder: RunFolder) -> RunOutcome:
+           folder: RunFolder) -> Turns[RunOutcome]:
     make_deterministic()
     gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
     grid_noise = fixed_noise(gan, spec.seed)
@@ -365,7 +435,7 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
             if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
                 gan = second_run(gan, spec.seed, spec.compile)
                 order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
-            row, logged, seconds = run_epoch(gan, data, order, steps, epoch, progress)
+            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
             eval_started = time.perf_counter()
             if evaluation is not None and evaluation_due(spec, epoch):
                 progress.evaluating(epoch)
