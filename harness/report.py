@@ -23,7 +23,7 @@ from harness.arms import Arm
 from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, Unmeasurable, digits_hold, judge
 from harness.errors import StudyError
 from harness.original_logs import place, sentence, summarise
-from harness.panel import DIGIT_SCORES, PANEL_SEEDS
+from harness.panel import DIGIT_SCORES, PANEL_SEEDS, PRIMARY_SEED
 from harness.report_render import (
     Block,
     Figure,
@@ -246,9 +246,16 @@ class ReportBuilder:
         flags = [f"--dataset {data.dataset}", f"--split {data.split}"]
         if data.limit is not None:
             flags.append(f"--limit {data.limit}")
+        if self.runs[0].manifest.protocol == "steps":  # one protocol per report
+            flags.append("--protocol steps")
         epochs = {r.epochs for r in self.runs}
-        if len(epochs) == 1:
+        at_recipe = all(r.variant in self.variants and r.epochs == self.variants[r.variant].recipe.epochs
+                        for r in self.runs)
+        if len(epochs) == 1 and not at_recipe:  # runs at their write-ups' own length need no --epochs
             flags.append(f"--epochs {epochs.pop()}")
+        threads = {r.manifest.cpu_threads for r in self.runs if r.manifest.device_type == "cpu"}
+        if len(threads) == 1:  # CPU results depend on the thread count
+            flags.append(f"--threads {threads.pop()}")
         if len(self.eval_ns()) == 1:
             flags.append(f"--eval-samples {self.eval_ns()[0]}")
         flags += [f"--data-root {data.root}", f"--results {self.results}"]
@@ -407,12 +414,23 @@ class ReportBuilder:
                     f"significant one; section 9 says which pairs differ.")
         data = self.runs[0].manifest.data
         if data.split != "train" or data.images < FULL_TRAIN_IMAGES:
-            epochs = sorted({r.epochs for r in self.runs})
-            own = sorted({self.variants[r.variant].recipe.epochs for r in self.runs if r.variant in self.variants})
-            text += (f" The runs trained on {data.images:,} images for {', '.join(map(str, epochs))} epochs (the "
-                     f"write-ups: 60,000 images for {', '.join(map(str, own))} epochs): this shows how each recipe "
-                     f"starts, not where it ends, so a fail here is not a verdict on the write-up.")
+            text += " " + self.data_caveat(data.images)
         return text
+
+    def data_caveat(self, images: int) -> str:
+        """What training on fewer images than the write-ups' 60,000 allows one to conclude."""
+        short = any(r.epochs < self.variants[r.variant].recipe.epochs for r in self.runs if r.variant in self.variants)
+        step_matched = self.runs[0].manifest.protocol == "steps"
+        if short:
+            return (f"The runs trained on {images:,} images for fewer epochs than their write-ups' (60,000 images): "
+                    f"this shows how each recipe starts, not where it ends, so a fail here is not a verdict on the "
+                    f"write-up.")
+        if step_matched:
+            return (f"The runs took the write-ups' own number of epochs and optimizer steps, but over {images:,} "
+                    f"images recycled instead of 60,000: a verdict here is on the recipe trained on less data, which "
+                    f"can overfit sooner than the original.")
+        return (f"The runs took the write-ups' epochs over {images:,} images instead of 60,000, so far fewer optimizer "
+                f"steps than the originals (`--protocol steps` matches them): this shows how each recipe starts.")
 
     # 2. Setup --------------------------------------------------------------------------------------------------
     def setup(self) -> list[Block]:
@@ -920,7 +938,7 @@ class ReportBuilder:
         for arm in self.ordered(self.arms):
             group = self.arms[arm]
             members = {f"evaluator seed {seed}": self.arm_verdict(arm, view)[0]
-                       for seed, view in self.panel_views(group).items()}
+                       for seed, view in self.panel_views(group).items() if seed != PRIMARY_SEED}
             cuts = {f"cuts {shift:+d} rung": self.arm_verdict(arm, group, shift)[0] for shift in CUT_SHIFTS}
             rows.append(moved_row(self.labels[arm], "headline", self.arm_verdict(arm)[0], members | cuts))
             if not arm.is_faithful or arm.variant not in self.variants:
@@ -928,7 +946,8 @@ class ReportBuilder:
             variant = self.variants[arm.variant]
             views = self.panel_views(group)
             for claim in variant.claims:
-                members = {f"evaluator seed {seed}": judge(claim, view, variant).kind for seed, view in views.items()}
+                members = {f"evaluator seed {seed}": judge(claim, view, variant).kind for seed, view in views.items()
+                           if seed != PRIMARY_SEED}
                 cuts = {f"cuts {shift:+d} rung": judge(claim, group, variant, shift).kind for shift in CUT_SHIFTS}
                 rows.append(moved_row(self.labels[arm], claim.key, judge(claim, group, variant).kind, members | cuts))
         if not rows:
@@ -938,8 +957,9 @@ class ReportBuilder:
         blocks.append(Text(f"{len(fragile)} of {len(frame)} verdicts are fragile" + (
             ": " + "; ".join(f"{r['arm']} {r['verdict of']}" for _, r in fragile.iterrows()) + "." if len(fragile)
             else ".")))
-        blocks.append(Table("verdict_moves", frame, "Each verdict as the primary evaluator gives it, by each "
-                                                    "evaluator of the panel, and with the cuts moved"))
+        blocks.append(Table("verdict_moves", frame, f"Each verdict as the primary evaluator (seed {PRIMARY_SEED}) "
+                                                    f"gives it, by each other evaluator of the panel, and with the "
+                                                    f"cuts moved"))
         return blocks
 
     def build(self) -> list[Block]:
