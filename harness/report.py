@@ -109,7 +109,11 @@ class Ladder:
     @property
     def fids(self) -> dict[str, float]:
         """The ladder's FIDs (the controls are not rungs of it)."""
-        return {row["name"]: float(row["fid"]) for row in self.rows if row["kind"] == "ladder"}
+        return self.scores("fid")
+
+    def scores(self, score: str) -> dict[str, float]:
+        """One score of every rung of the ladder."""
+        return {row["name"]: float(row[score]) for row in self.rows if row["kind"] == "ladder"}
 
     @property
     def controls(self) -> list[dict]:
@@ -119,15 +123,16 @@ class Ladder:
     def real(self) -> dict:
         return row_named(self.rows, FLOOR)
 
-    def place(self, fid: float) -> str:
-        """Where a FID sits on the ladder, in words."""
-        ordered = sorted(self.fids.items(), key=lambda item: item[1])
-        below = [item for item in ordered if item[1] <= fid]
-        above = [item for item in ordered if item[1] > fid]
+    def place(self, value: float, score: str = "fid") -> str:
+        """Where a FID (or another score of the ladder's rows, e.g. KID) sits on the ladder, in words."""
+        rungs = self.scores(score)
+        ordered = sorted(rungs.items(), key=lambda item: item[1])
+        below = [item for item in ordered if item[1] <= value]
+        above = [item for item in ordered if item[1] > value]
         if not below:
             return f"below the real-data floor of {fmt(ordered[0][1])}"
         if not above:
-            return f"above the uniform-noise ceiling of {fmt(self.fids.get(CEILING, ordered[-1][1]))}"
+            return f"above the uniform-noise ceiling of {fmt(rungs.get(CEILING, ordered[-1][1]))}"
         return f"between {below[-1][0]} at {fmt(below[-1][1])} and {above[0][0]} at {fmt(above[0][1])}"
 
 
@@ -325,7 +330,7 @@ class ReportBuilder:
         recipe's start says nothing of where it ends. ``group``: the arm's runs as one panel member scored them
         (default: the primary's); ``shift``: the cuts moved along the ladder."""
         group = group or self.arms[arm]
-        fid = spread(final_values(group, "fid"))["mean"]
+        fid, kid = spread(final_values(group, "fid"))["mean"], spread(final_values(group, "kid"))["mean"]
         classes = spread(final_values(group, "classes_covered"))["mean"]
         failures = [f for f in (self.failure(r) for r in group) if f]
         seeds = Counter(self.seed_verdict(r, shift) for r in group)
@@ -335,6 +340,7 @@ class ReportBuilder:
         recipe = self.variants[arm.variant].recipe.epochs if arm.variant in self.variants else arm.epochs
         row = {"final FID": fid, "n": ladder.n if ladder else math.nan,
                "ladder": ladder.place(fid) if ladder and not math.isnan(fid) else "",
+               "final KID": kid, "KID ladder": ladder.place(kid, "kid") if ladder and not math.isnan(kid) else "",
                "real-data floor": ladder.fids.get(FLOOR, math.nan) if ladder else math.nan,
                "uniform-noise ceiling": ladder.fids.get(CEILING, math.nan) if ladder else math.nan,
                "classes covered": classes, "failed seeds": len(failures), "seeds": len(group),
@@ -367,6 +373,8 @@ class ReportBuilder:
         parts.append(f"final FID {fmt(row['final FID'])}"
                  + (f" at n = {row['n']}, {row['ladder']} (real-data floor {fmt(row['real-data floor'])})"
                     if row["ladder"] else " (no calibration at this n)"))
+        if row.get("KID ladder"):  # KID: less biased at small n than FID, placed on the same ladder
+            parts.append(f"final KID {fmt(row['final KID'])}, {row['KID ladder']}")
         parts.append(f"{fmt(row['classes covered'])} class{'' if row['classes covered'] == 1 else 'es'} covered")
         if row.get("panel"):
             parts.append(row["panel"])
