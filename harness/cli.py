@@ -23,7 +23,7 @@ from harness.catalogue import load_catalogue
 from harness.config import MIN_EVAL_SAMPLES, SEED_MAX, THREADS_MAX, load_config, resolve_data_root
 from harness.errors import StudyError
 from harness.listing import paragraph, print_lines, text_width, variant_details, variant_list
-from harness.signals import Terminated, terminate_as_interrupt
+from harness.signals import StoppedBeforeTraining, Terminated, preparing, terminate_as_interrupt
 from harness.storage import check_writable
 
 if TYPE_CHECKING:
@@ -73,6 +73,10 @@ def friendly_errors(command: Callable) -> Callable:
             print(f"error: {error.strerror or error}{where}; free space or fix the path or permissions, then re-run "
                   f"the same command (completed epochs are kept)", file=sys.stderr)
             raise typer.Exit(1) from None
+        except StoppedBeforeTraining as interrupt:
+            print("interrupted before any run started: nothing was trained; re-run the same command to start",
+                  file=sys.stderr)
+            raise typer.Exit(143 if interrupt.terminated else 130) from None
         except KeyboardInterrupt as interrupt:
             print("interrupted: an unfinished run keeps its last completed epoch; re-run the same command to "
                   "resume it", file=sys.stderr)
@@ -295,7 +299,7 @@ def run(
     for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
                                                             for s in specs if s.eval_every}):
         with working(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
-                             f"in {results_folder / 'evaluators'})"):
+                             f"in {results_folder / 'evaluators'})"), preparing():
             panel = ensure_panel(results_folder, root, name, chosen_split)
         warn_reference_overlap([s for s in specs if (s.results, s.dataset, s.split) ==
                                 (results_folder, name, chosen_split)], panel[0][1].protocol,

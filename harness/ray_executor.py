@@ -18,6 +18,7 @@ from harness.errors import StudyError
 from harness.jobs import one_line as describe_failure
 from harness.jobs import portable, train_by_name
 from harness.planning import RunSpec
+from harness.signals import preparing
 from harness.storage import atomic_write_text, check_writable
 from harness.train import RunOutcome
 
@@ -44,11 +45,13 @@ def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_pe
         return
     started = not ray.is_initialized()
     if started:  # address None starts a local Ray; "auto" joins the cluster this machine belongs to
-        join(ray, address)
+        with preparing():  # starting Ray or reaching a cluster takes seconds, before any run is sent
+            join(ray, address)
     try:
         specs = [absolute_paths(spec) for spec in specs]
-        for results in sorted({spec.results for spec in specs}):
-            check_results_visible(ray, results, task_resources(specs[0], gpus_per_run))
+        with preparing():  # every node reads a token back before any run is sent
+            for results in sorted({spec.results for spec in specs}):
+                check_results_visible(ray, results, task_resources(specs[0], gpus_per_run))
         train_all(ray, specs, force, gpus_per_run, on_done, on_failed)
     finally:
         if started:

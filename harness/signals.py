@@ -12,6 +12,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: unwinds like Ctrl-C, so every run in progress is marked interrupted and resumes later."""
 
 
+class StoppedBeforeTraining(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a command was still preparing (building evaluators, starting or joining Ray): no run
+    had started, so none has an epoch to keep. ``terminated`` says which signal it was."""
+
+    def __init__(self, terminated: bool):
+        super().__init__()
+        self.terminated = terminated
+
+
 _training = [False]  # in a worker process: whether a run is being trained right now
 
 
@@ -44,3 +53,12 @@ def training() -> Iterator[None]:
         yield
     finally:
         _training[0] = False
+
+
+@contextlib.contextmanager
+def preparing() -> Iterator[None]:
+    """A stretch of a command before any of its runs starts: an interrupt in it is told apart from one mid-run."""
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        raise StoppedBeforeTraining(isinstance(interrupt, Terminated)) from None

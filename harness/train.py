@@ -328,9 +328,13 @@ def _previous_attempt(spec: RunSpec, force: bool) -> Manifest | None:
 
 
 def _check_same_data(run_id: str, previous: Manifest, split: Split, data_root: Path) -> None:
-    """The images must be the ones the run started on (runs of an older version recorded no hash)."""
+    """The images must be the ones the run started on. A run of an older version recorded no hash, so nothing could
+    show that: it is refused rather than continued unchecked."""
     recorded, now_there = previous.data.sha256, images_sha256(split.images)
-    if recorded and recorded != now_there:
+    if not recorded:
+        raise StudyError(f"run {run_id} was trained by an older version of the suite, which recorded no hash of its "
+                         f"training images, so they cannot be checked; retrain it with `study run --force`")
+    if recorded != now_there:
         raise StudyError(f"run {run_id} was trained on images with SHA-256 {recorded[:12]}, but {data_root} now "
                          f"gives {now_there[:12]} ({', '.join(split.files)}); pass the --data-root it was trained "
                          f"from ({previous.data.root}), or --force to retrain it")
@@ -357,14 +361,17 @@ RESUME_KEYS = ("gan", "rng", "epoch", "metrics", "log", "timings", "pending_batc
 
 
 def _resume_state(folder: RunFolder, run_id: str) -> dict:
-    """The checkpoint of this very run, with everything a resume reads; checkpoints of an older version name no
-    run."""
+    """The checkpoint of this very run, with everything a resume reads. One of an older version names no run, so
+    nothing shows it is this run's (another seed's would continue silently): it is refused."""
     state = load_checkpoint(folder.checkpoint_path)
     missing = [key for key in RESUME_KEYS if key not in state] if isinstance(state, dict) else list(RESUME_KEYS)
     if missing:
         raise StudyError(f"checkpoint {folder.checkpoint_path} lacks {', '.join(missing)}; put back the run's own "
                          f"checkpoint or pass --force to retrain run {run_id}")
-    if state.get("run", run_id) != run_id:
+    if "run" not in state:
+        raise StudyError(f"checkpoint {folder.checkpoint_path} names no run (an older version of the suite wrote "
+                         f"it), so it cannot be checked to be run {run_id}'s; retrain it with `study run --force`")
+    if state["run"] != run_id:
         raise StudyError(f"checkpoint {folder.checkpoint_path} is of run {state['run']}, not {run_id}; put back the "
                          f"run's own checkpoint or pass --force to retrain it")
     return state

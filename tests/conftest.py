@@ -10,6 +10,7 @@ import torch
 from harness.evaluator import build_evaluator
 from harness.panel import PANEL_SEEDS
 from harness.planning import RunSpec
+from harness.variant import Fixes, Variant
 from variants import get_variant
 
 TRAIN_IMAGES, TEST_IMAGES = 300, 200
@@ -84,6 +85,12 @@ def make_spec(variant: str, data_root: Path, results: Path, *, seed: int = 0, ep
               limit: int | None = 128, fixes: frozenset[str] = frozenset(), split: str = "train") -> RunSpec:
     return RunSpec(variant=get_variant(variant), fixes=fixes, seed=seed, epochs=epochs, dataset="mnist", split=split,
                    limit=limit, device=torch.device("cpu"), results=results, data_root=data_root)
+
+
+def small_limit(variant: Variant, fixes: Fixes = frozenset()) -> int:
+    """Two of the variant's batches, at most every synthetic training image (nll-softmax's 512 then take one partial
+    batch): runs stay tiny, and wherever the data allow an epoch has a second step for a resume to cut before."""
+    return min(2 * variant.recipe_for(fixes).batch_size, TRAIN_IMAGES)
 
 
 def build_panel(results: Path, data_root: Path, split: str = "test", epochs: int = 1) -> None:

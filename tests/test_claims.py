@@ -70,7 +70,7 @@ EVALUATOR, N = "cd" * 32, 500
 CLAIMS = [(name, claim) for name, v in VARIANTS.items() for claim in v.claims if claim.check and not claim.contradicted]
 BASE = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3, "d_accuracy": 0.7, "d_loss_real": 0.5,
         "d_loss_fake": 0.5, "d_loss_last": 1.0, "g_loss_last": 1.0, "fid": 50.0, "classes_covered": 10,
-        "confidence": 0.9, "precision": 0.6, "coverage": 0.6, "density": 0.5, "self_nn_ratio": 1.0,
+        "confidence": 0.9, "precision": 0.6, "coverage": 0.6, "density": 0.5, "kid": 0.01, "self_nn_ratio": 1.0,
         "eval_n_fake": N, "eval_n_real": N, **{f"class_{c}": 0.1 for c in range(10)}}
 
 

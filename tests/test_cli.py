@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import harness.evaluator
 import harness.train
 from harness import cli
 from harness.run_folder import RunFolder, run_folders
@@ -176,6 +177,18 @@ def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(harness.train, "train_run", interrupted)
     result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "8"))
     assert result.exit_code == 130 and "re-run the same command to resume" in result.stderr
+
+
+NOTHING_STARTED = "interrupted before any run started: nothing was trained; re-run the same command to start"
+
+
+def test_ctrl_c_while_the_evaluators_are_built_says_no_run_started(data_root, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(harness.evaluator, "ensure_panel", interrupted)
+    result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "8", "--eval-every", "1"))
+    assert result.exit_code == 130 and result.stderr.strip().splitlines()[-1] == NOTHING_STARTED
+    assert not run_folders(tmp_path)
 
 
 def test_help_teaches():

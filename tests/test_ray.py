@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,9 +20,11 @@ from typer.testing import CliRunner
 from harness import cli, ray_executor
 from harness.errors import StudyError
 from harness.planning import RunSpec
-from harness.run_folder import RunFolder
+from harness.run_folder import RunFolder, run_folders
+from harness.signals import Terminated
 from harness.train import RunOutcome, train_run
 from tests.conftest import make_spec
+from tests.test_cli import NOTHING_STARTED
 
 
 @pytest.fixture(scope="session")
@@ -189,3 +192,16 @@ def test_address_auto_without_a_cluster_names_the_fix(data_root, tmp_path, monke
     monkeypatch.setattr(ray_executor, "import_ray", lambda: NoCluster)
     with pytest.raises(StudyError, match=r"no Ray cluster on this machine \(--address auto\).*ray start --head"):
         ray_executor.train_on_ray([make_spec("udacity", data_root, tmp_path)], False, "auto", 0.0, print, print)
+
+
+@pytest.mark.parametrize("interrupt, code", [(KeyboardInterrupt, 130), (Terminated, 143)])
+def test_an_interrupt_while_ray_starts_says_no_run_started(interrupt, code, data_root, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) while Ray is still trying to reach its cluster: no run was sent, none has an epoch."""
+    def init(**kwargs):
+        raise interrupt
+    unreachable = SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: None)
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: unreachable)
+    result = CliRunner().invoke(cli.app, ["run", "udacity", "--executor", "ray", "--address", "auto", "--data-root",
+                                          str(data_root), "--results", str(tmp_path), "--eval-every", "0"])
+    assert result.exit_code == code and result.stderr.strip() == NOTHING_STARTED
+    assert not run_folders(tmp_path)

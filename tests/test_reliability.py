@@ -407,7 +407,9 @@ def _edit_checkpoint(folder: RunFolder, **changes) -> None:
     ("other-seed", "is of run udacity__mnist-test-first64__seed1, not udacity__mnist-test-first64__seed0"),
     ("other-variant", "does not hold udacity's models"),
     ("no-epoch", "lacks epoch"),
-    ("fashion-data", "was trained on images with SHA-256")])
+    ("fashion-data", "was trained on images with SHA-256"),
+    ("old-checkpoint", "names no run (an older version of the suite wrote it)"),
+    ("old-manifest", "recorded no hash of its training images")])
 def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_root, tmp_path):
     spec = replace(make_spec("udacity", data_root, tmp_path, epochs=3, limit=64, split="test"), eval_every=1,
                    eval_samples=32)
@@ -423,18 +425,26 @@ def test_a_resume_that_would_change_the_numbers_is_refused(change, needle, data_
                         eval_samples=32)
         _interrupted(other)
         shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
-        _edit_checkpoint(spec.folder, run=None)  # as a checkpoint of an older version, which names no run
+        _edit_checkpoint(spec.folder, run=spec.run_id)  # names this run: only its models can tell
     elif change == "no-epoch":
         _edit_checkpoint(spec.folder, epoch=None)
     elif change == "fashion-data":
         raw = data_root / "MNIST" / "raw"
         for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
             shutil.copy(data_root / "FashionMNIST" / "raw" / name, raw / name)
+    elif change == "old-checkpoint":
+        _edit_checkpoint(spec.folder, run=None)  # as checkpoints were written before they named their run
+    elif change == "old-manifest":  # as manifests were written before they recorded the images' hash
+        manifest = json.loads(spec.folder.manifest_path.read_text())
+        del manifest["data"]["sha256"]
+        spec.folder.manifest_path.write_text(json.dumps(manifest))
     before = _run_files(spec.folder)
     result = study(*run_args(data_root, tmp_path, "udacity", "--epochs", "3", "--limit", "64", "--eval-every",
                              "0" if change == "scoring-off" else "1", "--eval-samples",
                              "16" if change == "eval-samples" else "32"))
     assert_one_line_error(result, needle)
+    if change.startswith("old-"):  # scoring it again cannot check it either
+        assert_one_line_error(study("eval", str(spec.folder.path)), needle)
     assert _run_files(spec.folder) == before
 
 
