@@ -440,6 +440,10 @@ def report(
     dataset: DatasetOption = None,
     epochs: Annotated[Optional[int], count_option("--epochs", "E", "Only runs of E epochs.", minimum=1)] = None,
     config: ConfigOption = None,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="An interim report while runs train: every run's progress, curves so far, the claims "
+                          "already judgeable at the epochs reached, all marked provisional; written to OUT-partial/ "
+                          "(default RESULTS/report-partial/), never into the final report.")] = False,
 ):
     """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
     reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
@@ -447,17 +451,21 @@ def report(
     claim, the cost of each quirk (per single fix and all fixes, paired Wilcoxon) and which variants differ (Holm-
     corrected Mann-Whitney, effect sizes, the seeds each comparison needs). Tables also go to tables/*.csv (numbers
     only), figures to figures/."""
+    from harness.interim import InterimReport
     from harness.progress import working
-    from harness.report import Selection, write_report
+    from harness.report import ReportBuilder, Selection, write_report
     from variants import VARIANTS, get_variant
 
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
-    with working(stderr, "writing the report"):
-        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format,
-                            Selection(protocol, dataset, epochs))
+    where = (out or folder / "report").absolute()
+    if partial:  # a folder of its own: an interim report never replaces the final one
+        where = where.with_name(f"{where.name}-partial")
+    with working(stderr, f"writing the {'interim ' if partial else ''}report"):
+        path = write_report(folder, where, VARIANTS, variant_names, format, Selection(protocol, dataset, epochs),
+                            InterimReport if partial else ReportBuilder)
     stdout.print(f"report written: {path}", highlight=False)
 
 
