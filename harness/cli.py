@@ -237,7 +237,8 @@ def run(
     jobs: Annotated[int, count_option(
         "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
                        "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run: no plan, warm-up or "
+                                                        "progress.")] = False,
     eval_samples: Annotated[Optional[int], count_option(
         "--eval-samples", "N", "Generated and real images per score (default: study.toml's eval_samples, cut to "
                                "the --limit when that is smaller; capped at the evaluator's reference set).",
@@ -258,7 +259,8 @@ def run(
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Before training it prints the plan (runs, optimizer steps, scorings) and its projected time: each arm's steps
-    left times its seconds per step, timed here just now over half a second of steps of a fresh model, plus the
+    left times its seconds per step, timed here just now over half a second of steps of a fresh model (eager,
+    even with --compile), plus the
     scorings times one scoring timed the same way. While training, the bars (or, off a terminal, a plain line at
     least every 5 s) show run k of N, epochs, steps and the time left in the epoch, the run and the command,
     recomputed from what the command measured so far: each arm's own steps, the warm-up figures scaled by how much
