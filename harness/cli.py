@@ -351,7 +351,7 @@ def forecast_command(specs: list[RunSpec], references: dict[str, list[ReferenceS
     """Print the plan and its projected time from a warm-up of each arm with work left (and one scoring) timed
     here now; return the forecast the progress bars and lines keep up to date."""
     from harness.data import load_split
-    from harness.forecast import Forecast, WarmUp, plan_lines, planned_run, time_scoring, time_step
+    from harness.forecast import Forecast, WarmUp, plan_lines, planned_run, time_scoring, time_steps
     from harness.progress import Ticker
     from harness.seeding import device_description
 
@@ -362,11 +362,12 @@ def forecast_command(specs: list[RunSpec], references: dict[str, list[ReferenceS
     plan = [planned_run(spec, len(images[data_of(spec)]), force) for spec in specs]
     to_time = {run.arm: spec for run, spec in zip(plan, specs) if run.steps}  # the first run of each arm
     step_seconds, scoring_seconds = {}, 0.0
-    with Ticker(stderr, "timing a few steps of each arm on this machine", "arms") as ticker:
-        tick = ticker.part("warm-up")
-        for number, (arm, spec) in enumerate(to_time.items(), start=1):
-            step_seconds[arm] = time_step(spec, images[data_of(spec)])
-            tick(number, len(to_time))
+    arms = f"{len(to_time)} arm{'s' if len(to_time) != 1 else ''}"
+    with Ticker(stderr, f"timing the steps of {arms} on this machine", "rounds") as ticker:
+        if to_time:
+            timed = time_steps(list(to_time.values()), [images[data_of(s)] for s in to_time.values()],
+                               ticker.part("warm-up"))
+            step_seconds = dict(zip(to_time, timed))
         scored = next((s for run, s in zip(plan, specs) if run.steps and run.scorings_after(run.first_epoch)), None)
         if scored is not None:
             scoring_seconds = time_scoring(scored, references[scored.run_id], images[data_of(scored)])

@@ -4,7 +4,8 @@ the whole command's time left, re-estimated from what the command itself measure
 Time left = for every run still to train, its optimizer steps left x its arm's seconds per step, plus its scorings
 left x the seconds per scoring, plus its epoch ends (samples, checkpoint) and its setup (data, models, memorisation
 distances). Before training, seconds per step come from a warm-up of each arm here (a fresh model trained for
-WARMUP_SECONDS after a few untimed steps) and seconds per scoring from one timed scoring; epoch ends and setups are
+WARMUP_SECONDS in ROUNDS rounds taken in turn with the other arms', after a few untimed steps) and seconds per
+scoring from one timed scoring; epoch ends and setups are
 not known until the first run has them. Once training, every figure is what this command measured: an arm's own
 steps (its finished epochs and the one under way); for an arm not trained yet, its warm-up figure times how much
 slower than their warm-up the trained arms ran (a machine whose load changed); the mean scoring, epoch end and
@@ -17,13 +18,13 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import torch
 
 from harness.data import DeviceImages
 from harness.errors import StudyError
-from harness.evaluator import unit_images
+from harness.evaluator import Tick, unit_images
 from harness.planning import RunSpec
 from harness.run_folder import COMPLETE
 from harness.scoring import ReferenceSet, RunEvaluation
@@ -32,8 +33,10 @@ from harness.seeding import make_deterministic
 from harness.train import Progress, RunOutcome, epoch_steps, evaluation_due, steps_per_epoch
 
 WARMUP_SECONDS = 0.5  # timed steps per arm: long enough to average a fast arm's step over ~100 steps
+ROUNDS = 5  # the arms are timed in turn, round after round: a burst of load from other jobs slows one round of
+# every arm alike, and each arm's median round leaves it out (on a shared 2-core machine, one epoch here took 7
+# times another of the same steps)
 UNTIMED_STEPS = 3  # the first steps allocate and warm caches; not what the rest cost
-MIN_TIMED_STEPS = 5
 
 
 def duration(seconds: float | None) -> str:
@@ -84,13 +87,26 @@ def planned_run(spec: RunSpec, images: int, force: bool) -> PlannedRun:
                       frozenset(e for e in range(1, spec.epochs + 1) if evaluation_due(spec, e)))
 
 
-def time_step(spec: RunSpec, images: torch.Tensor) -> float:
-    """Seconds per optimizer step of the spec's arm on this machine: a fresh model (seed 0, eager) trained for
-    UNTIMED_STEPS steps, then timed over at least WARMUP_SECONDS and MIN_TIMED_STEPS steps. Every run seeds every
-    generator at its start (the seed contract), so this leaves no trace in any run."""
-    if spec.threads:
-        torch.set_num_threads(spec.threads)  # as train_run will: a CPU step's time depends on it
+def time_steps(specs: list[RunSpec], images: list[torch.Tensor], tick: Tick | None = None) -> list[float]:
+    """Seconds per optimizer step of each spec's arm on this machine: a fresh model (seed 0, eager) per arm, each
+    trained UNTIMED_STEPS steps, then all timed in turn for ROUNDS rounds of WARMUP_SECONDS / ROUNDS each; each
+    arm's figure is its median round. ``tick`` hears of every round. Every run seeds every generator at its start
+    (the seed contract), so this leaves no trace in any run."""
+    if specs[0].threads:
+        torch.set_num_threads(specs[0].threads)  # as train_run will: a CPU step's time depends on it
     make_deterministic()
+    loops = [arm_steps(spec, arm_images) for spec, arm_images in zip(specs, images)]
+    rounds: list[list[float]] = [[] for _ in specs]
+    for number in range(1, ROUNDS + 1):
+        for times, spec, steps in zip(rounds, specs, loops):
+            times.append(timed_steps(steps, spec.device, WARMUP_SECONDS / ROUNDS))
+        if tick is not None:
+            tick(number, ROUNDS)
+    return [statistics.median(times) for times in rounds]
+
+
+def arm_steps(spec: RunSpec, images: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Endless optimizer steps of a fresh model of the spec's arm, past the first UNTIMED_STEPS."""
     gan = start_script(spec.variant, spec.fixes, 0, spec.device)
     data = DeviceImages(whole_batches(images, gan.recipe.batch_size), spec.device, gan.recipe.pixel_range,
                         gan.recipe.flatten_real)
@@ -98,11 +114,17 @@ def time_step(spec: RunSpec, images: torch.Tensor) -> float:
     for _ in range(UNTIMED_STEPS):
         next(steps)
     finish(spec.device)
+    return steps
+
+
+def timed_steps(steps: Iterator[torch.Tensor], device: torch.device, seconds: float) -> float:
+    """Seconds per step over at least one step and ``seconds``, steps queued as training queues them (the device
+    is waited for once, at the end)."""
     started, timed = time.perf_counter(), 0
-    while timed < MIN_TIMED_STEPS or time.perf_counter() - started < WARMUP_SECONDS:
-        next(steps)  # queued as training queues them: the device is waited for once, at the end
+    while not timed or time.perf_counter() - started < seconds:
+        next(steps)
         timed += 1
-    finish(spec.device)
+    finish(device)
     return (time.perf_counter() - started) / timed
 
 
