@@ -185,7 +185,7 @@ class TwoLineProgress(Progress):
     def heading(self, description: str, numbers: str) -> list[Text]:
         """One line where both fit, else the numbers on a line of their own (never a value cut from its name)."""
         line = f"{description}  {numbers}".rstrip()
-        if len(line) <= self.console.width:
+        if len(line) <= self.console.width or not numbers:  # rich wraps a long description itself
             return [Text(line)]
         return [Text(description), Text(f"    {numbers}")]
 
