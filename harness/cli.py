@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
@@ -27,7 +28,9 @@ from harness.signals import StoppedBeforeTraining, Terminated, preparing, termin
 from harness.storage import check_writable
 
 if TYPE_CHECKING:
+    from harness.forecast import Forecast, Forecasting
     from harness.planning import RunSpec
+    from harness.scoring import ReferenceSet
 
 
 class StudyGroup(TyperGroup):
@@ -242,7 +245,8 @@ def run(
     jobs: Annotated[int, count_option(
         "--jobs", "N", "Train N runs at once in separate processes (one GPU is shared). Each run's results are "
                        "what it gives alone; on CPU set --threads so N x threads fits the cores.", minimum=1)] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run, no progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print one line per finished run: no plan, warm-up or "
+                                                        "progress.")] = False,
     eval_samples: Annotated[Optional[int], count_option(
         "--eval-samples", "N", "Generated and real images per score (default: study.toml's eval_samples, cut to "
                                "the --limit when that is smaller; capped at the evaluator's reference set).",
@@ -263,14 +267,22 @@ def run(
 ):
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
+    Before training it prints the plan (runs, optimizer steps, scorings) and its projected time: each arm's steps
+    left times its seconds per step, timed here just now over half a second of steps of a fresh model (eager,
+    even with --compile), plus the
+    scorings times one scoring timed the same way. While training, the bars (or, off a terminal, a plain line at
+    least every 5 s) show run k of N, epochs, steps and the time left in the epoch, the run and the command,
+    recomputed from what the command measured so far: each arm's own steps, the warm-up figures scaled by how much
+    slower the trained arms ran than their warm-up, the mean scoring, epoch end and run setup. --quiet skips all of
+    this; --jobs and --executor ray show a bar over the runs.
+
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
     from harness.engine import train_together
-    from harness.evaluator import ensure_panel
+    from harness.forecast import Forecasting, duration
     from harness.jobs import train_in_parallel
-    from harness.panel import PANEL_SEEDS
     from harness.planning import RunChoices, plan_study
-    from harness.progress import BarProgress, LineProgress, QuietProgress, working
+    from harness.progress import BarProgress, LineProgress, QuietProgress
     from harness.ray_executor import train_on_ray
     from harness.run_folder import refuse_results_inside_a_run
     from harness.tensorboard import require_tensorboard
@@ -295,15 +307,8 @@ def run(
     gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
     for results_folder in {s.results for s in specs}:
         refuse_results_inside_a_run(results_folder)
-    # Build missing evaluators once, before any run (or parallel job) needs them.
-    for results_folder, root, name, chosen_split in sorted({(s.results, s.data_root, s.dataset, s.split)
-                                                            for s in specs if s.eval_every}):
-        with working(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
-                             f"in {results_folder / 'evaluators'})"), preparing():
-            panel = ensure_panel(results_folder, root, name, chosen_split)
-        warn_reference_overlap([s for s in specs if (s.results, s.dataset, s.split) ==
-                                (results_folder, name, chosen_split)], panel[0][1].protocol,
-                               panel[0][1].train_images)
+    with preparing():
+        references = prepare_scoring(specs)
     if executor == "ray":
         run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
                                                                         failed))
@@ -314,14 +319,89 @@ def run(
     if jobs > 1:
         run_in_workers(specs, quiet, lambda done, failed: train_in_parallel(specs, jobs, force, done, failed))
         return
-    if quiet or not stdout.is_terminal:
-        progress = QuietProgress(stdout) if quiet else LineProgress(stdout)
+    if quiet:
+        progress = QuietProgress(stdout)
         for spec in specs:
             train_run(spec, progress, force)
         return
-    with BarProgress(stdout) as bars:
-        for spec in specs:
-            train_run(spec, bars, force)
+    forecast = forecast_command(specs, references, force)
+    projected, started = forecast.command_left(), time.monotonic()
+    if stdout.is_terminal:
+        with BarProgress(stdout, forecast) as bars:
+            train_watched(specs, Forecasting(forecast, bars), force)
+    else:
+        train_watched(specs, Forecasting(forecast, LineProgress(stdout, forecast)), force)
+    stdout.print(f"{len(specs)} runs done in {duration(time.monotonic() - started)} (projected before training: "
+                 f"{duration(projected)})", highlight=False)
+
+
+def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
+    """Before any run (or parallel job) needs them: the evaluator panel of every (results folder, data, split) the
+    runs are scored in, built where missing, and its calibration at each run's n, each with its own progress.
+    Returns the reference sets of each scored run, by run id."""
+    from harness.evaluator import ensure_panel
+    from harness.panel import PANEL_SEEDS
+    from harness.progress import Ticker
+    from harness.scoring import LADDER_DRAWS, ensure_calibration, load_references
+
+    references: dict[str, list[ReferenceSet]] = {}
+    for key in sorted({(s.results, s.data_root, s.dataset, s.split) for s in specs if s.eval_every}):
+        results_folder, root, name, chosen_split = key
+        with Ticker(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
+                            f"in {results_folder / 'evaluators'})", "steps") as ticker:
+            panel = ensure_panel(results_folder, root, name, chosen_split, ticker.part)
+        available = panel[0][1].reference_images
+        scored = [s for s in specs if s.eval_every and (s.results, s.data_root, s.dataset, s.split) == key]
+        warn_reference_overlap(scored, panel[0][1].protocol, panel[0][1].train_images)
+        for n in sorted({min(s.eval_samples, available) for s in scored}):
+            at_n = load_references(results_folder, root, name, n, panel)
+            with Ticker(stderr, f"calibrating the panel at n = {n} (once per n)", "sets") as ticker:
+                ensure_calibration(results_folder, root, at_n,
+                                   ticker.part(f"{LADDER_DRAWS} draws of the ladder, then the controls"))
+            references |= {s.run_id: at_n for s in scored if min(s.eval_samples, available) == n}
+    return references
+
+
+def forecast_command(specs: list[RunSpec], references: dict[str, list[ReferenceSet]], force: bool) -> Forecast:
+    """Print the plan and its projected time from a warm-up of each arm with work left (and one scoring) timed
+    here now; return the forecast the progress bars and lines keep up to date."""
+    from harness.data import load_split
+    from harness.forecast import Forecast, WarmUp, plan_lines, planned_run, time_scoring, time_steps
+    from harness.progress import Ticker
+    from harness.seeding import device_description
+
+    def data_of(spec: RunSpec) -> tuple:
+        return spec.data_root, spec.dataset, spec.split, spec.limit
+
+    images = {key: load_split(*key).images for key in dict.fromkeys(data_of(s) for s in specs)}
+    plan = [planned_run(spec, len(images[data_of(spec)]), force) for spec in specs]
+    to_time = {run.arm: spec for run, spec in zip(plan, specs) if run.steps}  # the first run of each arm
+    step_seconds, scoring_seconds = {}, 0.0
+    arms = f"{len(to_time)} arm{'s' if len(to_time) != 1 else ''}"
+    with Ticker(stderr, f"timing the steps of {arms} on this machine", "rounds") as ticker:
+        if to_time:
+            timed = time_steps(list(to_time.values()), [images[data_of(s)] for s in to_time.values()],
+                               ticker.part("warm-up"))
+            step_seconds = dict(zip(to_time, timed))
+        scored = next((s for run, s in zip(plan, specs) if run.steps and run.scorings_after(run.first_epoch)), None)
+        if scored is not None:
+            scoring_seconds = time_scoring(scored, references[scored.run_id], images[data_of(scored)])
+    warm_up = WarmUp(step_seconds, scoring_seconds)
+    eval_n = sorted({len(at_n[0]) for at_n in references.values()})
+    width = text_width(stdout)
+    for line in plan_lines(plan, warm_up, device_description(specs[0].device), eval_n):
+        indent = len(line) - len(line.lstrip())
+        print_lines(stdout, paragraph(line.lstrip(), indent, width))
+    return Forecast(plan, warm_up)
+
+
+def train_watched(specs: list[RunSpec], progress: Forecasting, force: bool) -> None:
+    """The runs one after another, each announced to the progress as run k of N."""
+    from harness.train import train_run
+
+    for index, spec in enumerate(specs):
+        progress.start(index)
+        train_run(spec, progress, force)
 
 
 @app.command("bench")
@@ -456,6 +536,10 @@ def report(
     dataset: DatasetOption = None,
     epochs: Annotated[Optional[int], count_option("--epochs", "E", "Only runs of E epochs.", minimum=1)] = None,
     config: ConfigOption = None,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="An interim report while runs train: every run's progress, curves so far, the claims "
+                          "already judgeable at the epochs reached, all marked provisional; written to OUT-partial/ "
+                          "(default RESULTS/report-partial/), never into the final report.")] = False,
 ):
     """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
     reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
@@ -463,17 +547,21 @@ def report(
     claim, the cost of each quirk (per single fix and all fixes, paired Wilcoxon) and which variants differ (Holm-
     corrected Mann-Whitney, effect sizes, the seeds each comparison needs). Tables also go to tables/*.csv (numbers
     only), figures to figures/."""
+    from harness.interim import InterimReport
     from harness.progress import working
-    from harness.report import Selection, write_report
+    from harness.report import ReportBuilder, Selection, write_report
     from variants import VARIANTS, get_variant
 
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
-    with working(stderr, "writing the report"):
-        path = write_report(folder, out or folder / "report", VARIANTS, variant_names, format,
-                            Selection(protocol, dataset, epochs))
+    where = (out or folder / "report").absolute()
+    if partial:  # a folder of its own: an interim report never replaces the final one
+        where = where.with_name(f"{where.name}-partial")
+    with working(stderr, f"writing the {'interim ' if partial else ''}report"):
+        path = write_report(folder, where, VARIANTS, variant_names, format, Selection(protocol, dataset, epochs),
+                            InterimReport if partial else ReportBuilder)
     stdout.print(f"report written: {path}", highlight=False)
 
 
@@ -499,7 +587,7 @@ def evaluator_build(
     which evaluator judged it."""
     from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, evaluator_dir
     from harness.panel import PANEL_SEEDS
-    from harness.progress import working
+    from harness.progress import Ticker
 
     settings = load_config(config)
     chosen_split = split or settings.split
@@ -509,8 +597,10 @@ def evaluator_build(
     for seed in PANEL_SEEDS:
         refuse_replacing_a_used_evaluator(folder, name, chosen_split, seed)
     for seed in PANEL_SEEDS:
-        with working(stderr, f"training evaluator seed {seed} ({PANEL_SEEDS.index(seed) + 1} of {len(PANEL_SEEDS)})"):
-            info = build_evaluator(folder, resolve_data_root(data_root, settings), name, chosen_split, seed, epochs)
+        with Ticker(stderr, f"training evaluator seed {seed} ({PANEL_SEEDS.index(seed) + 1} of "
+                            f"{len(PANEL_SEEDS)})", "steps") as ticker:
+            info = build_evaluator(folder, resolve_data_root(data_root, settings), name, chosen_split, seed, epochs,
+                                   ticker.part(f"evaluator seed {seed}"))
         stdout.print(f"evaluator seed {seed}: {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
                      f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
                      f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
@@ -636,7 +726,7 @@ def calibrate(
     against the first n reference images, exactly what runs scored at n compare against. Saved beside each
     evaluator for the report; runs compute it for their own n."""
     from harness.evaluator import PROTOCOL_OF_SPLIT, load_panel
-    from harness.progress import working
+    from harness.progress import Ticker
     from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
 
     settings = load_config(config)
@@ -652,9 +742,10 @@ def calibrate(
         raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the protocol's "
                          f"reference and calibration sets); use --n {largest} or less")
     root = resolve_data_root(data_root, settings)
-    with working(stderr, f"scoring the calibration sets ({count} images each, {LADDER_DRAWS} draws of the ladder, "
-                         f"{len(panel)} evaluators)"):
-        rows = ensure_calibration(folder, root, load_references(folder, root, name, count, panel))
+    with Ticker(stderr, f"scoring the calibration sets ({count} images each, {LADDER_DRAWS} draws of the ladder, "
+                        f"{len(panel)} evaluators)", "sets") as ticker:
+        rows = ensure_calibration(folder, root, load_references(folder, root, name, count, panel),
+                                  ticker.part("calibration sets"))
     if as_json:
         print(json.dumps({info.seed: member for (_, info), member in zip(panel, rows)}, indent=2))
         return

@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ PROTOCOL_OF_SPLIT = {"train": "train-split", "test": "test-thirds"}
 BATCH, MAX_LR = 64, 3e-3
 TEST_THIRDS = (4000, 7000)  # where the reference and the calibration images start in the test split
 FEATURE_DIM, CLASSES = 128, 10
+Tick = Callable[[int, int], None]  # (done, total) of a long step, so that a progress bar can follow it
 
 
 class Evaluator(nn.Module):
@@ -123,9 +125,10 @@ def default_epochs(train_images: int) -> int:
     return 12 if train_images <= 10_000 else 6
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int) -> Evaluator:
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
+                     tick: Tick | None = None) -> Evaluator:
     """Adam with a one-cycle schedule, the seed's initial weights and data order: the same weights on the same
-    machine."""
+    machine. ``tick`` hears of every step."""
     make_deterministic()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -136,6 +139,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, se
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR, total_steps=steps)
         x, y = unit_images(images), labels.long()
         model.train()
+        done = 0
         for _ in range(epochs):
             for batch in torch.randperm(len(x), generator=generator).split(BATCH):
                 loss = F.cross_entropy(model(x[batch]), y[batch])
@@ -143,6 +147,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, se
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+                done += 1
+                if tick is not None:
+                    tick(done, steps)
     return model.eval()
 
 
@@ -151,13 +158,13 @@ def evaluator_dir(results: Path, dataset: str, protocol: str, seed: int = PRIMAR
 
 
 def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, seed: int = PRIMARY_SEED,
-                    epochs: int | None = None) -> EvaluatorInfo:
+                    epochs: int | None = None, tick: Tick | None = None) -> EvaluatorInfo:
     protocol = PROTOCOL_OF_SPLIT[split]
     check_writable(results)
     started = time.perf_counter()
     sets = protocol_sets(data_root, dataset, protocol)
     epochs = epochs or default_epochs(len(sets.train_images))
-    model = train_classifier(sets.train_images, sets.train_labels, epochs, seed)
+    model = train_classifier(sets.train_images, sets.train_labels, epochs, seed, tick)
     _, logits = model.features_and_logits(unit_images(sets.reference_images))
     accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
     info = EvaluatorInfo(sha256=weights_sha256(model), dataset=dataset, protocol=protocol, architecture=ARCHITECTURE,
@@ -220,11 +227,15 @@ def load_panel(results: Path, dataset: str, protocol: str | None = None) -> Pane
     return [load_evaluator(results, dataset, protocol, seed) for seed in PANEL_SEEDS]
 
 
-def ensure_panel(results: Path, data_root: Path, dataset: str, split: str) -> Panel:
+def ensure_panel(results: Path, data_root: Path, dataset: str, split: str,
+                 ticks: Callable[[str], Tick] | None = None) -> Panel:
     """The evaluators a run of ``split`` is scored by: the cached ones of the protocol already there (a results
-    folder keeps one), else those of ``split``'s protocol; members missing are built now."""
+    folder keeps one), else those of ``split``'s protocol; members missing are built now, each followed by the
+    tick ``ticks`` gives for its name."""
     protocol = find_protocol(results, dataset) or PROTOCOL_OF_SPLIT[split]
-    for seed in PANEL_SEEDS:
-        if not (evaluator_dir(results, dataset, protocol, seed) / "evaluator.json").is_file():
-            build_evaluator(results, data_root, dataset, split_of(protocol), seed)
+    missing = [seed for seed in PANEL_SEEDS
+               if not (evaluator_dir(results, dataset, protocol, seed) / "evaluator.json").is_file()]
+    for number, seed in enumerate(missing, start=1):
+        tick = ticks(f"evaluator seed {seed}, {number} of {len(missing)} to build") if ticks else None
+        build_evaluator(results, data_root, dataset, split_of(protocol), seed, tick=tick)
     return load_panel(results, dataset, protocol)

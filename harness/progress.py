@@ -1,6 +1,6 @@
-"""What a person sees while runs train and long steps work: a rich progress bar and spinners on a terminal; plain
-lines when output goes to a file or a pipe (a spinner there prints nothing), or one line per finished run with
---quiet."""
+"""What a person sees while runs train and long steps work: rich progress bars on a terminal; plain timed lines
+when output goes to a file or a pipe (a bar there prints nothing), at least one every LINE_SECONDS while anything
+moves; or one line per finished run with --quiet. Times left come from harness.forecast."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +12,8 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -19,9 +21,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from harness.evaluator import Tick
+from harness.forecast import Forecast, duration
 from harness.train import RunOutcome, RunSpec, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
+LINE_SECONDS = 5.0  # off a terminal, a line at least this often while a long step moves
 
 
 def summary_line(outcome: RunOutcome) -> str:
@@ -44,16 +49,47 @@ class QuietProgress(SilentProgress):
         self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
 
 
+def time_left(forecast: Forecast) -> str:
+    """The run's and the command's time left, for a plain line."""
+    return f"; run {forecast.index + 1} of {len(forecast.plan)}, {duration(forecast.run_left())} left in it, " \
+           f"{duration(forecast.command_left())} in the command"
+
+
 class LineProgress(QuietProgress):
-    """Output that is not a terminal: one plain line per epoch, and one per finished run."""
+    """Output that is not a terminal: a line when a run starts, every LINE_SECONDS within an epoch, when a scoring
+    starts and at each epoch's end, with the time left; one per finished run."""
+
+    def __init__(self, console: Console, forecast: Forecast, clock: Callable[[], float] = time.monotonic):
+        super().__init__(console)
+        self.forecast, self.clock = forecast, clock
+        self.label, self.epochs, self.steps, self.epoch, self.last_line = "", 0, 0, 0, 0.0
+
+    def say(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+        self.last_line = self.clock()
+
+    def starting(self, index: int) -> None:
+        self.say(f"run {index + 1} of {len(self.forecast.plan)}: {self.forecast.plan[index].label} ...")
 
     def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
-        self.label, self.epochs = label, epochs
+        self.label, self.epochs, self.steps = label, epochs, steps
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def step(self, done: int, live: Callable[[], dict[str, float]]) -> None:
+        if self.clock() - self.last_line >= LINE_SECONDS:
+            self.say(f"{self.label}: epoch {self.epoch}/{self.epochs} step {done}/{self.steps}"
+                     f"{time_left(self.forecast)}")
+
+    def evaluating(self, epoch: int) -> None:
+        self.say(f"{self.label}: epoch {epoch}/{self.epochs} scoring samples (about "
+                 f"{self.forecast.scoring_seconds():.0f} s) ...")
 
     def end_epoch(self, row: dict) -> None:
         fid = f" FID {row['fid']:.2f}" if "fid" in row else ""
-        self.console.print(f"{self.label}: epoch {row['epoch']}/{self.epochs} d_loss {row['d_loss']:.4f} "
-                           f"g_loss {row['g_loss']:.4f}{fid}", highlight=False, soft_wrap=True)
+        self.say(f"{self.label}: epoch {row['epoch']}/{self.epochs} d_loss {row['d_loss']:.4f} "
+                 f"g_loss {row['g_loss']:.4f}{fid}{time_left(self.forecast)}")
 
 
 @contextlib.contextmanager
@@ -67,6 +103,60 @@ def working(console: Console, message: str) -> Iterator[None]:
     console.print(f"{message} ...", highlight=False, soft_wrap=True)
     yield
     console.print(f"{message}: done in {time.monotonic() - started:.1f} s", highlight=False, soft_wrap=True)
+
+
+class Ticker:
+    """A long step that is not a run (building the evaluator panel, calibration, the warm-up): on a terminal a bar
+    for each of its parts with the part's time left; elsewhere a line when it starts, when a part starts and every
+    LINE_SECONDS with the share done and the time left, and one with its duration at the end (as `working`).
+    ``unit``: what its parts count (steps, sets)."""
+
+    def __init__(self, console: Console, message: str, unit: str, clock: Callable[[], float] = time.monotonic):
+        self.console, self.message, self.unit, self.clock = console, message, unit, clock
+        self.bars = TwoLineProgress(TextColumn("   "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                    TimeRemainingColumn(), console=console, transient=True) \
+            if console.is_terminal else None
+        self.task = TaskID(-1)
+        self.part_name, self.started, self.part_started, self.last_line = "", 0.0, 0.0, 0.0
+
+    def __enter__(self) -> "Ticker":
+        self.started = self.clock()
+        if self.bars is not None:
+            self.bars.start()
+            self.task = self.bars.add_task(self.message, total=None, losses="")
+        else:
+            self.say(f"{self.message} ...")
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+        elif kind is None:
+            self.say(f"{self.message}: done in {self.clock() - self.started:.1f} s")
+
+    def say(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+        self.last_line = self.clock()
+
+    def part(self, name: str) -> Tick:
+        """The tick of one part of the step (an evaluator of the panel, one arm's warm-up)."""
+        return lambda done, total: self.update(name, done, total)
+
+    def update(self, name: str, done: int, total: int) -> None:
+        now = self.clock()
+        new = name != self.part_name
+        if new:
+            self.part_name, self.part_started = name, now
+        if self.bars is not None:
+            if new:
+                self.bars.reset(self.task, total=total, description=f"{self.message}: {name}")
+            self.bars.update(self.task, completed=done)
+            return
+        if new or now - self.last_line >= LINE_SECONDS:
+            elapsed = now - self.part_started
+            left = elapsed * (total - done) / done if done and elapsed >= 1 else None  # a second tells a rate
+            self.say(f"  {name}: {done:,} of {total:,} {self.unit} ({done / total:.0%}), {duration(elapsed)} "
+                     f"elapsed, {duration(left)} left ...")
 
 
 class LiveBars:
@@ -95,32 +185,62 @@ class TwoLineProgress(Progress):
     def heading(self, description: str, numbers: str) -> list[Text]:
         """One line where both fit, else the numbers on a line of their own (never a value cut from its name)."""
         line = f"{description}  {numbers}".rstrip()
-        if len(line) <= self.console.width:
+        if len(line) <= self.console.width or not numbers:  # rich wraps a long description itself
             return [Text(line)]
         return [Text(description), Text(f"    {numbers}")]
 
 
-class BarProgress(LiveBars):
-    """Two bars: epochs of the current run, and steps of the current epoch with the live epoch-mean losses."""
+class LeftColumn(ProgressColumn):
+    """The time left: the forecast's where the task has one (field "left", seconds), else rich's own estimate from
+    the bar's recent speed."""
 
-    def __init__(self, console: Console):
-        self.console = console
+    def render(self, task: Task) -> Text:
+        left = task.fields.get("left")
+        return Text(duration(task.time_remaining if left is None else left), style="progress.remaining")
+
+
+class BarProgress(LiveBars):
+    """Bars for the command (run k of N), the current run's epochs and the current epoch's steps with the live
+    epoch-mean losses, each with the forecast's time left (without a forecast: rich's estimates)."""
+
+    def __init__(self, console: Console, forecast: Forecast | None = None):
+        self.console, self.forecast = console, forecast
         self.bars = TwoLineProgress(TextColumn("   "), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                    TimeRemainingColumn(), console=console, transient=False)
+                                    LeftColumn(), console=console, transient=False)
+        self.command_task = self.bars.add_task("command", total=len(forecast.plan), losses="") if forecast \
+            else TaskID(-1)
         self.run_task = self.step_task = TaskID(-1)  # -1: no run begun yet
         self.steps = 0
         self.last_refresh = 0.0
+
+    def starting(self, index: int) -> None:
+        if self.forecast is not None:
+            self.bars.update(self.command_task, completed=index, description=f"command: run {index + 1} of "
+                             f"{len(self.forecast.plan)}", losses=f"{self.forecast.plan[index].label}: preparing")
+            self.show_time_left()
+
+    def show_time_left(self) -> None:
+        if self.forecast is None:
+            return
+        for task, left in ((self.command_task, self.forecast.command_left), (self.run_task, self.forecast.run_left),
+                           (self.step_task, self.forecast.epoch_left)):
+            if task in self.bars.task_ids:
+                self.bars.update(task, left=left())
 
     def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
         self.steps = steps
         for task in (self.run_task, self.step_task):
             if task in self.bars.task_ids:
                 self.bars.remove_task(task)
+        if self.command_task in self.bars.task_ids:
+            self.bars.update(self.command_task, losses="")
         self.run_task = self.bars.add_task(f"{label}: epochs", total=epochs, completed=first_epoch, losses="")
         self.step_task = self.bars.add_task("  steps", total=steps, losses="")
+        self.show_time_left()
 
     def begin_epoch(self, epoch: int) -> None:
-        self.bars.update(self.step_task, completed=0, description=f"  epoch {epoch} steps")
+        # a reset, not completed=0: a finished task's clock stops, and would stay stopped for every later epoch
+        self.bars.reset(self.step_task, total=self.steps, description=f"  epoch {epoch} steps", losses="")
 
     def step(self, done: int, live: Callable[[], dict[str, float]]) -> None:
         now = time.monotonic()
@@ -131,9 +251,11 @@ class BarProgress(LiveBars):
         self.bars.update(self.step_task, completed=done,
                          losses=f"d_loss {means['d_loss']:.4f}  g_loss {means['g_loss']:.4f}  "
                                 f"D(x) {means['d_real']:.3f}  D(G(z)) {means['d_fake']:.3f}")
+        self.show_time_left()
 
     def evaluating(self, epoch: int) -> None:
         self.bars.update(self.step_task, completed=self.steps, losses="scoring samples (FID, KID, PRDC, ...)")
+        self.show_time_left()
         self.bars.refresh()
 
     def end_epoch(self, row: dict) -> None:
@@ -141,6 +263,7 @@ class BarProgress(LiveBars):
         fid = f"  FID {row['fid']:.1f}" if "fid" in row else ""
         self.bars.update(self.run_task, advance=1, losses=f"last epoch: d_loss {row['d_loss']:.4f}  "
                                                           f"g_loss {row['g_loss']:.4f}{fid}")
+        self.show_time_left()
 
     def end_run(self, outcome: RunOutcome) -> None:
         self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)

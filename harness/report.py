@@ -188,9 +188,11 @@ class ReportBuilder:
     """Decides what the report says: sections of blocks, from the runs and the variants' declarations. A report
     covers one set of runs (one protocol) and lists the others, so two protocols never share a table."""
 
+    unfinished = False  # whether runs still training are read (the interim report), or only complete ones
+
     def __init__(self, results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
                  selection: Selection):
-        every, excluded = load_runs(results)
+        every, excluded = load_runs(results, self.unfinished)
         runs = [r for r in every if (not wanted or r.variant in wanted) and selection.keeps(r)]
         if wanted:
             excluded = [e for e in excluded if e.variant is None or e.variant in wanted]
@@ -1041,11 +1043,13 @@ def arm_labels(arms: list[Arm]) -> dict[Arm, str]:
 
 
 def write_report(results: Path, out: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
-                 format: str, selection: Selection = Selection()) -> Path:
+                 format: str, selection: Selection = Selection(),
+                 builder: type[ReportBuilder] = ReportBuilder) -> Path:
     """Report on one set of the runs under ``results``: those of the ``wanted`` variants (all when None) that
     ``selection`` keeps, from the protocol with the most of them; judged against the declarations in ``variants``.
     The report is written into a new folder beside ``out`` and swapped in whole, so a killed report leaves the old
-    one as it was; ``out`` must hold nothing but an earlier report."""
+    one as it was; ``out`` must hold nothing but an earlier report. ``builder`` decides what it says (the final
+    report, or harness.interim's provisional one)."""
     if format not in ("md", "html"):
         raise StudyError(f"unknown format '{format}'; use md or html")
     out = out.absolute()
@@ -1054,7 +1058,7 @@ def write_report(results: Path, out: Path, variants: Mapping[str, Variant], want
     check_writable(out.parent, "--out")
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
-        path = _write_report_into(staging, results, variants, wanted, format, selection)
+        path = _write_report_into(builder(results, staging, variants, wanted, selection), wanted, format)
         old = _swap_report_in(staging, out)
     except BaseException:
         shutil.rmtree(staging)  # not swapped in: it holds only what this report wrote
@@ -1064,12 +1068,12 @@ def write_report(results: Path, out: Path, variants: Mapping[str, Variant], want
     return out / path.name
 
 
-def _write_report_into(folder: Path, results: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
-                       format: str, selection: Selection) -> Path:
-    builder = ReportBuilder(results, folder, variants, wanted, selection)
+def _write_report_into(builder: ReportBuilder, wanted: list[str] | None, format: str) -> Path:
+    folder, results = builder.out, builder.results
     if not builder.runs:
         sets = "; ".join(f"{p} ({c} runs)" for p, c in builder.others) or "none"
-        raise StudyError(f"no complete runs under {results / 'runs'}"
+        kind = "runs with a completed epoch" if builder.unfinished else "complete runs"
+        raise StudyError(f"no {kind} under {results / 'runs'}"
                          + (f" for {', '.join(wanted)}" if wanted else "") + " that match the filters (sets there: "
                          f"{sets}); change --protocol/--dataset/--epochs, or train some with `study run`")
     blocks = builder.build()

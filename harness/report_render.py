@@ -118,7 +118,9 @@ def render_markdown(blocks: list[Block]) -> str:
 
 
 def render_html(blocks: list[Block]) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mnist-gan-study report</title><style>"
+    """The page's title is the report's first heading (an interim report's says it is provisional)."""
+    title = next((b.text for b in blocks if isinstance(b, Heading) and b.level == 1), "mnist-gan-study report")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
              "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:90%;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px}"
              ".note{background:#fff4d6;border-left:4px solid #e0a000;padding:0.5em 1em}img{max-width:100%}"

@@ -229,6 +229,21 @@ class RunFolder:
         finally:
             os.close(descriptor)  # closing the descriptor releases the lock
 
+    def writer_pid(self) -> int | None:
+        """The pid of the live process that last locked this run, or None. Read without taking the lock, so a
+        trainer starting at this moment is never refused; a pid reused since can read as alive."""
+        try:
+            pid = int(self.lock_path.read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)  # signal 0 only asks whether the process exists
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # another user's process: alive
+            pass
+        return pid
+
     def replacement(self) -> "RunFolder":
         """Where --force trains the new run, hidden from every listing, while the finished one stays in place and
         complete until the new one is complete and swapped in (swap_in)."""

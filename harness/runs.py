@@ -70,6 +70,7 @@ class Run:
     metrics: pd.DataFrame
     log: pd.DataFrame
     evaluator_seed: int = PRIMARY_SEED  # the panel member whose scores ``metrics`` holds under the plain names
+    unfinished: bool = False  # still training or stopped: its tables end at its last completed epoch
 
     def judged_by(self, seed: int) -> "Run":
         """The run as panel member ``seed`` scored it."""
@@ -106,8 +107,10 @@ class Run:
 
     @property
     def arm(self) -> Arm:
+        """An unfinished run belongs to the arm of the length it was asked for, beside seeds that got further."""
+        epochs = self.manifest.epochs_requested if self.unfinished else self.epochs
         return Arm(self.variant, tuple(self.manifest.fixes), tuple(self.manifest.alternatives), self.protocol,
-                   self.epochs)
+                   epochs)
 
     @property
     def final(self) -> pd.Series:
@@ -130,8 +133,9 @@ class LeftOut:
     variant: str | None
 
 
-def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
-    """Complete runs, and every folder left out of the aggregates."""
+def load_runs(results: Path, unfinished: bool = False) -> tuple[list[Run], list[LeftOut]]:
+    """Complete runs, and every folder left out of the aggregates. With ``unfinished`` (the interim report), runs
+    still training or stopped come too, read up to their last completed epoch."""
     folders = run_folders(results)
     if not folders:
         raise StudyError(f"no runs under {results / 'runs'}; train some first, e.g. `study run --all --seeds 2 "
@@ -156,7 +160,8 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
                                                    f"{SEED_CONTRACT} (its seed drew other numbers); retrain it with "
                                                    f"--force", manifest.variant))
             continue
-        if manifest.status != COMPLETE:
+        in_progress = manifest.status != COMPLETE
+        if in_progress and not (unfinished and manifest.epochs_done):
             reason = manifest.error or f"{manifest.epochs_done} of {manifest.epochs_requested} epochs done"
             excluded.append(LeftOut(folder.run_id, f"status {manifest.status}: {reason}", manifest.variant))
             continue
@@ -166,13 +171,22 @@ def load_runs(results: Path) -> tuple[list[Run], list[LeftOut]]:
             excluded.append(LeftOut(folder.run_id, f"damaged tables ({type(error).__name__}: {error})",
                                     manifest.variant))
             continue
+        if in_progress:  # a run being trained writes its tables just before its manifest: read what both hold
+            metrics, log = completed_epochs(metrics, manifest.epochs_done), completed_epochs(log, manifest.epochs_done)
         if "epoch" not in metrics or list(metrics["epoch"]) != list(range(1, manifest.epochs_done + 1)):
             excluded.append(LeftOut(folder.run_id, f"metrics.csv does not hold epochs 1-{manifest.epochs_done} "
                                                    f"(re-run the same `study run` command to repair it from the "
                                                    f"checkpoint)", manifest.variant))
             continue
-        complete.append(Run(folder, manifest, metrics, log))
+        complete.append(Run(folder, manifest, metrics, log, unfinished=in_progress))
     return complete, excluded
+
+
+def completed_epochs(table: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """The rows of epochs 1..``epochs`` (an empty table, or one without epochs, as it is)."""
+    if "epoch" not in table:
+        return table
+    return table[table["epoch"] <= epochs].reset_index(drop=True)
 
 
 def runs_scored_with(results: Path, evaluator_sha256: str) -> list[str]:

@@ -12,7 +12,16 @@ import torch
 
 from harness import metrics
 from harness.errors import StudyError
-from harness.evaluator import Evaluator, EvaluatorInfo, Panel, evaluator_dir, load_evaluator, protocol_sets, unit_images
+from harness.evaluator import (
+    Evaluator,
+    EvaluatorInfo,
+    Panel,
+    Tick,
+    evaluator_dir,
+    load_evaluator,
+    protocol_sets,
+    unit_images,
+)
 from harness.images import to_unit
 from harness.panel import MEMBER_SCORES, WRITEUP_PREFIX, member_column
 from harness.run_folder import WRITEUP_COLUMNS
@@ -250,19 +259,26 @@ def _mean_and_sd(draws: list[dict[str, float]]) -> dict[str, float]:
 
 
 def calibration_rows(references: list[ReferenceSet], pool: torch.Tensor, labels: torch.Tensor,
-                     draws: int = LADDER_DRAWS) -> list[list[dict]]:
+                     draws: int = LADDER_DRAWS, tick: Tick | None = None) -> list[list[dict]]:
     """Scores of known image sets against exactly the reference runs of this n are scored against, for each member
     of the panel (one list of rows per reference). The ladder (kind "ladder"): real digits the reference and the
     evaluators do not hold (the floor: held-out against held-out), pixel noise, blurs and uniform noise (the
     ceiling), each row the mean and sd over ``draws`` draws; then the controls (kind "control"), one draw each.
-    ``pool``: [0, 1] calibration images, at least as many as the reference holds, with their ``labels``."""
+    ``pool``: [0, 1] calibration images, at least as many as the reference holds, with their ``labels``; ``tick``
+    hears of every set scored."""
     n = len(references[0])
     measured: list[dict[str, list[dict]]] = [{} for _ in references]
+    done, total = 0, len(CONTROLS)
     for draw in range(draws):
-        for name, images in ladder_sets(pool, n, torch.Generator().manual_seed(draw)).items():
+        sets = ladder_sets(pool, n, torch.Generator().manual_seed(draw))
+        total = draws * len(sets) + len(CONTROLS)
+        for name, images in sets.items():
             pixels = pixel_scores(references[0], images)
             for member, reference in zip(measured, references):
                 member.setdefault(name, []).append(feature_scores(reference, images) | pixels)
+            done += 1
+            if tick is not None:
+                tick(done, total)
     rows: list[list[dict]] = [[{"name": name, "kind": "ladder", **_mean_and_sd(scores)}
                                for name, scores in member.items()] for member in measured]
     generator = torch.Generator().manual_seed(draws)
@@ -272,6 +288,9 @@ def calibration_rows(references: list[ReferenceSet], pool: torch.Tensor, labels:
         for member_rows, reference in zip(rows, references):
             member_rows.append({"name": control.name, "kind": "control", **feature_scores(reference, images),
                                 **pixels})
+        done += 1
+        if tick is not None:
+            tick(done, total)
     return rows
 
 
@@ -296,9 +315,11 @@ def read_calibration(results: Path, dataset: str, protocol: str, seed: int, sha2
     return stored["rows"]
 
 
-def ensure_calibration(results: Path, data_root: Path, references: list[ReferenceSet]) -> list[list[dict]]:
+def ensure_calibration(results: Path, data_root: Path, references: list[ReferenceSet],
+                       tick: Tick | None = None) -> list[list[dict]]:
     """The calibration rows of each member of the panel at the references' n, computed once per panel and n and
-    kept beside each evaluator, so every score can be read against a floor and a ceiling of the same n."""
+    kept beside each evaluator, so every score can be read against a floor and a ceiling of the same n; ``tick``
+    follows the computing."""
     n = len(references[0])
     stored = [read_calibration(results, r.info.dataset, r.info.protocol, r.info.seed, r.info.sha256, n)
               for r in references]
@@ -309,7 +330,8 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
         raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw on "
                          f"for this evaluator; use --n {largest_calibration_n(info)} or less")
     sets = protocol_sets(data_root, info.dataset, info.protocol)
-    computed = calibration_rows(references, unit_images(sets.calibration_images), sets.calibration_labels)
+    computed = calibration_rows(references, unit_images(sets.calibration_images), sets.calibration_labels,
+                                tick=tick)
     for reference, rows in zip(references, computed):
         member = reference.info
         write_json(calibration_path(results, member.dataset, member.protocol, member.seed, n),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -270,3 +271,32 @@ def test_slim_keeps_the_grids_of_the_first_and_the_scored_epochs(data_root, tmp_
     after = sorted(p.name for p in (run / "samples").iterdir())
     assert set(before) - set(after) == {"epoch-0002.png"}  # scored at 3 and 4 (the last); 1 kept as the start
     assert study("slim", str(tmp_path)).exit_code == 1
+
+
+def test_run_prints_its_plan_and_projection_then_run_k_of_n_and_its_time(data_root, tmp_path):
+    args = ["run", "udacity", "--seeds", "2", "--data-root", str(data_root), "--results", str(tmp_path), "--split",
+            "test", "--epochs", "2", "--limit", "16"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "plan: 2 runs: 2 to train, 0 to resume, 0 complete (skipped); 4 optimizer steps, 4 scorings of 16 " \
+           "images" in " ".join(out.split())
+    assert re.search(r"projected: \d+:\d\d:\d\d on cpu \(\d+ threads?\), from a warm-up timed here just now:", out)
+    assert re.search(r"udacity: [0-9.e+]+ ms/step x 4 steps = ", out) and "  scoring: " in out
+    assert out.index("projected:") < out.index("run 1 of 2: udacity seed 0 ...") < \
+        out.index("run 2 of 2: udacity seed 1 ...")
+    assert re.search(r"udacity seed 1: epoch 2/2 d_loss \S+ g_loss \S+ FID \S+; run 2 of 2, 0:00:00 left in it, "
+                     r"0:00:00 in the command", out)
+    assert re.search(r"2 runs done in \d+:\d\d:\d\d \(projected before training: \d+:\d\d:\d\d\)", out)
+    assert "timing the steps of 1 arm on this machine ..." in result.stderr
+    assert "calibrating the panel at n = 16 (once per n) ..." in result.stderr
+    again = runner.invoke(cli.app, args)
+    assert again.exit_code == 0, again.output
+    assert "0 to train, 0 to resume, 2 complete (skipped); 0 optimizer steps" in " ".join(again.stdout.split())
+    assert "projected:" not in again.stdout and "skipped" in again.stdout
+    shutil.copytree(tmp_path / "evaluators", tmp_path / "quiet" / "evaluators")  # the same panel, not rebuilt
+    quiet = runner.invoke(cli.app, [str(tmp_path / "quiet") if a == str(tmp_path) else a for a in args] + ["--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    for folder in run_folders(tmp_path):  # the warm-up before training left no trace in the runs
+        assert folder.metrics_path.read_bytes() == \
+            RunFolder.of(tmp_path / "quiet", folder.run_id).metrics_path.read_bytes()

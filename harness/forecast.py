@@ -1,0 +1,318 @@
+"""How long `study run` will take: the plan of its runs, a timed warm-up of each arm's step on this machine, and
+the whole command's time left, re-estimated from what the command itself measures as it goes.
+
+Time left = for every run still to train, its optimizer steps left x its arm's seconds per step, plus its scorings
+left x the seconds per scoring, plus its epoch ends (samples, checkpoint) and its setup (data, models, memorisation
+distances). Before training, seconds per step come from a warm-up of each arm here (a fresh model trained for
+WARMUP_SECONDS in ROUNDS rounds taken in turn with the other arms', after a few untimed steps) and seconds per
+scoring from one timed scoring; epoch ends and setups are
+not known until the first run has them. Once training, every figure is what this command measured: an arm's own
+steps (its finished epochs and the one under way); for an arm not trained yet, its warm-up figure times how much
+slower than their warm-up the trained arms ran (a machine whose load changed); the mean scoring, epoch end and
+setup so far.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import torch
+
+from harness.data import DeviceImages
+from harness.errors import StudyError
+from harness.evaluator import Tick, unit_images
+from harness.planning import RunSpec
+from harness.run_folder import COMPLETE
+from harness.scoring import ReferenceSet, RunEvaluation
+from harness.seed_contract import start_script
+from harness.seeding import make_deterministic
+from harness.train import Progress, RunOutcome, epoch_steps, evaluation_due, steps_per_epoch
+
+WARMUP_SECONDS = 0.5  # timed steps per arm: long enough to average a fast arm's step over ~100 steps
+ROUNDS = 5  # the arms are timed in turn, round after round: a burst of load from other jobs slows one round of
+# every arm alike, and each arm's median round leaves it out (on a shared 2-core machine, one epoch here took 7
+# times another of the same steps)
+UNTIMED_STEPS = 3  # the first steps allocate and warm caches; not what the rest cost
+
+
+def duration(seconds: float | None) -> str:
+    """H:MM:SS as progress bars print it; -:--:-- when not known yet."""
+    if seconds is None or math.isnan(seconds):
+        return "-:--:--"
+    whole = max(0, round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What one run of the command has left to do."""
+
+    label: str
+    arm: str  # the runs of one arm train at one speed
+    steps_per_epoch: int
+    epochs: int  # asked for
+    first_epoch: int  # epochs it has already (resumed from there); all of them for a complete run it skips
+    scored: frozenset[int]  # the epochs it scores at
+
+    def scorings_after(self, epoch: int) -> int:
+        return sum(e > epoch for e in self.scored)
+
+    @property
+    def steps(self) -> int:
+        return self.steps_per_epoch * (self.epochs - self.first_epoch)
+
+
+def epochs_already(spec: RunSpec, force: bool) -> int:
+    """Epochs a run has before this command, as train_run will find them: a complete run long enough is skipped,
+    an unfinished (or shorter) one resumes from its last epoch, --force starts over."""
+    if force or not spec.folder.has_manifest():
+        return 0
+    try:
+        manifest = spec.folder.read_manifest()
+    except StudyError:  # train_run refuses it with the reason
+        return 0
+    if manifest.status == COMPLETE and manifest.epochs_done >= spec.epochs:
+        return spec.epochs
+    return min(manifest.epochs_done, spec.epochs)
+
+
+def planned_run(spec: RunSpec, images: int, force: bool) -> PlannedRun:
+    recipe = spec.variant.recipe_for(spec.fixes)
+    return PlannedRun(spec.label, spec.arm_name, steps_per_epoch(recipe, images, spec.protocol), spec.epochs,
+                      epochs_already(spec, force),
+                      frozenset(e for e in range(1, spec.epochs + 1) if evaluation_due(spec, e)))
+
+
+def time_steps(specs: list[RunSpec], images: list[torch.Tensor], tick: Tick | None = None) -> list[float]:
+    """Seconds per optimizer step of each spec's arm on this machine: a fresh model (seed 0, eager) per arm, each
+    trained UNTIMED_STEPS steps, then all timed in turn for ROUNDS rounds of WARMUP_SECONDS / ROUNDS each; each
+    arm's figure is its median round. ``tick`` hears of every round. Every run seeds every generator at its start
+    (the seed contract), so this leaves no trace in any run."""
+    if specs[0].threads:
+        torch.set_num_threads(specs[0].threads)  # as train_run will: a CPU step's time depends on it
+    make_deterministic()
+    loops = [arm_steps(spec, arm_images) for spec, arm_images in zip(specs, images)]
+    rounds: list[list[float]] = [[] for _ in specs]
+    for number in range(1, ROUNDS + 1):
+        for times, spec, steps in zip(rounds, specs, loops):
+            times.append(timed_steps(steps, spec.device, WARMUP_SECONDS / ROUNDS))
+        if tick is not None:
+            tick(number, ROUNDS)
+    return [statistics.median(times) for times in rounds]
+
+
+def arm_steps(spec: RunSpec, images: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Endless optimizer steps of a fresh model of the spec's arm, past the first UNTIMED_STEPS."""
+    gan = start_script(spec.variant, spec.fixes, 0, spec.device)
+    data = DeviceImages(whole_batches(images, gan.recipe.batch_size), spec.device, gan.recipe.pixel_range,
+                        gan.recipe.flatten_real)
+    steps = (stats for _ in itertools.count() for _, stats in epoch_steps(gan, data))
+    for _ in range(UNTIMED_STEPS):
+        next(steps)
+    finish(spec.device)
+    return steps
+
+
+def timed_steps(steps: Iterator[torch.Tensor], device: torch.device, seconds: float) -> float:
+    """Seconds per step over at least one step and ``seconds``, steps queued as training queues them (the device
+    is waited for once, at the end)."""
+    started, timed = time.perf_counter(), 0
+    while not timed or time.perf_counter() - started < seconds:
+        next(steps)
+        timed += 1
+    finish(device)
+    return (time.perf_counter() - started) / timed
+
+
+def whole_batches(images: torch.Tensor, batch: int) -> torch.Tensor:
+    """The images cut, or repeated, to a whole number of batches: the warm-up times full steps, and never meets a
+    last batch of one image, which train_run refuses with its own message."""
+    count = max(1, len(images) // batch) * batch
+    return images.repeat(-(-count // len(images)), 1, 1)[:count]
+
+
+def finish(device: torch.device) -> None:
+    """Wait for the work queued on a GPU (a CPU computes as it goes)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_scoring(spec: RunSpec, references: list[ReferenceSet], images: torch.Tensor) -> float:
+    """Seconds one scoring of the spec's run takes here: samples of a fresh generator scored as training scores
+    them, by the whole panel, with the memorisation distances (whose per-run medians are left out: they are part
+    of a run's setup)."""
+    gan = start_script(spec.variant, spec.fixes, 0, spec.device)
+    evaluation = RunEvaluation(references, unit_images(images), math.nan, math.nan, 0)
+    started = time.perf_counter()
+    evaluation.score(gan, spec.seed)
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """What the warm-up measured: seconds per step of each arm, and of one scoring (0: nothing scores)."""
+
+    step_seconds: dict[str, float]
+    scoring_seconds: float
+
+
+class Forecast:
+    """The command's time left, from the plan and the warm-up, corrected by what it measures (see the module's
+    docstring). Fed by Forecasting; ``clock`` is replaceable for tests."""
+
+    def __init__(self, plan: list[PlannedRun], warm_up: WarmUp, clock: Callable[[], float] = time.monotonic):
+        self.plan, self.warm_up, self.clock = plan, warm_up, clock
+        self.trained: dict[str, tuple[int, float]] = {}  # arm -> (steps, seconds) measured in finished epochs
+        self.scorings: list[float] = []
+        self.epoch_ends: list[float] = []
+        self.setups: list[float] = []
+        self.index = -1  # the run under way
+        self.run_started = self.epoch_started = self.last_step = 0.0
+        self.begun = self.in_epoch = self.scoring = False
+        self.epoch = self.steps_done = 0
+
+    @property
+    def run(self) -> PlannedRun:
+        return self.plan[self.index]
+
+    # What the run under way does ----------------------------------------------------------------------------
+    def start_run(self, index: int) -> None:
+        self.index, self.run_started, self.begun, self.in_epoch = index, self.clock(), False, False
+
+    def begin_run(self, first_epoch: int) -> None:
+        self.setups.append(self.clock() - self.run_started)
+        self.begun, self.epoch = True, first_epoch
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch, self.steps_done, self.in_epoch, self.scoring = epoch, 0, True, False
+        self.epoch_started = self.last_step = self.clock()
+
+    def stepped(self, done: int) -> None:
+        self.steps_done, self.last_step = done, self.clock()
+
+    def evaluating(self) -> None:
+        self.scoring = True
+
+    def end_epoch(self) -> None:
+        steps, seconds = self.trained.get(self.run.arm, (0, 0.0))
+        self.trained[self.run.arm] = (steps + self.steps_done, seconds + self.last_step - self.epoch_started)
+        (self.scorings if self.scoring else self.epoch_ends).append(self.clock() - self.last_step)
+        self.in_epoch = False
+
+    # Seconds ---------------------------------------------------------------------------------------------------
+    def slowdown(self) -> float:
+        """How much slower than their warm-up the arms trained so far ran (1 before any epoch)."""
+        expected = sum(steps * self.warm_up.step_seconds[arm] for arm, (steps, _) in self.trained.items())
+        return sum(seconds for _, seconds in self.trained.values()) / expected if expected else 1.0
+
+    def step_seconds(self, arm: str) -> float:
+        steps, seconds = self.trained.get(arm, (0, 0.0))
+        if self.in_epoch and self.run.arm == arm:  # the epoch under way counts: the first one is all there is
+            steps, seconds = steps + self.steps_done, seconds + self.last_step - self.epoch_started
+        return seconds / steps if steps else self.warm_up.step_seconds[arm] * self.slowdown()
+
+    def scoring_seconds(self) -> float:
+        return statistics.fmean(self.scorings) if self.scorings else self.warm_up.scoring_seconds
+
+    def epoch_end_seconds(self) -> float:
+        return statistics.fmean(self.epoch_ends) if self.epoch_ends else 0.0
+
+    def setup_seconds(self) -> float:
+        return statistics.fmean(self.setups) if self.setups else 0.0
+
+    def after(self, run: PlannedRun, epoch: int) -> float:
+        """Seconds for a run's epochs after ``epoch``: their steps, scorings and epoch ends."""
+        epochs, scorings = run.epochs - epoch, run.scorings_after(epoch)
+        return epochs * run.steps_per_epoch * self.step_seconds(run.arm) + scorings * self.scoring_seconds() + \
+            (epochs - scorings) * self.epoch_end_seconds()
+
+    def epoch_left(self) -> float:
+        """Seconds left in the epoch under way: its steps, then its scoring or epoch end."""
+        if not self.in_epoch:
+            return 0.0
+        since = self.clock() - self.last_step
+        if self.scoring:
+            return max(0.0, self.scoring_seconds() - since)
+        steps = (self.run.steps_per_epoch - self.steps_done) * self.step_seconds(self.run.arm)
+        return steps + (self.scoring_seconds() if self.epoch in self.run.scored else self.epoch_end_seconds())
+
+    def run_left(self) -> float:
+        run = self.run
+        if not self.begun:  # still setting up
+            setup = max(0.0, self.setup_seconds() - (self.clock() - self.run_started))
+            return setup + self.after(run, run.first_epoch)
+        return self.epoch_left() + self.after(run, self.epoch)
+
+    def command_left(self) -> float:
+        """Seconds left for the whole command: the run under way, and every later run with work left."""
+        later = sum(self.setup_seconds() + self.after(run, run.first_epoch)
+                    for run in self.plan[self.index + 1:] if run.steps)
+        return (self.run_left() if self.index >= 0 else 0.0) + later
+
+
+class Display(Progress, Protocol):
+    def starting(self, index: int) -> None: ...
+
+
+class Forecasting:
+    """The Progress train_run is given: it feeds the forecast what each run does, then lets the display show it
+    (the display reads the forecast, so it is fed first)."""
+
+    def __init__(self, forecast: Forecast, display: Display):
+        self.forecast, self.display = forecast, display
+
+    def start(self, index: int) -> None:
+        self.forecast.start_run(index)
+        self.display.starting(index)
+
+    def begin_run(self, label: str, epochs: int, first_epoch: int, steps: int) -> None:
+        self.forecast.begin_run(first_epoch)
+        self.display.begin_run(label, epochs, first_epoch, steps)
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.forecast.begin_epoch(epoch)
+        self.display.begin_epoch(epoch)
+
+    def step(self, done: int, live: Callable[[], dict[str, float]]) -> None:
+        self.forecast.stepped(done)
+        self.display.step(done, live)
+
+    def evaluating(self, epoch: int) -> None:
+        self.forecast.evaluating()
+        self.display.evaluating(epoch)
+
+    def end_epoch(self, row: dict) -> None:
+        self.forecast.end_epoch()
+        self.display.end_epoch(row)
+
+    def end_run(self, outcome: RunOutcome) -> None:
+        self.display.end_run(outcome)
+
+
+def plan_lines(plan: list[PlannedRun], warm_up: WarmUp, device: str, eval_n: list[int]) -> list[str]:
+    """The plan and its projected time, each figure with where it comes from."""
+    resumed = sum(0 < run.first_epoch < run.epochs for run in plan)
+    skipped = sum(run.first_epoch >= run.epochs for run in plan)
+    steps = sum(run.steps for run in plan)
+    scorings = sum(run.scorings_after(run.first_epoch) for run in plan)
+    lines = [f"plan: {len(plan)} runs: {len(plan) - resumed - skipped} to train, {resumed} to resume, {skipped} "
+             f"complete (skipped); {steps:,} optimizer steps, {scorings:,} scorings"
+             + (f" of {', '.join(map(str, eval_n))} images" if scorings else "")]
+    if not steps:
+        return lines
+    forecast = Forecast(plan, warm_up)
+    lines.append(f"projected: {duration(forecast.command_left())} on {device}, from a warm-up timed here just now:")
+    for arm in dict.fromkeys(run.arm for run in plan if run.steps):
+        arm_steps = sum(run.steps for run in plan if run.arm == arm)
+        seconds = warm_up.step_seconds[arm]
+        lines.append(f"  {arm}: {1000 * seconds:.3g} ms/step x {arm_steps:,} steps = {duration(seconds * arm_steps)}")
+    if scorings:
+        lines.append(f"  scoring: {warm_up.scoring_seconds:.3g} s x {scorings:,} = "
+                     f"{duration(warm_up.scoring_seconds * scorings)}")
+    lines.append("  not yet counted: each run's setup and epoch ends, timed on the first run (the ETA shown while "
+                 "training counts them, and every figure as measured)")
+    return lines

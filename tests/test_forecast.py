@@ -1,0 +1,149 @@
+"""The command's time left (harness/forecast.py) and the plain lines of long steps, on a clock the test moves."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from harness.forecast import Forecast, Forecasting, PlannedRun, WarmUp, duration, plan_lines
+from harness.progress import LINE_SECONDS, REFRESH_SECONDS, BarProgress, LineProgress, Ticker
+from tests.test_startup import assert_fits
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# Two runs of arm a (10 steps an epoch, 2 epochs, scored at epoch 2) and one of arm b (10 steps, 1 epoch, never
+# scored); the warm-up timed a at 1 s a step, b at 2 s, a scoring at 5 s.
+PLAN = [PlannedRun("a seed 0", "a", 10, 2, 0, frozenset({2})), PlannedRun("a seed 1", "a", 10, 2, 0, frozenset({2})),
+        PlannedRun("b seed 0", "b", 10, 1, 0, frozenset())]
+WARM_UP = WarmUp({"a": 1.0, "b": 2.0}, 5.0)
+
+
+def test_the_projection_is_the_plan_at_the_warm_up_figures():
+    assert Forecast(PLAN, WARM_UP).command_left() == 2 * (20 * 1.0 + 5.0) + 10 * 2.0
+
+
+def test_after_the_first_epoch_every_figure_is_what_was_measured():
+    """The machine runs everything at half its warm-up speed; a run takes 3 s to set up and an epoch 1 s to end:
+    once the first epoch has ended, the forecast is what the rest will take."""
+    clock = Clock()
+    forecast = Forecast(PLAN, WARM_UP, clock)
+    forecast.start_run(0)
+    clock.now = 3.0
+    forecast.begin_run(0)
+    forecast.begin_epoch(1)
+    clock.now = 23.0
+    forecast.stepped(10)
+    clock.now = 24.0
+    forecast.end_epoch()
+    assert forecast.step_seconds("a") == 2.0 and forecast.slowdown() == 2.0
+    assert forecast.step_seconds("b") == 4.0  # not trained yet: its warm-up figure, as much slower as a ran
+    this_run = 10 * 2.0 + 5.0  # epoch 2: its steps and its scoring
+    second = 3.0 + 20 * 2.0 + 5.0 + 1.0  # setup, steps, the scoring at epoch 2, the end of epoch 1
+    third = 3.0 + 10 * 4.0 + 1.0
+    assert forecast.run_left() == this_run
+    assert forecast.command_left() == this_run + second + third
+    forecast.begin_epoch(2)
+    clock.now = 34.0
+    forecast.stepped(5)
+    assert forecast.epoch_left() == 5 * 2.0 + 5.0  # the epoch under way: its steps left, then its scoring
+    forecast.evaluating()
+    clock.now = 36.0
+    assert forecast.epoch_left() == 3.0  # a scoring under way: what is left of the expected 5 s
+
+
+def test_a_run_setting_up_counts_what_is_left_of_the_setups_measured():
+    clock = Clock()
+    forecast = Forecast(PLAN, WARM_UP, clock)
+    forecast.setups.append(10.0)
+    forecast.start_run(1)
+    clock.now = 4.0
+    assert forecast.run_left() == 6.0 + 20 * 1.0 + 5.0
+
+
+def test_a_resumed_run_counts_its_epochs_left_and_a_skipped_one_nothing():
+    resumed = PlannedRun("a seed 0", "a", 10, 4, 3, frozenset({2, 4}))
+    skipped = PlannedRun("a seed 1", "a", 10, 4, 4, frozenset({2, 4}))
+    assert Forecast([resumed, skipped], WARM_UP).command_left() == 10 * 1.0 + 5.0
+    lines = plan_lines([resumed, skipped], WARM_UP, "cpu (2 threads)", [512])
+    assert lines[0] == "plan: 2 runs: 0 to train, 1 to resume, 1 complete (skipped); 10 optimizer steps, 1 scorings " \
+                       "of 512 images"
+    assert lines[1] == "projected: 0:00:15 on cpu (2 threads), from a warm-up timed here just now:"
+    assert "  a: 1e+03 ms/step x 10 steps = 0:00:10" in lines and "  scoring: 5 s x 1 = 0:00:05" in lines
+    assert plan_lines([skipped], WARM_UP, "cpu", []) == ["plan: 1 runs: 0 to train, 0 to resume, 1 complete "
+                                                         "(skipped); 0 optimizer steps, 0 scorings"]
+
+
+def test_durations_read_as_the_bars_print_them():
+    assert duration(None) == "-:--:--" and duration(59.6) == "0:01:00" and duration(90061) == "25:01:01"
+
+
+def test_off_a_terminal_a_long_step_prints_a_timed_line_every_few_seconds():
+    clock, output = Clock(), io.StringIO()
+    console = Console(file=output, width=80)
+    with Ticker(console, "building", "steps", clock) as ticker:
+        tick = ticker.part("evaluator seed 0")
+        for done in range(1, 101):
+            clock.now = done * 0.5
+            tick(done, 100)
+    lines = output.getvalue().splitlines()
+    assert lines[0] == "building ..." and lines[-1] == "building: done in 50.0 s"
+    assert lines[1] == "  evaluator seed 0: 1 of 100 steps (1%), 0:00:00 elapsed, -:--:-- left ..."
+    assert lines[2] == f"  evaluator seed 0: {1 + 2 * LINE_SECONDS:.0f} of 100 steps (11%), 0:00:05 elapsed, " \
+                       f"0:00:40 left ..."
+    assert len(lines) == 12  # the start; steps 1, 11, ..., 91 (LINE_SECONDS apart); the end
+
+
+def test_training_lines_say_run_k_of_n_and_the_time_left():
+    clock, output = Clock(), io.StringIO()
+    forecast = Forecast(PLAN, WARM_UP, clock)
+    watched = Forecasting(forecast, LineProgress(Console(file=output, width=80), forecast, clock))
+    watched.start(0)
+    watched.begin_run("a seed 0", 2, 0, 10)
+    watched.begin_epoch(1)
+    for done in range(1, 11):
+        clock.now = done * 1.0
+        watched.step(done, lambda: {})
+    watched.end_epoch({"epoch": 1, "d_loss": 1.0, "g_loss": 2.0})
+    lines = output.getvalue().splitlines()
+    assert lines[0] == "run 1 of 3: a seed 0 ..."
+    # 5 steps of epoch 1 and all of epoch 2 at 1 s, its scoring; then a seed 1 (25 s) and b seed 0 (20 s)
+    assert lines[1] == "a seed 0: epoch 1/2 step 5/10; run 1 of 3, 0:00:20 left in it, 0:01:05 in the command"
+    assert lines[-1].startswith("a seed 0: epoch 1/2 d_loss 1.0000 g_loss 2.0000; run 1 of 3, 0:00:15 left in it")
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.4])
+def test_no_estimate_from_less_than_a_second(seconds):
+    clock, output = Clock(), io.StringIO()
+    with Ticker(Console(file=output), "x", "sets", clock) as ticker:
+        clock.now = seconds
+        ticker.part("p")(1, 10)
+    assert "-:--:-- left" in output.getvalue()
+
+
+def test_the_bars_show_the_command_the_run_and_the_epoch_with_their_times_left_in_80_columns():
+    clock, output = Clock(), io.StringIO()
+    console = Console(file=output, width=80, color_system=None)
+    forecast = Forecast(PLAN, WARM_UP, clock)
+    bars = BarProgress(console, forecast)
+    watched = Forecasting(forecast, bars)
+    watched.start(0)
+    watched.begin_run("a seed 0", 2, 0, 10)
+    watched.begin_epoch(1)
+    clock.now = 4.0
+    bars.last_refresh = -REFRESH_SECONDS  # the bars refresh at most twice a second: this step is shown
+    watched.step(4, lambda: {"d_loss": 1.23456, "g_loss": 0.98765, "d_real": 0.5123, "d_fake": 0.4321})
+    console.print(bars.bars.get_renderable())
+    text = output.getvalue()
+    assert_fits(text, 80)
+    # 6 steps left of epoch 1 at the 1 s measured, epoch 2 and its scoring: 21 s; then 25 s and 20 s more
+    for needle in ("command: run 1 of 3", " 0/3 ", "0:01:06", "a seed 0: epochs", " 0/2 ", "0:00:21",
+                   "epoch 1 steps  d_loss 1.2346", " 4/10 ", "0:00:06"):
+        assert needle in text, needle
