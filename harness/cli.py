@@ -268,9 +268,9 @@ def run(
     """Train each (variant, seed) run; an unfinished run resumes from its last epoch, a finished one is skipped.
 
     Before training it prints the plan (runs, optimizer steps, scorings) and its projected time: each arm's steps
-    left times its seconds per step, timed here just now over half a second of steps of a fresh model (eager,
-    even with --compile), plus the
-    scorings times one scoring timed the same way. While training, the bars (or, off a terminal, a plain line at
+    left times its seconds per step, timed here just now over half a second of a fresh model's steps (eager, even
+    with --compile; in 5 rounds taken in turn with the other arms, the median round kept), plus the scorings times
+    one scoring timed the same way. While training, the bars (or, off a terminal, a plain line at
     least every 5 s) show run k of N, epochs, steps and the time left in the epoch, the run and the command,
     recomputed from what the command measured so far: each arm's own steps, the warm-up figures scaled by how much
     slower the trained arms ran than their warm-up, the mean scoring, epoch end and run setup. --quiet skips all of
