@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness import figures
 from harness.arms import Arm
-from harness.claims import DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, Unmeasurable, digits_hold, judge
+from harness.claims import CONTRADICTED, DIGIT_LEVELS, NOT_CHECKABLE, REPRODUCED, Unmeasurable, digits_hold, judge
 from harness.errors import StudyError
 from harness.original_logs import place, sentence, summarise
 from harness.panel import DIGIT_SCORES, PANEL_SEEDS, PRIMARY_SEED
@@ -352,14 +352,16 @@ class ReportBuilder:
         return (NOT_ASSESSABLE if arm.epochs < recipe else at_epochs), row
 
     def claim_counts(self, arm: Arm) -> dict:
-        """Claims reproduced of those checkable on this arm's runs; claims are judged on faithful runs only."""
+        """Claims reproduced of those checkable on this arm's runs, and those the code contradicts (no run needed:
+        not counted as checked); claims are judged on faithful runs only."""
         if not arm.is_faithful or arm.variant not in self.variants:
-            return {"claims reproduced": math.nan, "claims checkable": math.nan, "claims": math.nan}
+            return {"claims reproduced": math.nan, "claims checkable": math.nan, "claims contradicted": math.nan,
+                    "claims": math.nan}
         claims = self.variants[arm.variant].claims
         kinds = [judge(claim, self.arms[arm], self.variants[arm.variant]).kind for claim in claims]
-        checkable = [k for k in kinds if k != NOT_CHECKABLE]
+        checkable = [k for k in kinds if k not in (NOT_CHECKABLE, CONTRADICTED)]
         return {"claims reproduced": sum(k == REPRODUCED for k in checkable), "claims checkable": len(checkable),
-                "claims": len(claims)}
+                "claims contradicted": kinds.count(CONTRADICTED), "claims": len(claims)}
 
     @staticmethod
     def evidence(row: dict) -> str:
@@ -381,8 +383,10 @@ class ReportBuilder:
         if row.get("panel"):
             parts.append(row["panel"])
         if not math.isnan(row["claims"]):
+            unchecked = row["claims"] - row["claims checkable"] - row["claims contradicted"]
             parts.append(f"claims reproduced {row['claims reproduced']} of {row['claims checkable']} checkable "
-                         f"({row['claims'] - row['claims checkable']} not checkable here)")
+                         f"({unchecked} not checkable here" + (f", {row['claims contradicted']} contradicted by the "
+                                                                f"code)" if row["claims contradicted"] else ")"))
         else:
             parts.append("claims judged on the faithful arm")
         if row["failed seeds"]:
