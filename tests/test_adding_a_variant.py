@@ -103,6 +103,9 @@ def test_the_commands_list_show_train_and_report_it(tiny, data_root, tmp_path):
     assert trained.exit_code == 0, trained.output
     run_id = f"{NAME}+non-saturating+shuffle~batch-32__mnist-train-first32__seed0"
     assert json.loads((results / "runs" / run_id / "manifest.json").read_text())["status"] == "complete"
+    faithful = study("run", NAME, "--epochs", "1", "--limit", small_limit(tiny), "--eval-every", "0", "--data-root",
+                     data_root, "--results", results, "--quiet")  # claims are judged on the faithful arm
+    assert faithful.exit_code == 0, faithful.output
     reported = study("report", "--results", results)
     assert reported.exit_code == 0, reported.output
     report = (results / "report" / "report.md").read_text()
