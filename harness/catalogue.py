@@ -2,8 +2,8 @@
 
 Both commands show the variants' parameter counts, and counting builds the networks: that imports torch, which alone
 takes more than 2 s on a 2-core machine. So the descriptions are cached together with everything they were computed
-from: the SHA-256 of every harness and variants module loaded when they were, the installed version of every
-distribution loaded (torch defines the layers counted), and the Python version. A cache is used only while all of
+from: the SHA-256 of every harness and variants module loaded when they were, the installed version of each
+dependency the project declares (torch defines the layers counted), and the Python version. A cache is used only while all of
 these are unchanged; anything else recomputes it, and a cache that cannot be read or written is recomputed or
 skipped, never an error. This module imports nothing heavy itself, so a fresh cache answers without torch.
 """
@@ -13,8 +13,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +27,10 @@ from harness.storage import atomic_write_text
 if TYPE_CHECKING:
     from harness.variant import Quirk, Variant
 
-FORMAT = 1  # the cached document's layout; a file of another layout is recomputed
+FORMAT = 2  # the cached document's layout; a file of another layout is recomputed
 PROJECT_PACKAGES = ("harness", "variants")
+DISTRIBUTION = "mnist-gan-study"
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CLAIMS_PROTOCOL = ("Claims are judged on the faithful runs (no --fix; an --alt reading is labelled) at the epoch "
                    "named, under the protocol the runs trained with: `--protocol steps` gives each epoch the "
                    "original's number of optimizer steps whatever the number of images; `--protocol epochs` (the "
@@ -121,7 +125,7 @@ def write_cache(path: Path, catalogue: Catalogue, started: float) -> None:
     sources = project_sources()
     if any(os.stat(source).st_mtime >= started for source in sources):
         return  # a module was edited while the descriptions were computed: its hash may not be what was loaded
-    document = {"format": FORMAT, "python": sys.version, "versions": loaded_versions(), "sources": sources,
+    document = {"format": FORMAT, "python": sys.version, "versions": dependency_versions(), "sources": sources,
                 "rows": catalogue.rows, "details": catalogue.details}
     try:
         atomic_write_text(path, json.dumps(document))
@@ -137,12 +141,26 @@ def project_sources() -> dict[str, str]:
     return {str(path): file_sha256(path) or "" for path in sorted(paths)}
 
 
-def loaded_versions() -> dict[str, str]:
-    """The installed version of every distribution with a loaded top-level module (torch, numpy, typer...)."""
-    owners = metadata.packages_distributions()
-    loaded = {name.partition(".")[0] for name in list(sys.modules)}
-    names = sorted({dist for module in loaded for dist in owners.get(module, [])})
-    return {name: version for name in names if (version := installed_version(name)) is not None}
+def dependency_versions() -> dict[str, str | None]:
+    """The installed version (None: not installed) of each dependency the project declares. Declared, not loaded:
+    what a process has loaded depends on what it did (Ray puts vendored copies of colorama and psutil on sys.path,
+    whose versions another process does not find), so a cache keyed on the loaded distributions was stale in every
+    fresh process after one that had started Ray."""
+    return {name: installed_version(name) for name in declared_dependencies()}
+
+
+def declared_dependencies() -> list[str]:
+    """[project] dependencies, from the installed distribution's metadata, else (a checkout run from PYTHONPATH,
+    not installed) from the checkout's pyproject.toml; extras excluded."""
+    try:
+        requirements = [r for r in metadata.requires(DISTRIBUTION) or [] if "extra ==" not in r]
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            requirements = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+        except (OSError, ValueError, KeyError):
+            requirements = []
+    return sorted({match.group(0).lower() for r in requirements if (match := REQUIREMENT_NAME.match(r.strip()))})
 
 
 def installed_version(name: str) -> str | None:

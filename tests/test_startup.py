@@ -55,6 +55,21 @@ def test_the_command_line_loads_torch_only_when_a_command_needs_it():
     assert startup.run_once(startup.study("--help")) > 0  # `python -m harness.cli`, as the benchmark times it
 
 
+def test_a_package_only_this_process_can_see_leaves_the_cache_fresh_for_the_next(tmp_path, monkeypatch):
+    """Ray puts vendored packages (colorama, psutil) on sys.path; a cache that recorded the versions of every loaded
+    distribution was then stale in each fresh process, and `study list` imported torch after any test with Ray."""
+    vendored = tmp_path / "vendored"
+    (vendored / "vendoredpkg").mkdir(parents=True)
+    (vendored / "vendoredpkg" / "__init__.py").write_text("")
+    (vendored / "vendoredpkg-1.0.dist-info").mkdir()
+    (vendored / "vendoredpkg-1.0.dist-info" / "METADATA").write_text("Name: vendoredpkg\nVersion: 1.0\n")
+    (vendored / "vendoredpkg-1.0.dist-info" / "top_level.txt").write_text("vendoredpkg\n")
+    monkeypatch.syspath_prepend(str(vendored))
+    monkeypatch.setitem(sys.modules, "vendoredpkg", __import__("vendoredpkg"))
+    catalogue.load_catalogue()
+    assert loaded_after("list") == []
+
+
 def test_the_cache_follows_the_code_and_the_packages(monkeypatch):
     computed = []
     compute = catalogue.compute
