@@ -81,8 +81,8 @@ def friendly_errors(command: Callable) -> Callable:
                   file=sys.stderr)
             raise typer.Exit(143 if interrupt.terminated else 130) from None
         except KeyboardInterrupt as interrupt:
-            print("interrupted: an unfinished run keeps its last completed epoch; re-run the same command to "
-                  "resume it", file=sys.stderr)
+            print("interrupted: each unfinished run keeps the epochs it completed (one stopped in its first epoch "
+                  "starts again); re-run the same command to resume", file=sys.stderr)
             raise typer.Exit(143 if isinstance(interrupt, Terminated) else 130) from None
     return wrapper
 

@@ -250,7 +250,12 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
 
 def _check_resumable(spec: RunSpec, previous: Manifest) -> None:
     """Resuming must not change the numbers: same device type, and on CPU the same thread count (oneDNN's
-    convolutions sum in a thread-dependent order)."""
+    convolutions sum in a thread-dependent order). Its finished epochs continue from its checkpoint only; without
+    one, starting again at epoch 1 would silently overwrite their tables."""
+    if previous.epochs_done and not spec.folder.checkpoint_path.is_file():
+        raise StudyError(f"run {spec.run_id} has {previous.epochs_done} finished epochs but no checkpoint to resume "
+                         f"them from ({spec.folder.checkpoint_path}); put it back, or pass --force to retrain the "
+                         f"run from epoch 1 (the old one stays in place until the new one is complete)")
     if previous.device_type != spec.device.type:
         raise StudyError(f"run {spec.run_id} was trained on {previous.device_type}, not {spec.device.type}; "
                          f"resume it with --device {previous.device_type} or pass --force to retrain it")
@@ -394,7 +399,7 @@ def _repair_tables(spec: RunSpec, manifest: Manifest) -> None:
     if not folder.checkpoint_path.is_file():
         raise StudyError(f"run {spec.run_id}: metrics.csv does not hold epochs 1-{manifest.epochs_done} and there is "
                          f"no checkpoint to repair it from; pass --force to retrain it")
-    state = load_checkpoint(folder.checkpoint_path)
+    state = _resume_state(folder, spec.run_id)  # another run's checkpoint must not rewrite this one's tables
     folder.write_tables(state["metrics"], metric_columns(list(spec.variant.writeup_columns)), state["log"],
                         state["timings"])
 
@@ -424,7 +429,7 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
     start_epoch = 0
     columns = metric_columns(list(spec.variant.writeup_columns))
     pending = None
-    if previous is not None and folder.checkpoint_path.exists():
+    if previous is not None and previous.epochs_done:  # its checkpoint was checked to exist
         state = _resume_state(folder, spec.run_id)
         _load_models(gan, state, folder)
         restore_rng(state["rng"])

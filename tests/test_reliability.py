@@ -218,6 +218,28 @@ def test_tables_are_repaired_from_the_checkpoint(data_root, tmp_path):
     assert spec.folder.metrics_path.read_bytes() == whole
 
 
+def test_finished_epochs_without_their_checkpoint_are_never_overwritten(data_root, tmp_path):
+    """Checkpoints are not committed: a run resumed from a clone has its tables but no checkpoint. Starting again at
+    epoch 1 silently replaced the tables of every finished epoch; now it is one line, and nothing is written."""
+    spec = make_spec("torch7-mlp", data_root, tmp_path, epochs=1, limit=64)
+    train_run(spec)
+    spec.folder.checkpoint_path.unlink()
+    before = {path.name: path.read_bytes() for path in spec.folder.path.iterdir() if path.is_file()}
+    with pytest.raises(StudyError, match="1 finished epochs but no checkpoint to resume them from.*--force"):
+        train_run(replace(spec, epochs=2))
+    assert {path.name: path.read_bytes() for path in spec.folder.path.iterdir() if path.is_file()} == before
+
+
+def test_tables_are_never_repaired_from_another_runs_checkpoint(data_root, tmp_path):
+    spec, other = (make_spec("torch7-mlp", data_root, tmp_path, epochs=1, limit=64, seed=seed) for seed in (0, 1))
+    train_run(spec)
+    train_run(other)
+    shutil.copy(other.folder.checkpoint_path, spec.folder.checkpoint_path)
+    spec.folder.metrics_path.write_text("")
+    with pytest.raises(StudyError, match=f"is of run {other.run_id}, not {spec.run_id}"):
+        train_run(spec)
+
+
 def test_quirk_costs_never_subtract_arms_of_different_lengths(tmp_path):
     for seed in range(2):
         write_run(tmp_path, "nll-softmax", seed, epochs=2)
