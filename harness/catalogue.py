@@ -3,9 +3,10 @@
 Both commands show the variants' parameter counts, and counting builds the networks: that imports torch, which alone
 takes more than 2 s on a 2-core machine. So the descriptions are cached together with everything they were computed
 from: the SHA-256 of every harness and variants module loaded when they were, the installed version of each
-dependency the project declares (torch defines the layers counted), and the Python version. A cache is used only while all of
-these are unchanged; anything else recomputes it, and a cache that cannot be read or written is recomputed or
-skipped, never an error. This module imports nothing heavy itself, so a fresh cache answers without torch.
+dependency the project declares (torch defines the layers counted), and the Python version. A cache is used only
+while all of these are unchanged; anything else recomputes it, and a cache that cannot be read or written is
+recomputed or skipped, never an error. This module imports nothing heavy itself, so a fresh cache answers without
+torch.
 """
 from __future__ import annotations
 

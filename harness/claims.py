@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.stats
 
 from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX
-from harness.runs import Run, row_named, saturated_precision
+from harness.runs import Run, row_named
 from harness.scoring import read_calibration
 from harness.variant import (
     Band,
@@ -41,22 +41,26 @@ PRINTED_TAIL = 0.025  # a printed value holds inside the central 95% of the same
 
 @dataclass(frozen=True)
 class DigitLevel:
-    """A digit criterion: FID below a calibration row's, every class covered, confident predictions, and precision
-    and coverage at least these shares of the real row's (same evaluator and n). FID alone passes half real, half
-    noise (FID averages over the set) and a handful of memorised digits; precision fails the first (half the samples
-    lie off the digits), coverage the second (a handful of points covers few real digits' neighbourhoods), the ten
-    classes a set that drops digits. The shares are set by the control rows (scoring.CONTROLS): every negative fails,
-    every positive passes, with a margin of at least 0.05 on the evaluator the tests build."""
+    """A digit criterion: FID below a calibration row's, every class covered, confident predictions, and inception
+    score and coverage at least these shares of the real row's (same evaluator and n). FID alone passes half real,
+    half noise (FID averages over the set) and a handful of memorised digits; the inception score fails the first
+    (each noise image is a weak vote for one class), coverage the second (a handful of points covers few real
+    digits' neighbourhoods), the ten classes a set that drops digits. Precision is not read: the evaluators' features
+    put uniform noise inside the neighbourhoods of outlying real digits (precision 0.99-1.0 for uniform noise, 0.93-0.94
+    for half noise, against 0.87-0.89 for real digits, at n = 3,000 on each evaluator of the published study's
+    panel), so it passed half noise and failed 2-px-shifted digits. The shares are set by the control rows
+    (scoring.CONTROLS) on every panel member of the published study and on the small evaluators the tests build:
+    half noise scores an inception score of 0.43-0.51 of real digits', shifted and GAN digits 0.69-0.72."""
 
     row: str
     classes: int
     confidence: float
-    precision: float
+    inception: float
     coverage: float
 
 
-DIGIT_LEVELS = {"digit-like": DigitLevel("blur sigma 2", 10, 0.5, precision=0.6, coverage=0.15),
-                "recognisable": DigitLevel("noise sigma 0.4", 10, 0.7, precision=0.8, coverage=0.25)}
+DIGIT_LEVELS = {"digit-like": DigitLevel("blur sigma 2", 10, 0.5, inception=0.6, coverage=0.15),
+                "recognisable": DigitLevel("noise sigma 0.4", 10, 0.7, inception=0.6, coverage=0.25)}
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,13 @@ def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | 
     criterion = DIGIT_LEVELS[level]
     ceiling = float(ceiling_row(level, calibration, shift)["fid"])
     real = row_named(calibration, "real")
-    precision, coverage = row["precision"] / real["precision"], row["coverage"] / real["coverage"]
+    inception, coverage = row["inception_score"] / real["inception_score"], row["coverage"] / real["coverage"]
     measured = (f"FID {row['fid']:.4g} (< {ceiling:.4g}?), {int(row['classes_covered'])} classes, confidence "
-                f"{row['confidence']:.2f}, precision {precision:.2f} and coverage {coverage:.2f} of real digits' "
-                f"(>= {criterion.precision}, {criterion.coverage}?)")
+                f"{row['confidence']:.2f}, inception score {inception:.2f} and coverage {coverage:.2f} of real "
+                f"digits' (>= {criterion.inception}, {criterion.coverage}?)")
     holds = row["fid"] < ceiling and row["classes_covered"] >= criterion.classes and \
-        row["confidence"] >= criterion.confidence and precision >= criterion.precision and \
-        coverage >= criterion.coverage and not saturated_precision(row)
+        row["confidence"] >= criterion.confidence and inception >= criterion.inception and \
+        coverage >= criterion.coverage
     return bool(holds), measured
 
 
@@ -228,6 +232,9 @@ def _measure_settles(check: Settles, run: Run, epoch: int) -> tuple[bool, str]:
 def _measure_digits(check: Digits, run: Run, epoch: int, shift: int = 0) -> tuple[bool, str]:
     rows = _rows(run, epoch)
     prefix = WRITEUP_PREFIX if check.sampling == "writeup" else ""
+    if prefix + "inception_score" not in rows:
+        raise Unmeasurable("the inception score, which a digits level reads, is not recorded for samples drawn the "
+                           "write-up's way")
     row = {c: float(rows[prefix + c].iloc[0]) for c in DIGIT_SCORES if prefix + c in rows}
     if len(row) < len(DIGIT_SCORES) or any(math.isnan(v) for v in row.values()):
         raise Unmeasurable(f"the samples were not scored at epoch {epoch} (scoring off or not due)")
@@ -353,8 +360,8 @@ def _listed(items: Sequence[object]) -> str:
 def _level_words(level: str) -> str:
     criterion = DIGIT_LEVELS[level]
     return (f"the {level} level (FID below the '{criterion.row}' calibration row's, {criterion.classes} classes, "
-            f"mean top-class probability at least {criterion.confidence}, precision and coverage at least "
-            f"{criterion.precision} and {criterion.coverage} of real digits')")
+            f"mean top-class probability at least {criterion.confidence}, inception score and coverage at least "
+            f"{criterion.inception} and {criterion.coverage} of real digits')")
 
 
 def _describe_band(check: Band, epoch: int) -> str:

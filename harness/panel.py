@@ -13,7 +13,9 @@ MEMBER_SCORES = ("fid", "kid", "kid_std", "inception_score", "precision", "recal
 # depend on the evaluator (the rest are measured in pixels, the same for every member)
 WRITEUP_MEMBER_SCORES = ("fid", "kid", "precision", "density", "coverage", "classes_covered", "confidence")  # what
 # a digits level reads of the samples drawn the write-up's way
-DIGIT_SCORES = WRITEUP_MEMBER_SCORES + ("self_nn_ratio",)  # what a digits level and a failure label read
+WRITEUP_SCORES = WRITEUP_MEMBER_SCORES + ("self_nn_ratio",)  # what is recorded of samples drawn the write-up's way
+DIGIT_SCORES = ("fid", "classes_covered", "confidence", "inception_score", "coverage", "self_nn_ratio")  # what a
+# digits level and a failure label read
 WRITEUP_PREFIX = "writeup_"
 
 

@@ -284,11 +284,12 @@ class ReportBuilder:
                           "evidence": self.evidence({"epochs": arm.epochs, **row})})
         blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm, from its seeds: a seed works when its "
                             f"final samples meet the '{WORKS_AT}' digit level of the claims (section 7: FID below the "
-                            f"{DIGIT_LEVELS[WORKS_AT].row} rung, every class, confident, precision and coverage near "
-                            f"real digits'), partly when they meet only '{PARTLY_AT}', fails otherwise or when the run "
-                            f"failed (collapse, undertrained, NaN losses); the arm gets what most seeds get (a tie the "
-                            f"worse), or {NOT_ASSESSABLE} when its runs are shorter than the recipe. Each verdict is "
-                            f"recomputed with every evaluator of the panel (section 11)", csv=pd.DataFrame(rows)))
+                            f"{DIGIT_LEVELS[WORKS_AT].row} rung, every class, confident, inception score and coverage "
+                            f"near real digits'), partly when they meet only '{PARTLY_AT}', fails otherwise or when "
+                            f"the run failed (collapse, undertrained, NaN losses); the arm gets what most seeds get (a "
+                            f"tie the worse), or {NOT_ASSESSABLE} when its runs are shorter than the recipe. Each "
+                            f"verdict is recomputed with every evaluator of the panel (section 11)",
+                            csv=pd.DataFrame(rows)))
         blocks += [Text(self.ranking(rows)), Text(self.what_it_allows())]
         return blocks
 

@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 import pandas as pd
 
 from harness.errors import StudyError
-from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX, member_columns
+from harness.panel import WRITEUP_PREFIX, WRITEUP_SCORES, member_columns
 from harness.storage import exchange_paths, read_json, write_csv, write_json
 
 METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
@@ -36,7 +36,7 @@ EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall
                 "nn_median_heldout", "nn_median_train", "self_nn_ratio", "eval_n_fake", "eval_n_real",
                 *member_columns()]
 # the digit scores of samples drawn the way the write-up drew its pictures, where a claim needs them
-WRITEUP_COLUMNS = [WRITEUP_PREFIX + score for score in DIGIT_SCORES] + member_columns(WRITEUP_PREFIX)
+WRITEUP_COLUMNS = [WRITEUP_PREFIX + score for score in WRITEUP_SCORES] + member_columns(WRITEUP_PREFIX)
 LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
 TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
 

@@ -164,9 +164,10 @@ class Settles:
 @dataclass(frozen=True)
 class Digits:
     """The samples are digits, by the evaluator: FID below a calibration row of the same evaluator and n, all ten
-    classes, confident predictions, and precision and coverage near the real row's (``claims.DIGIT_LEVELS``).
-    ``digit-like``: below blurred real digits (sigma 2), mean top probability 0.5, precision and coverage at least
-    0.6 and 0.15 of real digits'. ``recognisable``: below real digits under pixel noise sigma 0.4, 0.7, 0.8, 0.25.
+    classes, confident predictions, and inception score and coverage near the real row's (``claims.DIGIT_LEVELS``).
+    ``digit-like``: below blurred real digits (sigma 2), mean top probability 0.5, inception score and coverage at
+    least 0.6 and 0.15 of real digits'. ``recognisable``: below real digits under pixel noise sigma 0.4, 0.7, 0.6,
+    0.25.
     ``sampling``: "writeup" scores samples drawn the way the write-up drew the pictures it judged (its noise
     distribution, batch size and G mode, from ``Variant.writeup_samples``) instead of the study's. ``expect``
     "not met": the claim says the samples are not yet digits of that level (a write-up's early pictures)."""

@@ -32,6 +32,7 @@ from harness.claims import (
 from harness.data import BatchOrder, DeviceImages, load_split
 from harness.evaluator import evaluator_dir, load_panel, protocol_sets, unit_images
 from harness.original_logs import read_original_log
+from harness.panel import PANEL_SEEDS
 from harness.report import write_report
 from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
 from harness.runs import failure_label, load_runs, row_named
@@ -71,7 +72,7 @@ CLAIMS = [(name, claim) for name, v in VARIANTS.items() for claim in v.claims if
 BASE = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3, "d_accuracy": 0.7, "d_loss_real": 0.5,
         "d_loss_fake": 0.5, "d_loss_last": 1.0, "g_loss_last": 1.0, "fid": 50.0, "classes_covered": 10,
         "confidence": 0.9, "precision": 0.6, "coverage": 0.6, "density": 0.5, "kid": 0.01, "self_nn_ratio": 1.0,
-        "eval_n_fake": N, "eval_n_real": N, **{f"class_{c}": 0.1 for c in range(10)}}
+        "inception_score": 9.0, "eval_n_fake": N, "eval_n_real": N, **{f"class_{c}": 0.1 for c in range(10)}}
 
 
 def _band_value(check: Band, good: bool) -> float:
@@ -100,9 +101,9 @@ def _dip_value(check: Dip, good: bool, epoch: int, end: int) -> float:
 
 def _digit_scores(good: bool) -> dict[str, float]:
     return {"fid": 20.0, "kid": 2.0, "classes_covered": 10, "confidence": 0.95, "precision": 0.6, "coverage": 0.6,
-            "density": 0.9, "self_nn_ratio": 1.0} if good else \
+            "density": 0.9, "self_nn_ratio": 1.0, "inception_score": 9.0} if good else \
         {"fid": 2000.0, "kid": 500.0, "classes_covered": 3, "confidence": 0.3, "precision": 0.1, "coverage": 0.01,
-         "density": 0.01, "self_nn_ratio": 1.5}
+         "density": 0.01, "self_nn_ratio": 1.5, "inception_score": 2.0}
 
 
 def _printed_rows(check: Printed, good: bool, epoch: int) -> tuple[dict, list[dict]]:
@@ -169,7 +170,8 @@ def write_rows(results: Path, variant: Variant, seed: int, rows: list[dict], log
                     "n_real": N}))
     calibration = evaluator_dir(results, "mnist", "test-thirds") / f"calibration-n{N}.json"
     calibration.parent.mkdir(parents=True, exist_ok=True)
-    ladder = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
+    ladder = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6,
+               "inception_score": 9.5},
               {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
               {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
     calibration.write_text(json.dumps({"evaluator_sha256": EVALUATOR, "n": N, "version": CALIBRATION_VERSION,
@@ -440,14 +442,19 @@ def test_digit_criterion_passes_real_digits_and_fails_noise_and_untrained_genera
 
 
 def test_every_negative_control_fails_every_digits_level_and_every_failure_label_is_right(real_reference):
+    """On the small evaluators the tests build (4 epochs, n = 500): the negatives fail every level and every label
+    is right. Of the positives only speckled digits must pass here: these weaker classifiers read 2-px-shifted digits
+    less surely (inception score 0.54-0.56 of real digits', against 0.69-0.71 on the published panel, where the
+    next test judges them)."""
     _, calibration, _ = real_reference
     for name, control in CONTROLS.items():
         row = row_named(calibration, name)
         for level in DIGIT_LEVELS:
             holds, measured = digits_hold(level, row, calibration)
-            assert holds == (level in control.passes), (name, level, measured)
+            assert not holds or control.passes, (name, level, measured)
         label = failure_label(row, calibration)
         assert (label.split(":")[0] if label else None) == control.failure, (name, label)
+    assert all(digits_hold(level, row_named(calibration, "speckled digits"), calibration)[0] for level in DIGIT_LEVELS)
     assert failure_label(row_named(calibration, "real"), calibration) is None
     assert failure_label(row_named(calibration, "uniform noise"), calibration).startswith("undertrained")
     assert {c.failure for c in CONTROLS.values()} == {None, "collapse"} and \
@@ -457,14 +464,40 @@ def test_every_negative_control_fails_every_digits_level_and_every_failure_label
 def test_a_handful_of_classes_is_collapse_among_digits_and_undertrained_in_noise():
     calibration = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6},
                    {"name": "uniform noise", "kind": "ladder", "fid": 1000.0}]
-    ones = {"fid": 800.0, "classes_covered": 1, "precision": 0.8, "density": 0.4, "self_nn_ratio": 0.5}
-    noise = {**ones, "precision": 0.03}
-    saturated = {**ones, "precision": 1.0, "density": 0.0}  # noise inside a few outliers' wide neighbourhoods
+    ones = {"fid": 800.0, "classes_covered": 1, "precision": 0.8, "coverage": 0.06, "self_nn_ratio": 0.5}
+    noise = {**ones, "coverage": 0.002}
+    inside_outliers = {**noise, "precision": 1.0}  # noise inside a few outliers' wide neighbourhoods: still noise
     assert failure_label(ones, calibration) == "collapse: 1 classes covered"
     assert failure_label(noise, calibration).startswith("undertrained: FID 800")
-    assert failure_label(saturated, calibration).startswith("undertrained")
+    assert failure_label(inside_outliers, calibration).startswith("undertrained")
     assert failure_label({**noise, "self_nn_ratio": 0.1}, calibration).startswith("collapse: samples repeat")
     assert failure_label(noise, None) == "collapse: 1 classes covered (no calibration to tell it from noise)"
+
+
+# Every control judged right by every evaluator of the published study's panel, at its n = 3,000: the cuts were
+# first set on the small evaluators the tests build, where precision told half noise from digits; on the real
+# panel it does not (uniform noise scores precision 0.99-1.0), which this test found. One miss is known and kept
+# visible: evaluator 2 reads most 2-px-shifted 9s as 7s (9s are 1.4% of its predictions), so the set covers 9
+# classes there and is not digit-like to it. A new miss, or this one gone, fails the test.
+PUBLISHED_PANEL = Path(__file__).resolve().parents[1] / "docs" / "study" / "results" / "evaluators"
+KNOWN_MISSES = {(2, "shifted 2 px", "digit-like")}
+
+
+def test_every_control_is_judged_right_by_every_evaluator_of_the_published_panel():
+    misses = set()
+    for seed in PANEL_SEEDS:
+        calibration = json.loads((PUBLISHED_PANEL / f"mnist-test-thirds-seed{seed}" /
+                                  "calibration-n3000.json").read_text())["rows"]
+        for name, control in CONTROLS.items():
+            row = row_named(calibration, name)
+            misses |= {(seed, name, level) for level in DIGIT_LEVELS
+                       if digits_hold(level, row, calibration)[0] != (level in control.passes)}
+            label = failure_label(row, calibration)
+            if (label.split(":")[0] if label else None) != control.failure:
+                misses.add((seed, name, "failure label"))
+        assert failure_label(row_named(calibration, "real"), calibration) is None
+        assert failure_label(row_named(calibration, "uniform noise"), calibration).startswith("undertrained")
+    assert misses == KNOWN_MISSES
 
 
 # The step-matched protocol ------------------------------------------------------------------------------------------

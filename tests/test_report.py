@@ -79,8 +79,8 @@ def results(tmp_path: Path) -> Path:
         write_run(root, "udacity", seed)
         write_run(root, "dcgan-xavier", seed)
         write_run(root, "nll-softmax", seed, final={"classes_covered": 2})  # collapsed: counted as failed
-        write_run(root, "nll-softmax", seed, fixes=("g-backward",),  # digit-like: precision 0.7 of real digits'
-                  final={"fid": 50.0 + seed, "precision": 0.35})
+        write_run(root, "nll-softmax", seed, fixes=("g-backward",),  # digit-like: coverage 0.2 of real digits'
+                  final={"fid": 50.0 + seed, "coverage": 0.1})
     write_run(root, "infogan", 0, status="running")
     write_run(root, "torch7-mlp", 0, final={"g_loss": float("nan")})
     return root
@@ -202,7 +202,7 @@ def test_quirk_costs_per_single_fix_and_all_fixes_with_paired_wilcoxon_and_holm(
 
 def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, tmp_path):
     write_ladder(results)
-    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1, "precision": 0.02})  # noise
+    write_run(results, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1, "coverage": 0.001})  # noise
     out = tmp_path / "report"
     text = write_report(results, out, None, "md").read_text()
     assert text.startswith("# mnist-gan-study report\n\n## 1. The answer\n")
@@ -211,7 +211,7 @@ def test_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(results, 
     at_epochs = answer["at these epochs"]
     assert at_epochs["udacity"] == "works"  # recognisable: FID 34 < 120 (noise sigma 0.4), 10 classes, on the digits
     assert at_epochs["nll-softmax"] == "fails"  # every seed collapsed to 2 classes
-    assert at_epochs["nll-softmax+g-backward"] == "partly"  # digit-like (precision >= 0.6 of real), not recognisable
+    assert at_epochs["nll-softmax+g-backward"] == "partly"  # digit-like (coverage >= 0.15 of real), not recognisable
     assert answer.loc["udacity", ["works seeds", "partly seeds", "fails seeds"]].tolist() == [3, 0, 0]
     assert answer.loc["nll-softmax", "failures"] == "collapse"
     assert answer.loc["udacity", "ladder"] == "between noise sigma 0.1 at 20 and noise sigma 0.2 at 50"
@@ -251,7 +251,7 @@ def test_an_arm_of_the_recipes_length_is_judged_by_its_seeds_with_an_exact_inter
 def test_a_failing_arm_whose_claims_hold_says_why_on_the_same_line(tmp_path):
     write_ladder(tmp_path)
     for seed in range(2):
-        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": 900.0, "precision": 0.02})
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": 900.0, "coverage": 0.001})
     out = tmp_path / "report"
     text = write_report(tmp_path, out, None, "md").read_text()
     row = pd.read_csv(out / "tables" / "answer.csv").iloc[0]

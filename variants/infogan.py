@@ -211,7 +211,7 @@ VARIANT = Variant(
               "epoch 20", Digits("recognisable", epoch=10, expect="not met")),
         Claim("digits-20", "synthetic result durning each epoch(5,10,20,40)",
               "the epoch-20 grid shows clean, varied digits: recognisable by the evaluator (FID below real digits "
-              "under pixel noise 0.4, 10 classes, confident, precision and coverage near real digits')",
+              "under pixel noise 0.4, 10 classes, confident, inception score and coverage near real digits')",
               Digits("recognisable", epoch=20)),
         Claim("digits-40", "synthetic result durning each epoch(5,10,20,40)",
               "the epoch-40 grid likewise", Digits("recognisable", epoch=40)),

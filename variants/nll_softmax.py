@@ -151,7 +151,7 @@ VARIANT = Variant(
               "g_loss 0.9908 likewise", Printed("g_loss", 0.9908, step=0, epoch=10), assumes=ASSUMED_OPTIMIZER),
         Claim("decent-images", "Linear GAN Model does a decent job in generating MNIST images.",
               "the final samples are recognisable digits: FID below real digits under pixel noise 0.4, 10 "
-              "classes, confident, precision and coverage near real digits' (G never trains as posted, whatever "
+              "classes, confident, inception score and coverage near real digits' (G never trains as posted, whatever "
               "the optimizer: no verdict here rests on the assumed one)", Digits("recognisable")),
         Claim("smoothing-helps", "label smoothing is also done for better convergence",
               "the smoothed real label is the fake class", contradicted="real_loss(smooth=True) casts (ones*0.9) to "

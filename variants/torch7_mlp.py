@@ -118,7 +118,7 @@ VARIANT = Variant(
               "confident, most samples among real digits and covering them", Digits("digit-like", epoch=5)),
         Claim("pleasant-80", "after 80 epochs the results look pleasant.",
               "epoch-80 samples are recognisable digits: FID below real digits under pixel noise 0.4, 10 classes, "
-              "confident, precision and coverage near real digits'", Digits("recognisable", epoch=80)),
+              "confident, inception score and coverage near real digits'", Digits("recognisable", epoch=80)),
         Claim("no-optimum-d", "the loss should be -log4 ... Our model does not achieve the ideal result.",
               "the final epoch-mean d_loss stays away from ln 4 = 1.386 (outside 1.386 +- 0.1)",
               Band(("d_loss",), low=1.286, high=1.486, expect="outside")),

@@ -143,7 +143,7 @@ VARIANT = Variant(
               "confident, most samples among real digits and covering them", Digits("digit-like", epoch=20)),
         Claim("final-digits", "the generator is able to reproduce numbers like 1, 7, 3, 2",
               "the final samples are digit-like (FID below blurred real digits at the same n, 10 classes, "
-              "confident, precision and coverage near real digits') and include 1, 7, 3 and 2: each gets at least "
-              "2% of the evaluator's predictions", Classes((1, 7, 3, 2), level="digit-like")),
+              "confident, inception score and coverage near real digits') and include 1, 7, 3 and 2: each gets at "
+              "least 2% of the evaluator's predictions", Classes((1, 7, 3, 2), level="digit-like")),
     ),
 )
