@@ -201,6 +201,7 @@ class ArmAnalysis:
     failures: Mapping[str, str | None]  # run id -> why it failed (primary evaluator), or None
     finals: Mapping[str, dict[str, float]]  # summary column -> spread over seeds of its final value
     saturated: Mapping[str, bool]  # run id -> its precision is saturated (high precision of noise-like samples)
+    steps: tuple[int, ...]  # the optimizer steps each seed took, the distinct counts in order; () where unrecorded
     claims: list[ClaimJudgement] | None  # judged on a faithful arm of a declared variant only
     claim_counts: ClaimCounts | None
 
@@ -218,6 +219,13 @@ class ArmAnalysis:
         return {seed: self.verdicts[View(seed)].verdict for seed in self.members}
 
 
+def optimizer_steps(run: Run) -> int | None:
+    """The optimizer steps the run took over its epochs, or None where its tables do not record them."""
+    if "steps" not in run.metrics or run.metrics["steps"].isna().any():
+        return None
+    return int(run.metrics["steps"].sum())
+
+
 def analyse_arm(runs: ReportRuns, arm: Arm) -> ArmAnalysis:
     group = runs.arms[arm]
     views = views_of(runs, group)
@@ -225,6 +233,7 @@ def analyse_arm(runs: ReportRuns, arm: Arm) -> ArmAnalysis:
                 for view, view_runs in views.items() if not view.shift}  # the cuts move no failure label
     judged = arm.is_faithful and arm.variant in runs.variants
     claims = judge_claims(runs, arm, views) if judged else None
+    steps = [optimizer_steps(run) for run in group]
     return ArmAnalysis(
         arm=arm, label=runs.labels[arm], runs=group, recipe_epochs=runs.recipe_epochs(arm), ladder=runs.ladder(group),
         members=tuple(runs.panel_views(group)),
@@ -233,6 +242,7 @@ def analyse_arm(runs: ReportRuns, arm: Arm) -> ArmAnalysis:
         failures=failures[PRIMARY_SEED],
         finals={column: spread(final_values(group, column)) for column, _ in SUMMARY_METRICS},
         saturated={run.run_id: saturated_precision(run) for run in group},
+        steps=tuple(sorted({s for s in steps if s is not None})) if None not in steps else (),
         claims=claims, claim_counts=count_claims(claims) if claims is not None else None)
 
 

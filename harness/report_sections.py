@@ -48,6 +48,8 @@ from harness.runs import EMPTY_DENSITY, SATURATED_PRECISION, UNDERTRAINED_FRACTI
 from harness.stats import needed_for_holm, smallest_mann_whitney_p, t_quantile
 
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
+NO_RUN_CHECKS = "no run can check it on its own; 'checked as' says how it is judged"  # the why of a claim
+# without a check, whose own words are already in the 'checked as' column
 
 
 def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]],
@@ -132,13 +134,19 @@ def headline_row(arm: ArmAnalysis) -> dict:
 
 
 def claims_words(row: dict) -> str:
-    """The arm's claims in a clause: reproduced of those checkable on its runs, and those the code contradicts."""
+    """The arm's claims in a clause: how many of those checkable on its runs were reproduced, and the others apart
+    (a claim the code contradicts needs no run, so it is never counted as checkable)."""
     if math.isnan(row["claims"]):
         return "claims judged on the faithful arm"
-    unchecked = row["claims"] - row["claims checkable"] - row["claims contradicted"]
-    return (f"claims reproduced {row['claims reproduced']} of {row['claims checkable']} checkable "
-            f"({unchecked} not checkable here" + (f", {row['claims contradicted']} contradicted by the code)"
-                                                   if row["claims contradicted"] else ")"))
+    total, checkable, contradicted = row["claims"], row["claims checkable"], row["claims contradicted"]
+    by_the_code = [f"{contradicted} contradicted by the code"] if contradicted else []
+    if not checkable:
+        return f"none of its {total} claims checkable on these runs" + \
+            "".join(f" ({words})" for words in by_the_code)
+    unchecked = total - checkable - contradicted
+    apart = ([f"{unchecked} not checkable here"] if unchecked else []) + by_the_code
+    return f"claims reproduced {row['claims reproduced']} of {checkable} checkable" + \
+        (f" ({', '.join(apart)})" if apart else "")
 
 
 def evidence(row: dict) -> str:
@@ -165,6 +173,14 @@ def evidence(row: dict) -> str:
     return "; ".join(parts)
 
 
+def steps_words(steps: tuple[int, ...]) -> str:
+    """The optimizer steps an arm's seeds took, for the ranking ("" where the runs do not record them)."""
+    if not steps:
+        return ""
+    return f", {steps[0]:,} optimizer steps" if len(steps) == 1 else \
+        f", {steps[0]:,}-{steps[-1]:,} optimizer steps"
+
+
 def ceiling(ladder: Ladder | None) -> float:
     """The uniform-noise FID of the ladder (NaN without one: nothing is then as far as noise)."""
     return ladder.fids.get(CEILING, math.nan) if ladder else math.nan
@@ -175,7 +191,7 @@ def ranking(arms: list[ArmAnalysis]) -> str:
                     key=lambda a: (VERDICTS.index(a.verdict.at_epochs), a.finals["fid"]["mean"]))
     if not scored:
         return "Ranking: no arm was scored."
-    ranked = ", ".join(f"{i}. {a.label} ({a.verdict.at_epochs}, {fmt(a.finals['fid']['mean'])})"
+    ranked = ", ".join(f"{i}. {a.label} ({a.verdict.at_epochs}, {fmt(a.finals['fid']['mean'])}{steps_words(a.steps)})"
                        for i, a in enumerate(scored, start=1))
     noise = [a.label for a in scored if a.finals["fid"]["mean"] >= UNDERTRAINED_FRACTION * ceiling(a.ladder)]
     note = f" {', '.join(noise)}: no closer to digits than noise images, so their order means nothing." \
@@ -486,7 +502,7 @@ def claim_row(judged: ClaimJudgement, members: tuple[int, ...]) -> dict:
     return {"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
             "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
             "measured": "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-", "verdict": verdict.kind,
-            "why": verdict.reason,
+            "why": NO_RUN_CHECKS if claim.check is None and not claim.contradicted else verdict.reason,
             "panel": agreement(verdict.kind, judged.panel(members))}
 
 

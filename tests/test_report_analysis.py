@@ -171,3 +171,11 @@ def test_pairwise_p_values_are_holm_corrected_across_the_comparisons_made(tmp_pa
     assert [c.smallest_after_holm for c in comparisons] == pytest.approx([3 * 2 / math.comb(10, 5)] * 3)
     assert [c.seeds_needed for c in comparisons] == [5] * 3  # 3 * 2 / C(10, 5) = 0.024 < 0.05
     assert [c.lower for c in comparisons] == ["udacity", "dcgan-xavier", "udacity"]
+
+
+def test_the_optimizer_steps_of_an_arm_are_its_epochs_steps_added_up(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, rows=[{**row, "steps": 8} for row in steady_rows(3, seed)], grids=False)
+    write_run(tmp_path, "dcgan-xavier", 0, grids=False)  # tables of an older version: no steps column
+    analysis = analysis_of(tmp_path)
+    assert arm_named(analysis, "udacity").steps == (24,) and arm_named(analysis, "dcgan-xavier").steps == ()

@@ -16,9 +16,16 @@ from harness.original_logs import read_original_log
 from harness.report_analysis import Interaction
 from harness.report_render import Block, Table, render_markdown
 from harness.report_runs import EVERY_RUN, ReportRuns
-from harness.report_sections import conclusion, fid_change_words, interaction_line
+from harness.report_sections import (
+    NO_RUN_CHECKS,
+    claims_words,
+    conclusion,
+    fid_change_words,
+    interaction_line,
+    steps_words,
+)
 from harness.runs import load_runs
-from tests.fakes import ladder_rows, write_calibration, write_run
+from tests.fakes import ladder_rows, steady_rows, write_calibration, write_run
 from tests.test_report_analysis import analysis_of
 from variants import VARIANTS
 
@@ -111,6 +118,40 @@ def test_a_failing_arm_whose_claims_hold_says_why_on_the_same_line(tmp_path):
     assert row["verdict"] == "fails" and row["claims reproduced"] > 0
     line = next(line for line in text_of(blocks).splitlines() if line.startswith("| dcgan-xavier | fails |"))
     assert "some claims hold although the samples fail" in line
+
+
+def test_the_ranking_shows_each_arms_optimizer_steps(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, rows=[{**row, "steps": 8} for row in steady_rows(3, seed)], grids=False)
+        write_run(tmp_path, "nll-softmax", seed, rows=[{**row, "steps": 1} for row in steady_rows(3, seed)],
+                  grids=False)
+    text = text_of(report_sections.answer(analysis_of(tmp_path)))
+    assert "1. udacity (partly, 33.83, 24 optimizer steps), 2. nll-softmax (partly, 33.83, 3 optimizer steps)." in text
+    assert steps_words(()) == "" and steps_words((1200, 1250)) == ", 1,200-1,250 optimizer steps"
+
+
+def test_a_claim_the_code_contradicts_is_never_counted_as_checkable():
+    row = {"claims": 6, "claims checkable": 0, "claims contradicted": 1, "claims reproduced": 0}
+    assert claims_words(row) == "none of its 6 claims checkable on these runs (1 contradicted by the code)"
+    assert claims_words(row | {"claims contradicted": 0}) == "none of its 6 claims checkable on these runs"
+    assert claims_words(row | {"claims checkable": 5, "claims reproduced": 4}) == \
+        "claims reproduced 4 of 5 checkable (1 contradicted by the code)"
+    assert claims_words(row | {"claims checkable": 3, "claims reproduced": 1}) == \
+        "claims reproduced 1 of 3 checkable (2 not checkable here, 1 contradicted by the code)"
+    assert claims_words(row | {"claims checkable": 6, "claims contradicted": 0}) == "claims reproduced 0 of 6 checkable"
+
+
+def test_the_why_of_a_claim_no_run_checks_does_not_repeat_checked_as(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, grids=False)
+    claims = tables_of(report_sections.claims(analysis_of(tmp_path)))["claims_dcgan-xavier"].set_index("claim")
+    unchecked = claims.loc["xavier-beats-he"]  # judged in section 9, by comparing two arms
+    assert unchecked["verdict"] == NOT_CHECKABLE and unchecked["why"] == NO_RUN_CHECKS
+    assert unchecked["checked as"] == next(c.checkable for c in VARIANTS["dcgan-xavier"].claims
+                                           if c.key == "xavier-beats-he")
+    contradicted = claims.loc["cnn-fewer-parameters"]
+    assert contradicted["verdict"] == CONTRADICTED and contradicted["why"] != contradicted["checked as"]
+    assert (claims["why"] != claims["checked as"]).all()
 
 
 def test_missing_calibration_says_how_to_get_it(fake_study):
