@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.arms import Arm
 from harness.claims import NOT_CHECKABLE
 from harness.report import ReportBuilder
 from harness.report_analysis import PRIMARY, ClaimJudgement, SampleStrip, judge_claims, sample_strips
@@ -68,7 +69,7 @@ class InterimReport(ReportBuilder):
                 Figure(CURVES, f"{PROVISIONAL}: losses, D outputs, D accuracy and scores up to the epochs reached, "
                                f"mean over the seeds that reached each epoch with a min-max band")]
 
-    def claims_so_far(self, claims: dict) -> list[Block]:
+    def claims_so_far(self, claims: dict[Arm, list[ClaimJudgement]]) -> list[Block]:
         """``claims``: each faithful arm's claims, judged."""
         runs = self.runs
         blocks: list[Block] = [Heading(2, "3. Claims judgeable so far"), Text(

@@ -177,10 +177,6 @@ class ClaimCounts:
     contradicted: int
     total: int
 
-    @property
-    def not_checkable(self) -> int:
-        return self.total - self.checkable - self.contradicted
-
 
 def count_claims(judgements: list[ClaimJudgement]) -> ClaimCounts:
     kinds = [j.primary.kind for j in judgements]

@@ -14,7 +14,6 @@ from harness.report_analysis import (
     CUT_SHIFTS,
     NOT_ASSESSABLE,
     PARTLY_AT,
-    PRIMARY,
     SIGNIFICANT_P,
     VERDICTS,
     WORKS_AT,
@@ -689,7 +688,7 @@ def verdict_moves(analysis: Analysis) -> list[Block]:
         rows.append(moved_row(arm.label, "headline", arm.verdict.verdict,
                               {view.label: arm.verdicts[view].verdict for view in moves}))
         for judged in arm.claims or []:
-            rows.append(moved_row(arm.label, judged.claim.key, judged.verdicts[PRIMARY].kind,
+            rows.append(moved_row(arm.label, judged.claim.key, judged.primary.kind,
                                   {view.label: judged.verdicts[view].kind for view in moves}))
     if not rows:
         return []
