@@ -1,4 +1,5 @@
-"""Fixtures: small synthetic IDX datasets written by the tests, the real offline data when present, run specs."""
+"""Fixtures: small synthetic IDX datasets written by the tests, the real offline data when present, run specs, and a
+fake study (tests/fakes.py) for the report's tests."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from harness.evaluator import build_evaluator
 from harness.panel import PANEL_SEEDS
 from harness.planning import RunSpec
 from harness.variant import Fixes, Variant
+from tests.fakes import write_fake_study
 from variants import get_variant
 
 TRAIN_IMAGES, TEST_IMAGES = 300, 200
@@ -48,6 +50,13 @@ def data_root(tmp_path: Path) -> Path:
     write_split(root, "MNIST", "t10k", TEST_IMAGES, seed=2)
     write_split(root, "FashionMNIST", "t10k", TEST_IMAGES, seed=3)
     return root
+
+
+@pytest.fixture
+def fake_study(tmp_path: Path) -> Path:
+    """A results folder of fake runs (tests.fakes.write_fake_study): several variants, a fix, failures, an unfinished
+    run; no calibration (tests.fakes.write_calibration adds it)."""
+    return write_fake_study(tmp_path / "results")
 
 
 @pytest.fixture

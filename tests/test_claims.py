@@ -23,6 +23,7 @@ from harness.claims import (
     DIGIT_LEVELS,
     NOT_CHECKABLE,
     NOT_REPRODUCED,
+    PARTLY,
     REPRODUCED,
     Verdict,
     describe_check,
@@ -30,14 +31,13 @@ from harness.claims import (
     judge,
 )
 from harness.data import BatchOrder, DeviceImages, load_split
-from harness.evaluator import evaluator_dir, load_panel, protocol_sets, unit_images
+from harness.evaluator import load_panel, protocol_sets, unit_images
 from harness.original_logs import read_original_log
 from harness.panel import PANEL_SEEDS
 from harness.report import write_report
-from harness.run_folder import LOG_COLUMNS, DataRecord, Manifest, RunFolder, metric_columns
+from harness.run_folder import LOG_COLUMNS, RunFolder, metric_columns
 from harness.runs import failure_label, load_runs, row_named
 from harness.scoring import (
-    CALIBRATION_VERSION,
     CONTROLS,
     ensure_calibration,
     load_references,
@@ -45,7 +45,6 @@ from harness.scoring import (
     score_images,
 )
 from harness.seed_contract import second_run, start_script
-from harness.seeding import SEED_CONTRACT
 from harness.steps import Gan
 from harness.train import epoch_steps, train_run
 from harness.variant import (
@@ -63,11 +62,14 @@ from harness.variant import (
     Variant,
 )
 from tests.conftest import build_panel, make_spec, write_split
+from tests.fakes import N, write_calibration, write_run
 from tests.test_training import InterruptAt
 from variants import VARIANTS
 
 runner = CliRunner()
-EVALUATOR, N = "cd" * 32, 500
+LADDER = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6, "inception_score": 9.5},
+          {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
+          {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
 CLAIMS = [(name, claim) for name, v in VARIANTS.items() for claim in v.claims if claim.check and not claim.contradicted]
 BASE = {"d_loss": 1.0, "g_loss": 1.0, "d_real": 0.7, "d_fake": 0.3, "d_accuracy": 0.7, "d_loss_real": 0.5,
         "d_loss_fake": 0.5, "d_loss_last": 1.0, "g_loss_last": 1.0, "fid": 50.0, "classes_covered": 10,
@@ -157,25 +159,9 @@ def write_designed_run(results: Path, variant: Variant, check: Check, seed: int,
 def write_rows(results: Path, variant: Variant, seed: int, rows: list[dict], log: list[dict]) -> None:
     """A complete run of len(rows) epochs: epoch i + 1 records BASE updated with rows[i]; ``log`` its printed
     values; a calibration ladder beside its evaluator."""
-    folder = RunFolder.of(results, f"{variant.name}__mnist-test-first512__seed{seed}")
-    metrics = [{"epoch": epoch, "steps": 10_000, **BASE, **row} for epoch, row in enumerate(rows, start=1)]
-    epochs = len(rows)
-    folder.write_tables(metrics, metric_columns(list(variant.writeup_columns)), log, [])
-    folder.write_manifest(Manifest(
-        run_id=folder.run_id, seed_contract=SEED_CONTRACT, status="complete", variant=variant.name, fixes=[],
-        seed=seed, epochs_done=epochs, epochs_requested=epochs, data=DataRecord("mnist", "test", 512, 512, "data"),
-        device="cpu",
-        versions={"torch": "x", "torchvision": "x", "python": "x"}, code_version="x",
-        evaluation={"evaluator_sha256": EVALUATOR, "protocol": "test-thirds", "heldout_accuracy": 0.98, "n_fake": N,
-                    "n_real": N}))
-    calibration = evaluator_dir(results, "mnist", "test-thirds") / f"calibration-n{N}.json"
-    calibration.parent.mkdir(parents=True, exist_ok=True)
-    ladder = [{"name": "real", "kind": "ladder", "fid": 10.0, "precision": 0.6, "coverage": 0.6,
-               "inception_score": 9.5},
-              {"name": "noise sigma 0.4", "kind": "ladder", "fid": 300.0},
-              {"name": "blur sigma 2", "kind": "ladder", "fid": 900.0}]
-    calibration.write_text(json.dumps({"evaluator_sha256": EVALUATOR, "n": N, "version": CALIBRATION_VERSION,
-                                       "rows": ladder}))
+    write_run(results, variant.name, seed, rows=[{"steps": 10_000, **BASE, **row} for row in rows], log=log,
+              grids=False)
+    write_calibration(results, LADDER)
 
 
 @pytest.mark.parametrize("name,claim", CLAIMS, ids=[f"{n}:{c.key}" for n, c in CLAIMS])
@@ -209,6 +195,31 @@ def test_a_two_epoch_study_leaves_every_later_claim_not_checkable(tmp_path):
             verdict = judge(claim, load_runs(root)[0], variant)
             later = variant.claim_epoch(claim.check) > 2
             assert (verdict.kind == NOT_CHECKABLE) == later, (name, claim.key, verdict)
+
+
+def test_each_verdict_kind(tmp_path):
+    claim = next(c for c in VARIANTS["dcgan-xavier"].claims if c.key == "real-fake-similar")  # within 15%
+    dcgan = VARIANTS["dcgan-xavier"]
+    for seeds_fake, expected in (((0.5, 0.5), REPRODUCED), ((0.5, 1.0), PARTLY), ((1.0, 1.0), NOT_REPRODUCED)):
+        root = tmp_path / expected.replace(" ", "-")
+        for seed, fake in enumerate(seeds_fake):  # the real term is 0.5 in every run
+            write_run(root, "dcgan-xavier", seed, epochs=20, final={"d_loss_fake": fake}, grids=False)
+        runs, _ = load_runs(root)
+        verdict = judge(claim, runs, dcgan)
+        assert verdict.kind == expected and [s for s, _ in verdict.values] == [0, 1] and verdict.epoch == 20
+    short = tmp_path / "short"
+    write_run(short, "dcgan-xavier", 0, epochs=3, grids=False)
+    verdict = judge(claim, load_runs(short)[0], dcgan)  # an end-of-recipe claim on a 3-epoch run
+    assert verdict.kind == NOT_CHECKABLE and "the run ended at epoch 3 of 20" in verdict.reason
+    unchecked = next(c for c in dcgan.claims if c.check is None)
+    assert judge(unchecked, runs, dcgan).kind == NOT_CHECKABLE
+
+
+def test_outside_band_claims(tmp_path):
+    claim = next(c for c in VARIANTS["torch7-mlp"].claims if c.key == "no-optimum-d")  # d_loss away from ln 4
+    write_run(tmp_path, "torch7-mlp", 0, epochs=300, final={"d_loss": 1.386}, grids=False)
+    write_run(tmp_path, "torch7-mlp", 1, epochs=300, final={"d_loss": 0.9}, grids=False)
+    assert judge(claim, load_runs(tmp_path)[0], VARIANTS["torch7-mlp"]).kind == PARTLY
 
 
 def test_contradicted_claims_say_so(tmp_path):

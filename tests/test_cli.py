@@ -155,23 +155,6 @@ def test_cuda_where_there_is_none(data_root, tmp_path, monkeypatch):
                           "--device cpu")
 
 
-def test_broken_config(tmp_path):
-    config = tmp_path / "study.toml"
-    config.write_text("[run]\nseeds = [-1]\n")
-    assert_one_line_error(study("run", "--config", str(config)), "seeds must be integers from 0 to 4294967295")
-    config.write_text("[run\n")
-    assert_one_line_error(study("run", "--config", str(config)), "not valid TOML")
-    for text, needle in [("run = 5\n", "'run' must be a [run] table"), ("[run]\nthreads = true\n", "threads must be"),
-                         ("[run]\neval_samples = 1\n", "eval_samples must be an integer >= 6"),
-                         ("[run]\nseeds = []\n", "seeds must be a non-empty list"),
-                         ("[run]\nvariants = []\n", "variants must be a non-empty list"),
-                         ("[run]\nsplit = 3\n", "split must be a non-empty string")]:
-        config.write_text(text)
-        assert_one_line_error(study("run", "--config", str(config)), needle)
-    config.write_bytes(bytes(range(256)))
-    assert_one_line_error(study("run", "--config", str(config)), "not a text file")
-
-
 def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -1,6 +1,7 @@
-"""Nothing a user owns is lost: one writer per run, reports that delete only their own files, damaged runs that never
-crash a report, repairs from the checkpoint, SIGTERM like Ctrl-C, --force that keeps the old run until the new one has
-an epoch, and one-line errors for every bad input."""
+"""Nothing a user owns is lost: damaged runs that never crash a report, repairs from the checkpoint, SIGTERM like
+Ctrl-C, --force that keeps the old run until the new one has an epoch, and one-line errors for every bad input. (A
+report that deletes only its own files: tests/test_report.py; one writer per run and its folder swapped in whole:
+tests/test_run_folder.py.)"""
 from __future__ import annotations
 
 import json
@@ -20,15 +21,14 @@ import torch
 from typer.testing import CliRunner
 
 from harness import cli, storage
-from harness import report as report_module
 from harness.errors import StudyError
 from harness.evaluator import build_evaluator
 from harness.report import write_report
 from harness.run_folder import RunFolder, run_folders
 from harness.train import train_run
 from tests.conftest import build_panel, idx_bytes, make_spec
+from tests.fakes import write_run
 from tests.test_cli import assert_one_line_error, run_args
-from tests.test_report import write_run
 from tests.test_training import InterruptAt
 from variants import VARIANTS
 
@@ -37,118 +37,6 @@ runner = CliRunner()
 
 def study(*args: str):
     return runner.invoke(cli.app, list(args))
-
-
-# 1. Reports write only their own files --------------------------------------------------------------------------
-def _two_arms(results: Path) -> None:
-    for seed in range(2):
-        write_run(results, "udacity", seed)
-        write_run(results, "dcgan-xavier", seed)
-
-
-def test_a_report_replaces_only_its_own_earlier_files(tmp_path):
-    _two_arms(tmp_path / "results")
-    out = tmp_path / "paper2"
-    write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")  # drops its own dcgan-xavier figures
-    assert (out / "report.md").is_file()
-    assert not any("dcgan" in p.name for p in (out / "figures").iterdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "paper2", "results"]  # no staging folder left
-
-
-@pytest.mark.parametrize("intruder", ["user-file", "edited-report", "symlinked-tables"])
-def test_a_report_refuses_an_out_holding_files_no_report_wrote(intruder, tmp_path):
-    _two_arms(tmp_path / "results")
-    out, mine = tmp_path / "paper2", tmp_path / "mine"
-    mine.mkdir()
-    (mine / "summary.csv").write_text("the user's")
-    if intruder == "user-file":
-        out.mkdir()
-        (out / "report.md").write_text("the user's")
-    else:
-        write_report(tmp_path / "results", out, VARIANTS, None, "md")
-        if intruder == "edited-report":
-            (out / "report.md").write_text("the user's")
-        else:
-            shutil.rmtree(out / "tables")
-            (out / "tables").symlink_to(mine)
-    result = study("report", "--results", str(tmp_path / "results"), "--out", str(out))
-    assert_one_line_error(result, "which no report wrote")
-    assert (mine / "summary.csv").read_text() == "the user's"
-    if intruder != "symlinked-tables":
-        assert (out / "report.md").read_text() == "the user's"
-
-
-def test_a_forged_listing_deletes_nothing_outside_out(tmp_path):
-    _two_arms(tmp_path / "results")
-    out = tmp_path / "paper2"
-    write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    victims = [tmp_path / "victim.txt", tmp_path / "absolute.txt"]
-    for victim in victims:
-        victim.write_text("the user's")
-    listing = json.loads((out / ".report-files.json").read_text())
-    listing.update({"../victim.txt": storage_sha256(victims[0]), str(victims[1]): storage_sha256(victims[1])})
-    (out / ".report-files.json").write_text(json.dumps(listing))
-    write_report(tmp_path / "results", out, VARIANTS, ["udacity"], "md")
-    assert all(victim.read_text() == "the user's" for victim in victims)
-
-
-def storage_sha256(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_a_report_killed_while_writing_leaves_the_old_one_whole(tmp_path, monkeypatch):
-    _two_arms(tmp_path / "results")
-    out = tmp_path / "paper2"
-    write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    write_run(tmp_path / "results", "udacity", 2, final={"fid": 7.0})
-    real = report_module.atomic_write_text
-
-    def killed_at_the_report(path, text):
-        if path.name == "report.md":
-            raise SystemExit("killed")
-        real(path, text)
-    monkeypatch.setattr(report_module, "atomic_write_text", killed_at_the_report)
-    with pytest.raises(SystemExit):
-        write_report(tmp_path / "results", out, VARIANTS, None, "md")
-    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-
-
-def test_a_report_refuses_an_out_among_the_runs(tmp_path):
-    _two_arms(tmp_path / "results")
-    for out in (tmp_path / "results" / "runs", next((tmp_path / "results" / "runs").iterdir()) / "rep"):
-        assert_one_line_error(study("report", "--results", str(tmp_path / "results"), "--out", str(out)),
-                              "among the runs")
-    assert sorted(p.name for p in (tmp_path / "results" / "runs").iterdir()) == \
-        sorted(p.name for p in (tmp_path / "results" / "runs").iterdir() if "seed" in p.name)
-
-
-def test_report_on_empty_results_creates_nothing(tmp_path):
-    (tmp_path / "results" / "runs").mkdir(parents=True)
-    assert_one_line_error(study("report", "--results", str(tmp_path / "results")), "no runs under")
-    assert not (tmp_path / "results" / "report").exists()
-
-
-def test_report_out_under_a_file_names_out(tmp_path):
-    write_run(tmp_path / "results", "udacity", 0)
-    (tmp_path / "afile").write_text("x")
-    result = study("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "afile" / "rep"))
-    assert_one_line_error(result, "not writable", "--out")
-
-
-# 2 and 10. One writer per run -----------------------------------------------------------------------------------
-def test_a_locked_run_refuses_a_second_trainer_and_scorer(data_root, tmp_path):
-    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64)
-    train_run(spec)
-    before = spec.folder.metrics_path.read_bytes()
-    with spec.folder.locked("trained"):
-        with pytest.raises(StudyError, match="is being trained by another process"):
-            train_run(replace(spec, epochs=2))
-        assert_one_line_error(study("eval", str(spec.folder.path)), "is being trained by another process")
-    assert spec.folder.metrics_path.read_bytes() == before
-    assert train_run(replace(spec, epochs=2)).epochs_done == 2  # released: the lock dies with its holder
 
 
 # 3 and 4. Damaged runs: listed, repaired, never crash ------------------------------------------------------------
@@ -170,19 +58,6 @@ def test_damaged_runs_are_left_out_with_the_reason(damage, reason, tmp_path):
     assert pd.read_csv(tmp_path / "out" / "tables" / "summary.csv")["seeds"].tolist() == [2]
 
 
-@pytest.mark.parametrize("manifest", ["{}", "[1]", '{"status": "complete"}'])
-def test_damaged_manifests_are_left_out_and_refused_with_one_line(manifest, data_root, tmp_path):
-    write_run(tmp_path / "results", "udacity", 0)
-    spec = make_spec("udacity", data_root, tmp_path / "results", epochs=1, limit=64)
-    spec.folder.path.mkdir(parents=True)
-    spec.folder.manifest_path.write_text(manifest)
-    write_report(tmp_path / "results", tmp_path / "out", VARIANTS, None, "md")
-    assert spec.run_id in (tmp_path / "out" / "report.md").read_text()
-    result = study(*run_args(data_root, tmp_path / "results", "udacity", "--limit", "64", "--epochs", "1",
-                             "--split", "train"))
-    assert_one_line_error(result, "cannot be resumed", "--force")
-
-
 def test_copies_and_symlinks_of_a_run_are_left_out_once(tmp_path):
     for seed in range(2):
         write_run(tmp_path, "udacity", seed)
@@ -195,18 +70,6 @@ def test_copies_and_symlinks_of_a_run_are_left_out_once(tmp_path):
     assert sorted(left_out.index) == ["udacity-link", "udacity__mnist-test-first512__seed0.bak"]
     assert "a copy of run udacity__mnist-test-first512__seed0" in left_out["udacity__mnist-test-first512__seed0.bak"]
     assert "symbolic link" in left_out["udacity-link"]
-
-
-@pytest.mark.parametrize("field,value", [("fixes", None), ("versions", {})])
-def test_a_manifest_with_unusable_fields_is_left_out_with_the_reason(field, value, tmp_path):
-    for seed in range(2):
-        write_run(tmp_path, "udacity", seed)
-    folder = RunFolder(write_run(tmp_path, "udacity", 2))
-    manifest = json.loads(folder.manifest_path.read_text())
-    folder.manifest_path.write_text(json.dumps(manifest | {field: value}))
-    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
-    left_out = pd.read_csv(tmp_path / "out" / "tables" / "excluded_runs.csv")
-    assert left_out["run"].tolist() == [folder.run_id] and f"'{field}' must" in left_out["left out because"].iloc[0]
 
 
 def test_tables_are_repaired_from_the_checkpoint(data_root, tmp_path):
@@ -238,15 +101,6 @@ def test_tables_are_never_repaired_from_another_runs_checkpoint(data_root, tmp_p
     spec.folder.metrics_path.write_text("")
     with pytest.raises(StudyError, match=f"is of run {other.run_id}, not {spec.run_id}"):
         train_run(spec)
-
-
-def test_quirk_costs_never_subtract_arms_of_different_lengths(tmp_path):
-    for seed in range(2):
-        write_run(tmp_path, "nll-softmax", seed, epochs=2)
-        write_run(tmp_path, "nll-softmax", seed, epochs=1, fixes=("g-backward",))
-    write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
-    assert not (tmp_path / "out" / "tables" / "quirk_costs.csv").exists()
-    assert "No fixed runs beside faithful ones" in (tmp_path / "out" / "report.md").read_text()
 
 
 # 5. SIGTERM is Ctrl-C ---------------------------------------------------------------------------------------------
@@ -370,44 +224,6 @@ def test_force_killed_mid_training_loses_nothing(data_root, tmp_path):
     assert train_run(spec).status == "skipped"
 
 
-@pytest.mark.parametrize("atomic_exchange", [True, False])
-def test_a_swap_cut_short_is_finished_by_the_next_command(atomic_exchange, data_root, tmp_path, monkeypatch):
-    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64)
-    train_run(spec)
-    if not atomic_exchange:
-        monkeypatch.setattr("harness.run_folder.exchange_paths", lambda first, second: False)
-    real_rename = Path.rename
-
-    def killed_at_the_second_rename(self, target):
-        if Path(target) == spec.folder.path and self.name.endswith(".forced"):
-            raise SystemExit("killed")
-        return real_rename(self, target)
-
-    def killed_before_deleting(path, *args, **kwargs):
-        raise SystemExit("killed")
-    if atomic_exchange:
-        monkeypatch.setattr("harness.run_folder.shutil.rmtree", killed_before_deleting)
-    else:
-        monkeypatch.setattr(Path, "rename", killed_at_the_second_rename)
-    with pytest.raises(SystemExit):
-        train_run(spec, force=True)
-    monkeypatch.undo()
-    new_manifest = json.loads(((spec.folder.replacement().path if not atomic_exchange else spec.folder.path)
-                               / "manifest.json").read_text())
-    assert train_run(spec).status == "skipped"
-    assert json.loads(spec.folder.manifest_path.read_text()) == new_manifest  # the new run, swapped in
-    assert sorted(p.name for p in spec.folder.path.parent.iterdir()) == [f".{spec.run_id}.lock", spec.run_id]
-
-
-def test_results_inside_a_run_folder_are_refused(data_root, tmp_path):
-    spec = make_spec("udacity", data_root, tmp_path, epochs=1, limit=64, split="test")
-    train_run(spec)
-    inner = spec.folder.path / "inner"
-    assert_one_line_error(study(*run_args(data_root, inner, "torch7-mlp", "--limit", "64", "--epochs", "1")),
-                          "inside the run folder", "--results")
-    assert not inner.exists()
-
-
 # Everything a run's numbers depend on is checked on resume ----------------------------------------------------------
 def _interrupted(spec) -> None:
     with pytest.raises(KeyboardInterrupt):
@@ -484,15 +300,6 @@ def test_eval_of_an_unfinished_run_writes_beside_its_tables(data_root, tmp_path,
     whole = make_spec("udacity", data_root, tmp_path / "whole", epochs=3, limit=64, split="test")
     train_run(whole)
     assert spec.folder.metrics_path.read_bytes() == whole.folder.metrics_path.read_bytes()
-
-
-def test_the_lock_holds_through_a_symlinked_run_path(data_root, tmp_path):
-    spec = replace(make_spec("udacity", data_root, tmp_path, limit=64, split="test"), eval_every=1)
-    train_run(spec)
-    link = tmp_path / "link"
-    link.symlink_to(spec.folder.path)
-    with spec.folder.locked("trained"):
-        assert_one_line_error(study("eval", str(link)), "is being trained by another process")
 
 
 def test_evaluator_build_never_overwrites_the_one_runs_were_scored_with(data_root, tmp_path):

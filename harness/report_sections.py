@@ -1,0 +1,717 @@
+"""The final report's section writers: each turns the analysis (harness.report_analysis) into blocks of text, tables
+and figures (harness.report_render), in the report's order, and judges nothing itself."""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import pandas as pd
+
+from harness.claims import DIGIT_LEVELS
+from harness.original_logs import sentence, summarise
+from harness.panel import PRIMARY_SEED
+from harness.report_analysis import (
+    CUT_SHIFTS,
+    NOT_ASSESSABLE,
+    PARTLY_AT,
+    SIGNIFICANT_P,
+    VERDICTS,
+    WORKS_AT,
+    Analysis,
+    ArmAnalysis,
+    ClaimCounts,
+    ClaimJudgement,
+    Comparison,
+    FixCoverage,
+    FixTest,
+    Interaction,
+    SampleStrip,
+    View,
+    spread,
+)
+from harness.report_figures import CURVES, FINAL_FID, original_log_png, samples_gif, samples_png
+from harness.report_render import (
+    Block,
+    Figure,
+    Heading,
+    Note,
+    Table,
+    Text,
+    column_cells,
+    fmt,
+    interval_cells,
+    mean_sd_cells,
+)
+from harness.report_runs import CEILING, FLOOR, SUMMARY_METRICS, Ladder, ReportRuns, metric_value, slug
+from harness.runs import EMPTY_DENSITY, SATURATED_PRECISION, UNDERTRAINED_FRACTION
+from harness.stats import needed_for_holm, smallest_mann_whitney_p, t_quantile
+
+FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
+NO_RUN_CHECKS = "no run can check it on its own; 'checked as' says how it is judged"  # the why of a claim
+# without a check, whose own words are already in the 'checked as' column
+
+
+def numeric_and_text(rows: list[dict], spreads: dict[str, list[dict[str, float]]],
+                     intervals: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rows: the per-row identity columns; spreads: label -> one spread() per row. The CSV gets columns
+    'label mean/sd/ci_low/ci_high/n'; the shown table 'mean ± sd' per label, and the t-interval '[low, high]' for
+    ``intervals``."""
+    numeric, shown = pd.DataFrame(rows), pd.DataFrame(rows)
+    for label, values in spreads.items():
+        for key in ("mean", "sd", "ci_low", "ci_high", "n"):
+            numeric[f"{label} {key}"] = [v[key] for v in values]
+        shown[label] = mean_sd_cells([v["mean"] for v in values], [v["sd"] for v in values])
+        if label in intervals:
+            shown[f"{label} 95% t-interval"] = interval_cells([v["ci_low"] for v in values],
+                                                              [v["ci_high"] for v in values])
+    return numeric, shown
+
+
+def agreement(verdict: str, panel: Mapping[int, str]) -> str:
+    """Whether the evaluator panel gives the primary's verdict, in words ("" when only the primary scored)."""
+    if len(panel) < 2:
+        return ""
+    others = {seed: kind for seed, kind in panel.items() if kind != verdict}
+    if not others:
+        return f"all {len(panel)} evaluators agree"
+    return "panel disagrees: " + ", ".join(f"evaluator seed {seed} says {kind}" for seed, kind in others.items())
+
+
+# 1. The answer --------------------------------------------------------------------------------------------------
+def answer(analysis: Analysis) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "1. The answer"), Text(coverage_text(analysis.runs))]
+    rows = [headline_row(arm) for arm in analysis.arms.values()]
+    shown = [{"arm": row["arm"], "verdict": row["verdict"], "evidence": evidence(row)} for row in rows]
+    blocks.append(Table("answer", pd.DataFrame(shown), "One line per arm, from its seeds: a seed works when its final "
+                        f"samples meet the '{WORKS_AT}' digit level of the claims (section 7: FID below the "
+                        f"{DIGIT_LEVELS[WORKS_AT].row} rung, every class, confident, inception score and coverage "
+                        f"near real digits'), partly when they meet only '{PARTLY_AT}', fails otherwise or when the "
+                        f"run failed (collapse, undertrained, NaN losses); the arm gets what most seeds get (a tie the "
+                        f"worse), or {NOT_ASSESSABLE} when its runs are shorter than the recipe. Each verdict is "
+                        f"recomputed with every evaluator of the panel (section 11)", csv=pd.DataFrame(rows)))
+    blocks += [Text(ranking(list(analysis.arms.values()))), Text(what_it_allows(analysis))]
+    return blocks
+
+
+def coverage_text(runs: ReportRuns) -> str:
+    seeds = sorted({r.seed for r in runs.runs})
+    text = (f"This report covers {len(runs.runs)} complete runs trained on {runs.protocol}, "
+            f"{len(runs.arms)} arms, seeds {', '.join(map(str, seeds))}.")
+    if runs.left_in_protocol:
+        text += f" {runs.left_in_protocol} other runs of this protocol are left out by the filters."
+    if runs.others:
+        text += " Other sets under this results folder, each reported on its own:" + "".join(
+            f"\n- {protocol}: {count} runs, `study report --results {runs.results} --protocol \"{protocol}\" "
+            f"--out {runs.results / ('report-' + slug(protocol))}`" for protocol, count in runs.others)
+    return text
+
+
+def claim_count_cells(counts: ClaimCounts | None) -> dict:
+    if counts is None:
+        return {"claims reproduced": math.nan, "claims checkable": math.nan, "claims contradicted": math.nan,
+                "claims": math.nan}
+    return {"claims reproduced": counts.reproduced, "claims checkable": counts.checkable,
+            "claims contradicted": counts.contradicted, "claims": counts.total}
+
+
+def headline_row(arm: ArmAnalysis) -> dict:
+    """The arm's line of tables/answer.csv: its verdict and the evidence for it, numbers where there are numbers."""
+    verdict, ladder = arm.verdict, arm.ladder
+    fid, kid = arm.finals["fid"]["mean"], arm.finals["kid"]["mean"]
+    failures = arm.failed
+    return {"arm": arm.label, "verdict": verdict.verdict, "epochs": arm.arm.epochs, "final FID": fid,
+            "n": ladder.n if ladder else math.nan,
+            "ladder": ladder.place(fid) if ladder and not math.isnan(fid) else "",
+            "final KID": kid, "KID ladder": ladder.place(kid, "kid") if ladder and not math.isnan(kid) else "",
+            "real-data floor": ladder.fids.get(FLOOR, math.nan) if ladder else math.nan,
+            "uniform-noise ceiling": ceiling(ladder),
+            "classes covered": arm.finals["classes_covered"]["mean"], "failed seeds": len(failures),
+            "seeds": len(arm.runs), "failures": ", ".join(sorted({f.split(":")[0] for f in failures})),
+            "at these epochs": verdict.at_epochs, **{f"{v} seeds": verdict.seeds[v] for v in VERDICTS},
+            "share low": verdict.share_low, "share high": verdict.share_high, "recipe epochs": arm.recipe_epochs,
+            **claim_count_cells(arm.claim_counts), "panel": agreement(verdict.verdict, arm.panel)}
+
+
+def claims_words(row: dict) -> str:
+    """The arm's claims in a clause: how many of those checkable on its runs were reproduced, and the others apart
+    (a claim the code contradicts needs no run, so it is never counted as checkable)."""
+    if math.isnan(row["claims"]):
+        return "claims judged on the faithful arm"
+    total, checkable, contradicted = row["claims"], row["claims checkable"], row["claims contradicted"]
+    by_the_code = [f"{contradicted} contradicted by the code"] if contradicted else []
+    if not checkable:
+        return f"none of its {total} claims checkable on these runs" + \
+            "".join(f" ({words})" for words in by_the_code)
+    unchecked = total - checkable - contradicted
+    apart = ([f"{unchecked} not checkable here"] if unchecked else []) + by_the_code
+    return f"claims reproduced {row['claims reproduced']} of {checkable} checkable" + \
+        (f" ({', '.join(apart)})" if apart else "")
+
+
+def evidence(row: dict) -> str:
+    verdict, seeds = row["at these epochs"], row["seeds"]
+    parts = [f"{verdict} on {row[verdict + ' seeds']} of {seeds} seeds (95% interval of the share "
+             f"{row['share low']:.2f}-{row['share high']:.2f})"]
+    if row["recipe epochs"] > row["epochs"]:
+        parts[0] = f"{row['epochs']} of the recipe's {row['recipe epochs']} epochs trained; at epoch " \
+                   f"{row['epochs']}: " + parts[0]
+    if verdict == "fails" and row.get("claims reproduced", 0) > 0:
+        parts.append("some claims hold although the samples fail: each claim judges its own epoch and level "
+                     "(section 7), the verdict the final FID against the ladder")
+    parts.append(f"final FID {fmt(row['final FID'])}"
+                 + (f" at n = {row['n']}, {row['ladder']} (real-data floor {fmt(row['real-data floor'])})"
+                    if row["ladder"] else " (no calibration at this n)"))
+    if row.get("KID ladder"):  # KID: less biased at small n than FID, placed on the same ladder
+        parts.append(f"final KID {fmt(row['final KID'])}, {row['KID ladder']}")
+    parts.append(f"{fmt(row['classes covered'])} class{'' if row['classes covered'] == 1 else 'es'} covered")
+    if row.get("panel"):
+        parts.append(row["panel"])
+    parts.append(claims_words(row))
+    if row["failed seeds"]:
+        parts.append(f"{row['failed seeds']} of {row['seeds']} seeds failed ({row['failures']})")
+    return "; ".join(parts)
+
+
+def steps_words(steps: tuple[int, ...]) -> str:
+    """The optimizer steps an arm's seeds took, for the ranking ("" where the runs do not record them)."""
+    if not steps:
+        return ""
+    return f", {steps[0]:,} optimizer steps" if len(steps) == 1 else \
+        f", {steps[0]:,}-{steps[-1]:,} optimizer steps"
+
+
+def ceiling(ladder: Ladder | None) -> float:
+    """The uniform-noise FID of the ladder (NaN without one: nothing is then as far as noise)."""
+    return ladder.fids.get(CEILING, math.nan) if ladder else math.nan
+
+
+def ranking(arms: list[ArmAnalysis]) -> str:
+    scored = sorted((a for a in arms if not math.isnan(a.finals["fid"]["mean"])),
+                    key=lambda a: (VERDICTS.index(a.verdict.at_epochs), a.finals["fid"]["mean"]))
+    if not scored:
+        return "Ranking: no arm was scored."
+    ranked = ", ".join(f"{i}. {a.label} ({a.verdict.at_epochs}, {fmt(a.finals['fid']['mean'])}{steps_words(a.steps)})"
+                       for i, a in enumerate(scored, start=1))
+    noise = [a.label for a in scored if a.finals["fid"]["mean"] >= UNDERTRAINED_FRACTION * ceiling(a.ladder)]
+    note = f" {', '.join(noise)}: no closer to digits than noise images, so their order means nothing." \
+        if noise else ""
+    return f"Ranking by verdict, then mean final FID (lower is better): {ranked}.{note}"
+
+
+def what_it_allows(analysis: Analysis) -> str:
+    runs = analysis.runs
+    seeds = min(len(group) for group in runs.arms.values())
+    comparisons = len(analysis.comparisons)
+    smallest = smallest_mann_whitney_p(seeds, seeds)
+    needed = needed_for_holm(lambda n: smallest_mann_whitney_p(n, n), comparisons, SIGNIFICANT_P)
+    holm_threshold = SIGNIFICANT_P / max(comparisons, 1)
+    if not comparisons:
+        text = "There are no two scored faithful arms to compare."
+    elif smallest >= holm_threshold:
+        text = (f"With {seeds} seed{'s' if seeds > 1 else ''} per arm no pair can reach p < {SIGNIFICANT_P} after "
+                f"Holm's correction across the {comparisons} comparison{'s' if comparisons != 1 else ''} of "
+                f"section 9 (a perfect separation gives the two-sided Mann-Whitney p = 2 / C({2 * seeds}, "
+                f"{seeds}) = {fmt(smallest)}, and the most significant comparison needs p < "
+                f"{fmt(holm_threshold)}): the ranking describes these seeds, not the recipes; {needed} seeds "
+                f"per arm would be the least that can tell two arms apart.")
+    else:
+        text = (f"With {seeds} seeds per arm a perfect separation gives p = {fmt(smallest)}, below the "
+                f"{fmt(holm_threshold)} that Holm's correction across {comparisons} comparisons asks of the most "
+                f"significant one; section 9 says which pairs differ.")
+    data = runs.runs[0].manifest.data
+    if data.split != "train" or data.images < FULL_TRAIN_IMAGES:
+        text += " " + data_caveat(runs, data.images)
+    return text
+
+
+def data_caveat(runs: ReportRuns, images: int) -> str:
+    """What training on fewer images than the write-ups' 60,000 allows one to conclude."""
+    short = any(r.epochs < runs.variants[r.variant].recipe.epochs for r in runs.runs if r.variant in runs.variants)
+    step_matched = runs.runs[0].manifest.protocol == "steps"
+    if short:
+        return (f"The runs trained on {images:,} images for fewer epochs than their write-ups' (60,000 images): "
+                f"this shows how each recipe starts, not where it ends, so a fail here is not a verdict on the "
+                f"write-up.")
+    if step_matched:
+        return (f"The runs took the write-ups' own number of epochs and optimizer steps, but over {images:,} "
+                f"images recycled instead of 60,000: a verdict here is on the recipe trained on less data, which "
+                f"can overfit sooner than the original.")
+    return (f"The runs took the write-ups' epochs over {images:,} images instead of 60,000, so far fewer optimizer "
+            f"steps than the originals (`--protocol steps` matches them): this shows how each recipe starts.")
+
+
+# 2. Setup -------------------------------------------------------------------------------------------------------
+def setup(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    blocks: list[Block] = [Heading(2, "2. Setup")]
+    rows = [{"arm": arm.label, "data": arm.arm.protocol, "epochs": arm.arm.epochs,
+             "seeds": ", ".join(str(r.seed) for r in arm.runs),
+             "devices": ", ".join(sorted({r.manifest.device for r in arm.runs}))} for arm in analysis.arms.values()]
+    blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by arm"))
+    provenance = sorted({(r.manifest.versions["torch"], r.manifest.versions["torchvision"],
+                          r.manifest.versions["python"], r.manifest.code_version) for r in runs.runs})
+    blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
+                                                                         "code commit"]),
+                        "Library versions and code commits of the runs"))
+    evaluations = {(e["evaluator_sha256"], e["protocol"], e["heldout_accuracy"], e["n_fake"], e["n_real"])
+                   for e in (r.manifest.evaluation for r in runs.runs) if e}
+    if evaluations:
+        frame = pd.DataFrame(sorted(evaluations), columns=["evaluator SHA-256", "protocol", "held-out accuracy",
+                                                            "n_fake", "n_real"])
+        blocks.append(Table("setup_evaluators", frame, "Evaluators the scores come from"))
+    blocks += [Note(text) for text in setup_notes(runs, evaluations)]
+    if runs.excluded:
+        blocks.append(Table("excluded_runs", pd.DataFrame([(e.run_id, e.reason) for e in runs.excluded],
+                                                         columns=["run", "left out because"]),
+                            "Runs left out of every aggregate"))
+    missing = [v for v in runs.wanted if not any(r.variant == v for r in runs.runs)]
+    if missing:
+        blocks.append(Text(f"Variants with no complete runs in this set: {', '.join(missing)}."))
+    return blocks
+
+
+def setup_notes(runs: ReportRuns, evaluations: set) -> list[str]:
+    notes = []
+    if len({e[0] for e in evaluations}) > 1:
+        notes.append("Scores come from more than one evaluator; they are comparable only within one evaluator.")
+    if len(runs.eval_ns()) > 1:
+        notes.append(f"Runs were scored at different n ({', '.join(map(str, runs.eval_ns()))}); FID and KID "
+                     f"depend on n, so compare runs of equal n only.")
+    reduced = [r for r in runs.runs
+               if r.manifest.data.split != "train" or r.manifest.data.images < FULL_TRAIN_IMAGES]
+    if reduced:
+        step_matched = reduced[0].manifest.protocol == "steps"  # one protocol per report
+        notes.append(f"Reduced data (not the write-ups' 60,000 training digits): {runs.protocol}. " + (
+            "Every epoch still has the original's number of optimizer steps (step-matched), passing over the "
+            "available images several times, so claims about epoch N compare at equal steps." if step_matched
+            else "An epoch then has fewer steps than the original's, so claims about epoch N compare at equal "
+                 "epochs, not equal steps (`--protocol steps` matches the steps)."))
+    short = sorted({f"{r.arm.name} ({r.epochs} of {runs.variants[r.variant].recipe.epochs})"
+                    for r in runs.runs if r.epochs < runs.variants[r.variant].recipe.epochs})
+    if short:
+        notes.append("Shorter than the write-up: " + ", ".join(short) + " epochs; claims about later epochs are "
+                     "not checkable.")
+    small_n = [n for n in runs.eval_ns() if n < FULL_EVAL_N]
+    if small_n:
+        notes.append(f"Scores use n = {', '.join(map(str, small_n))} images per set instead of 10,000; FID "
+                     f"and KID are biased upwards at small n, so read them against the calibration rows of "
+                     f"the same n (section 3), never against published values.")
+    overlap = sorted({r.run_id for r in runs.runs
+                      if (r.manifest.evaluation or {}).get("reference_overlap", 0) > 0})
+    if overlap:
+        notes.append(f"{len(overlap)} run(s) trained on images of the evaluator's reference set (training on "
+                     f"the reference split); their scores flatter them: {', '.join(overlap)}.")
+    if any(not r.manifest.evaluation for r in runs.runs):
+        notes.append("Some runs were trained with scoring off; their score columns are empty (`study eval` "
+                     "scores them).")
+    return notes
+
+
+# 3. Summary -----------------------------------------------------------------------------------------------------
+def interval_note(runs: ReportRuns) -> str:
+    """What the t-interval is and how wide its seed counts make it, for the summary's text."""
+    fewest = min(len(group) for group in runs.arms.values())
+    width = (f"t = {t_quantile(0.975, fewest - 1):.2f} at the {fewest} seeds of the smallest arm, against 1.96 for "
+             f"many seeds: few seeds give wide intervals" if fewest > 1 else "no interval from one seed")
+    return (f"mean ± t · sd / √n, t the Student-t quantile with n − 1 degrees of freedom: it covers the true mean "
+            f"95% of the time when the seeds' FIDs are roughly normal, at any n, where a percentile bootstrap "
+            f"from 3 seeds is their range and covers about 74%; {width}")
+
+
+def summary(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    blocks: list[Block] = [Heading(2, "3. Summary"), Text(
+        "Final-epoch values: mean ± standard deviation over seeds, and for FID the 95% t-interval of the mean "
+        f"({interval_note(runs)}; tables/summary.csv holds mean, sd, interval and n of every metric). "
+        "KID is the unbiased squared "
+        "MMD of the evaluator's features (cubic polynomial kernel): like FID a squared feature distance, 0 for "
+        "identical distributions, on this evaluator's scale (not Inception's ~0.001 for good samples), so read "
+        "it against the calibration rows. "
+        "Density and coverage near 0 mean the samples lie outside the real digits' neighbourhoods; class TV is "
+        "the total-variation distance of the predicted-class histogram from uniform (0: balanced, 0.9: one "
+        "class); nn / held-out nn below ~0.8 would suggest memorised training images. Failed runs are counted "
+        "and kept in the aggregates.")]
+    arms = list(analysis.arms.values())
+    identity = [{"arm": a.label, "epochs": a.arm.epochs, "seeds": len(a.runs), "failed": len(a.failed)} for a in arms]
+    spreads = {label: [a.finals[column] for a in arms] for column, label in SUMMARY_METRICS}
+    numeric, shown = numeric_and_text(identity, spreads, intervals=("FID",))
+    saturated = [index for index, a in enumerate(arms) if any(a.saturated.values())]
+    for index in saturated:
+        shown.loc[index, "precision"] = "saturated"
+    blocks.append(Table("summary", shown, runs.protocol, csv=numeric))
+    if saturated:
+        blocks.append(Note(f"Precision is marked saturated where it is {SATURATED_PRECISION} or more while "
+                           f"density is below {EMPTY_DENSITY}: noise-like samples fall into the wide "
+                           f"neighbourhoods of a few outlying real digits, so precision is high without meaning "
+                           f"anything. Its value stays in the CSV."))
+    blocks += best_epochs(analysis)
+    if analysis.final_fids:
+        ladder = runs.ladder(runs.runs)
+        lines = f" and the calibration ladder at n = {ladder.n} (dashed: real-data floor and uniform-noise " \
+                f"ceiling; dotted: noisy and blurred real digits)" if ladder else ""
+        blocks.append(Figure(FINAL_FID, f"Final FID of every seed (marker shape = seed), the mean over seeds (black "
+                                        f"bar){lines}"))
+    blocks += calibration(analysis)
+    return blocks
+
+
+def best_epochs(analysis: Analysis) -> list[Block]:
+    """Where a run's best FID came before its last epoch: how much it lost, and when (else nothing to say)."""
+    rows = [{"arm": analysis.runs.labels[best.run.arm], "seed": best.run.seed, "best FID": best.best_fid,
+             "at epoch": best.epoch, "final FID": metric_value(best.run.final, "fid")} for best in analysis.best]
+    if not rows:
+        return [Text("Every scored run had its best FID at its last epoch.")]
+    return [Table("best_fid", pd.DataFrame(rows), "Runs whose best FID came before their last epoch")]
+
+
+def calibration(analysis: Analysis) -> list[Block]:
+    blocks: list[Block] = []
+    for key, ladder in sorted(analysis.runs.ladders.items(), key=lambda item: item[0]):
+        dataset, protocol, _, sha256, n = key
+        if ladder is None:
+            blocks.append(Note(f"No calibration rows for evaluator {sha256[:12]} at n = {n}, the n these runs "
+                               f"were scored at; `study calibrate --n {n} --results {analysis.runs.results}` computes "
+                               f"them (seconds) and puts the floor and ceiling beside these scores."))
+            continue
+        frame = pd.DataFrame([{"set": row["name"], "FID": row["fid"], "KID": row["kid"],
+                               **{label: row.get(column, math.nan) for column, label in
+                                  (("inception_score", "IS"), ("precision", "precision"), ("recall", "recall"),
+                                   ("density", "density"), ("coverage", "coverage"),
+                                   ("classes_covered", "classes covered"))}} for row in ladder.rows
+                              if row["kind"] == "ladder"])
+        blocks.append(Table(f"calibration_n{n}", frame,
+                            f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
+                            f"{protocol}): real digits vs the reference is the floor, uniform noise the ceiling"))
+        blocks.append(controls_table(analysis, key, ladder))
+    return blocks
+
+
+def controls_table(analysis: Analysis, key: tuple, ladder: Ladder) -> Table:
+    """The control sets through the digit levels and failure labels, beside what each must get: the criteria
+    shown to judge known cases right on this evaluator and n."""
+    rows = []
+    for judged in analysis.controls[key]:
+        row, control = judged.row, judged.control
+        expected = [level for level in DIGIT_LEVELS if level in control.passes]
+        rows.append({"set": row["name"], "what it is": control.why, "FID": row["fid"],
+                     "precision / real": row["precision"] / ladder.real["precision"],
+                     "coverage / real": row["coverage"] / ladder.real["coverage"],
+                     "classes covered": row["classes_covered"], "spread / real": row["self_nn_ratio"],
+                     **{level: "yes" if held else "no" for level, held in judged.levels.items()},
+                     "failure label": judged.label or "-",
+                     "should be": f"{', '.join(expected) or 'no digits level'}; {control.failure or 'not failed'}",
+                     "judged right": "yes" if judged.right else "NO"})
+    return Table(f"controls_n{ladder.n}", pd.DataFrame(rows),
+                 f"Controls at n = {ladder.n}, evaluator {key[3][:12]}: sets whose verdict is known, through the "
+                 f"digit levels of the claims and the failure labels of the runs (spread: median distance to "
+                 f"the nearest other sample over real digits')")
+
+
+# 4. Per seed ----------------------------------------------------------------------------------------------------
+def per_seed(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    rows, flags = [], []
+    for run in sorted(runs.runs, key=lambda r: (runs.labels[r.arm], r.seed)):
+        arm, final = analysis.arms[run.arm], run.final
+        rows.append({"arm": runs.labels[run.arm], "seed": run.seed, "epochs": int(final["epoch"]),
+                     "d_loss": final["d_loss"], "g_loss": final["g_loss"],
+                     **{label: metric_value(final, column) for column, label in SUMMARY_METRICS},
+                     "failed": arm.failures[run.run_id] or ""})
+        flags.append(arm.saturated[run.run_id])
+    numeric = pd.DataFrame(rows)
+    shown = numeric.copy()
+    shown["precision"] = [("saturated" if flag else value) for flag, value in zip(flags, column_cells(
+        numeric["precision"]))]
+    return [Heading(2, "4. Every seed"), Table("per_seed", shown, "Final epoch of every run", csv=numeric)]
+
+
+# 5. Curves ------------------------------------------------------------------------------------------------------
+def curves(analysis: Analysis) -> list[Block]:
+    ladder = analysis.runs.ladder(analysis.runs.runs)
+    lines = f"; FID panel: dashed lines are the real-data floor and uniform-noise ceiling at n = {ladder.n}" \
+        if ladder else ""
+    return [Heading(2, "5. Curves"),
+            Figure(CURVES, f"Losses, D outputs, D accuracy and scores over epochs, mean over seeds with a min-max "
+                           f"band{lines}")]
+
+
+# 6. Samples -----------------------------------------------------------------------------------------------------
+def samples(analysis: Analysis) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "6. Samples"),
+                           Text("Fixed-noise grids (the same noise at every epoch of a run), G in the mode its "
+                                "write-up samples in, shown at twice their size; beside them the picture the "
+                                "write-up's own code draws, where it draws one.")]
+    for label, strip in analysis.samples.items():
+        blocks += sample_blocks(label, strip)
+    return blocks
+
+
+def sample_blocks(label: str, strip: SampleStrip | None) -> list[Block]:
+    """One arm's sample strip and animation with their captions (the interim report shows them too)."""
+    if strip is None:
+        return [Text(f"{label}: no sample grids.")]
+    caption = f"{label}: seed {strip.seed} at epoch{'s' if len(strip.picks) > 1 else ''} " \
+              f"{', '.join(str(e) for e, _ in strip.picks)}"
+    if strip.others:
+        caption += f"; the last epoch of seed{'s' if len(strip.others) > 1 else ''} " \
+                   f"{', '.join(str(r.seed) for r in strip.others)}"
+    if strip.writeup is not None:
+        caption += f"; the write-up's own picture at epoch {strip.epoch} (its noise and layout)"
+    blocks: list[Block] = [Figure(samples_png(label), caption)]
+    if strip.animated:
+        blocks.append(Figure(samples_gif(label), f"{label}, seed {strip.seed}: all {len(strip.frames)} epochs "
+                                                 f"(animated)"))
+    return blocks
+
+
+# 7. Claims ------------------------------------------------------------------------------------------------------
+def claims(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    blocks: list[Block] = [Heading(2, "7. Claims and quirks"),
+                           Text("Each claim is checked on every seed of the faithful runs (no bug fixed; an "
+                                "alternative reading of the write-up is labelled ~name), at the epoch the claim "
+                                "speaks of (a claim about the end of training at the write-up's own epoch "
+                                "count), under the protocol this report covers: reproduced (all seeds), partly "
+                                "(some), not reproduced (none), not checkable (and why), or contradicted by the "
+                                "code. Under the equal-epochs protocol on fewer images than the original's "
+                                "60,000, epoch N has fewer steps than the original's epoch N; the step-matched "
+                                "protocol (`--protocol steps`) gives it the same number of steps.")]
+    for name in runs.wanted:
+        variant = runs.variants[name]
+        blocks.append(Heading(3, f"{name}: {variant.title}"))
+        faithful = [analysis.arms[arm] for arm in runs.faithful(name)]
+        if not faithful:
+            blocks.append(Text(f"No complete faithful runs: every claim is not checkable yet; `study run {name} "
+                               f"{runs.seed_flag()} {runs.run_flags()}` trains them."))
+        for arm in faithful:
+            rows = [claim_row(judged, arm.members) for judged in arm.claims or []]
+            caption = f"{arm.label}: {runs.protocol}, {arm.arm.epochs} epochs trained"
+            blocks.append(Table(f"claims_{slug(arm.label)}", pd.DataFrame(rows), caption))
+        quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
+                                "toggle": f"--{'alt' if q.status == 'alternative' else 'fix'} {q.fix}"
+                                if q.fix else "-",
+                                "what the original does": q.what + (f" (Inert: {q.inert}.)" if q.inert else "")}
+                               for q in variant.quirks])
+        blocks.append(Table(f"quirks_{name}", quirks, f"Quirks of {name}"))
+    return blocks
+
+
+def claim_row(judged: ClaimJudgement, members: tuple[int, ...]) -> dict:
+    claim, verdict = judged.claim, judged.primary
+    return {"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
+            "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
+            "measured": "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-", "verdict": verdict.kind,
+            "why": NO_RUN_CHECKS if claim.check is None and not claim.contradicted else verdict.reason,
+            "panel": agreement(verdict.kind, judged.panel(members))}
+
+
+# 8. Cost of each quirk ------------------------------------------------------------------------------------------
+def quirk_costs(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    blocks: list[Block] = [Heading(2, "8. Cost of each quirk"), Text(
+        "Each fixed arm against its faithful arm, paired by seed (faithful seed S against fixed seed S) over the "
+        "seeds both have: a row per single fix and one for all fixes together (`--fix all`), where those arms "
+        "were trained; fixes can interact, so all together need not be the sum of the single ones. The change in "
+        "final FID (fixed minus faithful; lower is better) is tested by the exact two-sided Wilcoxon signed-rank "
+        "test over the pairs, Holm-corrected across the fixed arms below. Its effect size is the matched-pairs "
+        "rank-biserial correlation r: +1 when the fix raised (worsened) FID on every pair, -1 when it lowered it "
+        "on every pair. It is a rank measure like the test, chosen over a standardised mean difference because it "
+        "assumes no normal seeds, one collapsed seed cannot dominate it, and it stays defined when every pair "
+        "changes by the same amount; the mean change gives the size in FID units. The second table holds every "
+        "metric's change, mean ± sd (tables/quirk_costs.csv adds each change's 95% t-interval and n).")]
+    if not analysis.fixes:
+        blocks.append(Text(f"No fixed runs beside faithful ones in this set yet: train the fixed arms with the "
+                           f"same seeds and protocol, e.g. `study run nll-softmax udacity {runs.seed_flag()} "
+                           f"--fix all {runs.run_flags()}`, then report again."))
+        return blocks
+    blocks.append(Table("quirk_cost_tests", pd.DataFrame([fix_test_row(test) for test in analysis.fixes]),
+                        "What each fix does to final FID, paired by seed"))
+    identity = [{"fixed arm": test.label, "pairs": len(test.pairs)} for test in analysis.fixes]
+    spreads = {f"Δ {label}": [test.metric_changes[label] for test in analysis.fixes] for _, label in SUMMARY_METRICS}
+    numeric, shown = numeric_and_text(identity, spreads)
+    blocks.append(Table("quirk_costs", shown, "Fixed minus faithful, every metric", csv=numeric))
+    blocks += [Text(fix_coverage_line(analysis, coverage)) for coverage in analysis.coverage]
+    return blocks
+
+
+def fix_test_row(test: FixTest) -> dict:
+    return {"fixed arm": test.label, "fixes": test.applies, "pairs": len(test.changes),
+            "FID faithful": test.faithful_fid, "FID fixed": test.fixed_fid,
+            "what the fix does to FID": fid_change_words(test.changes), "rank-biserial r": test.r,
+            "Wilcoxon p": test.p, "Holm p": test.holm_p, "smallest possible p after Holm": test.smallest_after_holm,
+            "pairs needed": test.pairs_needed,
+            "conclusion": conclusion(test.holm_p, test.smallest_after_holm, "a real change",
+                                     f"{test.pairs_needed} pairs needed")}
+
+
+def fid_change_words(differences: list[float]) -> str:
+    """What a fix did to final FID, in words: a higher FID is a loss, and the text says so rather than a bare +."""
+    if not differences:
+        return "not scored"
+    higher, lower, pairs = sum(d > 0 for d in differences), sum(d < 0 for d in differences), len(differences)
+    mean = spread(differences)["mean"]
+    if not higher and not lower:
+        return f"no change: the same FID on all {pairs} pairs"
+    if mean > 0:
+        return f"worse with the fix: FID up by {fmt(mean)} on average, higher on {higher} of {pairs} pairs"
+    if mean < 0:
+        return f"better with the fix: FID down by {fmt(-mean)} on average, lower on {lower} of {pairs} pairs"
+    return f"no change on average: FID higher on {higher} and lower on {lower} of {pairs} pairs"
+
+
+def conclusion(holm_p: float, smallest_after_holm: float, shown: str, needed: str) -> str:
+    """A comparison in words: shown (Holm p < 0.05), out of reach of these seeds whatever the data, or not
+    detected."""
+    if math.isnan(holm_p):
+        return "not scored"
+    if holm_p < SIGNIFICANT_P:
+        return f"{shown} (Holm p < {SIGNIFICANT_P})"
+    if smallest_after_holm >= SIGNIFICANT_P:
+        return f"cannot be shown with these seeds: {needed}"
+    return "no difference detected"
+
+
+def fix_coverage_line(analysis: Analysis, coverage: FixCoverage) -> str:
+    """The commands that train a faithful arm's missing single-fix or all-fixes arms, or, when every one was
+    trained, how far all fixes together differ from the sum of the single ones."""
+    runs, base = analysis.runs, coverage.base
+    if coverage.interaction is None:
+        alternatives = "".join(f" --alt {a}" for a in base.alternatives)
+        return (f"{runs.labels[base]}: the single fixes and all fixes together are reported where their arms were "
+                f"trained; missing here: " + "; ".join(
+                    f"`study run {base.variant} --fix {fix}{alternatives} {runs.seed_flag()} {runs.run_flags()}`"
+                    for fix in coverage.missing) + ".")
+    return interaction_line(runs.labels[base], coverage.interaction)
+
+
+def interaction_line(label: str, interaction: Interaction) -> str:
+    low, high = interaction.low, interaction.high
+    shown = "no interval from one seed" if math.isnan(low) else \
+        f"95% t-interval [{fmt(low)}, {fmt(high)}], " + ("the fixes interact" if low > 0 or high < 0 else
+                                                        "not shown to differ from 0")
+    return (f"{label}: the {interaction.fixes} fixes together change FID by {fmt(interaction.joint)}, the single "
+            f"fixes' changes add up to {fmt(interaction.summed)}; together minus the sum is "
+            f"{fmt(interaction.excess)} over {interaction.seeds} seeds ({shown}).")
+
+
+# 9. Pairwise ----------------------------------------------------------------------------------------------------
+def pairwise(analysis: Analysis) -> list[Block]:
+    comparisons = analysis.comparisons
+    blocks: list[Block] = [Heading(2, "9. Which variants differ"), Text(
+        f"Final FID of the faithful runs: the exact two-sided Mann-Whitney U test over seeds, Holm-corrected "
+        f"across the {len(comparisons)} comparisons made (every pair of arms). Effect size: Cliff's delta, "
+        f"P(FID A > FID B) - P(FID A < FID B) over every pair of one seed from each arm, the quantity the U test "
+        f"tests (-1: every seed of A has a lower, better, FID than every seed of B). It is chosen over Hedges' g "
+        f"because it assumes no normal seeds, one collapsed seed's extreme FID cannot dominate it, and it stays "
+        f"defined when seeds agree exactly; the mean difference gives the size in FID units. Seeds per arm "
+        f"needed: how many seeds each arm of the pair must have (keeping those it has) before even a perfect "
+        f"separation could reach p < {SIGNIFICANT_P} after Holm across these comparisons; the smallest two-sided "
+        f"p with n and m seeds is 2 / C(n + m, n).")]
+    if not comparisons:
+        blocks.append(Text("No two scored faithful arms to compare."))
+        return blocks
+    rows = [comparison_row(comparison) for comparison in comparisons]
+    if all(c.smallest_after_holm >= SIGNIFICANT_P for c in comparisons):
+        smallest = min(c.smallest_p for c in comparisons)
+        blocks.append(Text(f"No pair of the {len(rows)} can be told apart: with these seed counts even a perfect "
+                           f"separation gives p = {fmt(smallest)} at best, and Holm's correction across the "
+                           f"{len(rows)} comparisons asks p < {fmt(SIGNIFICANT_P / len(rows))} of the most "
+                           f"significant one. More seeds per arm are needed (column 'seeds per arm needed'; "
+                           f"section 1)."))
+    blocks.append(Table("pairwise", pd.DataFrame(rows)))
+    return blocks
+
+
+def comparison_row(c: Comparison) -> dict:
+    """One row of section 9: two arms' final FIDs, the test (p and Holm p), the effect size and the seeds it
+    would need."""
+    mean_a, mean_b = spread(c.a)["mean"], spread(c.b)["mean"]
+    return {"A": c.label_a, "B": c.label_b, "FID A": mean_a, "FID B": mean_b, "Δ FID (A - B)": mean_a - mean_b,
+            "seeds A": len(c.a), "seeds B": len(c.b), "Cliff's delta": c.cliffs_delta, "p": c.p, "Holm p": c.holm_p,
+            "smallest possible p": c.smallest_p, "smallest possible p after Holm": c.smallest_after_holm,
+            "seeds per arm needed": c.seeds_needed,
+            "conclusion": conclusion(c.holm_p, c.smallest_after_holm, f"differ: {c.lower} has the lower FID",
+                                     f"{c.seeds_needed} seeds per arm needed")}
+
+
+# 10. The authors' own runs --------------------------------------------------------------------------------------
+def original_runs(analysis: Analysis) -> list[Block]:
+    runs = analysis.runs
+    blocks: list[Block] = [Heading(2, "10. The authors' own runs against the seeds"), Text(
+        "What the write-ups' authors logged of their own runs, held against the seeds of the faithful runs here, "
+        "value by value at the same epoch (and, for printed single-batch values, the same batch). Position: "
+        "the share of seeds below the author's value (0.5 is the middle); the author's run looks like one more "
+        "seed where its values lie inside the seeds' range at most points. What differs: each "
+        "author trained once, unseeded, on a GPU, on MNIST's 60,000 training images; these runs trained on "
+        f"{runs.protocol}, on this suite's device (CPU and GPU arithmetic differ in the last bits, which a GAN "
+        "amplifies). Under the step-matched protocol an epoch has the original's number of steps but recycles "
+        "fewer distinct images.")]
+    rows: list[dict] = []
+    for name in runs.wanted:
+        if runs.variants[name].original_logs and not runs.faithful(name):
+            blocks.append(Text(f"{name}: no faithful runs in this set to hold its authors' logs against."))
+        for c in (c for c in analysis.logs if c.variant == name):
+            blocks.append(Text(sentence(c.log, c.label, c.seeds, c.placements, c.unmatched)))
+            rows += [{"log": c.log.file, "arm": c.label, "seeds": c.seeds, **vars(summary)}
+                     for summary in summarise(c.placements)]
+            if c.placements:
+                blocks.append(Figure(original_log_png(c), f"{c.log.run} against the seeds of {c.label}"))
+    if rows:
+        blocks.append(Table("original_runs", pd.DataFrame(rows).rename(columns={
+            "inside": "inside the seeds' range", "above": "above every seed", "below": "below every seed",
+            "median_position": "median position", "first_epoch": "first epoch", "last_epoch": "last epoch"}),
+            "Per logged column: values compared; how many lie inside the seeds' range, above or below every "
+            "seed; the median position"))
+    elif len(blocks) == 2:
+        blocks.append(Text("No variant in this report has an author's log."))
+    return blocks
+
+
+# 11. How the verdicts move --------------------------------------------------------------------------------------
+def moved_row(arm: str, what: str, verdict: str, moved: Mapping[str, str]) -> dict:
+    """One line of "how the verdicts move": the verdict, what it becomes under each change, and whether any flips."""
+    return {"arm": arm, "verdict of": what, "verdict": verdict, **moved,
+            "fragile": "yes" if any(kind != verdict for kind in moved.values()) else "no"}
+
+
+def verdict_moves(analysis: Analysis) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "11. How the verdicts move"), Text(
+        "Every headline verdict (section 1) and every claim verdict (section 7) recomputed by each evaluator of "
+        "the panel (the same network trained from another seed) and with every FID cut of the digit levels one "
+        "ladder rung stricter and one looser (the rungs ordered by FID on the judging evaluator's ladder). A "
+        "verdict that changes under any of these is fragile: it depends on which evaluator judged it or on where "
+        "a cut sits, not only on the runs.")]
+    rows = []
+    for arm in analysis.arms.values():
+        moves = [View(seed) for seed in arm.members if seed != PRIMARY_SEED] + \
+            [View(PRIMARY_SEED, shift) for shift in CUT_SHIFTS]
+        rows.append(moved_row(arm.label, "headline", arm.verdict.verdict,
+                              {view.label: arm.verdicts[view].verdict for view in moves}))
+        for judged in arm.claims or []:
+            rows.append(moved_row(arm.label, judged.claim.key, judged.primary.kind,
+                                  {view.label: judged.verdicts[view].kind for view in moves}))
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)
+    fragile = frame[frame["fragile"] == "yes"]
+    blocks.append(Text(f"{len(fragile)} of {len(frame)} verdicts are fragile" + (
+        ": " + "; ".join(f"{r['arm']} {r['verdict of']}" for _, r in fragile.iterrows()) + "." if len(fragile)
+        else ".")))
+    blocks.append(Table("verdict_moves", frame, f"Each verdict as the primary evaluator (seed {PRIMARY_SEED}) "
+                                                f"gives it, by each other evaluator of the panel, and with the "
+                                                f"cuts moved"))
+    return blocks
+
+
+SECTIONS = (answer, setup, summary, per_seed, curves, samples, claims, quirk_costs, pairwise, original_runs,
+            verdict_moves)
+
+
+def final_report(analysis: Analysis) -> list[Block]:
+    """Every section of the final report, in order, and the closing line."""
+    blocks: list[Block] = [Heading(1, "mnist-gan-study report")]
+    for section in SECTIONS:
+        blocks += section(analysis)
+    blocks.append(Text(f"Tables are also in tables/ as CSV (numbers only). {len(analysis.runs.excluded)} incomplete "
+                       f"run(s) left out."))
+    return blocks

@@ -1,0 +1,289 @@
+"""The section writers on the analysis of fake runs: what each section says and the tables it makes (as the CSV files
+hold them), rendered without drawing a figure."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from harness import report_sections
+from harness.claims import CONTRADICTED, NOT_CHECKABLE, REPRODUCED, judge
+from harness.original_logs import read_original_log
+from harness.report_analysis import Interaction
+from harness.report_render import Block, Table, render_markdown
+from harness.report_runs import EVERY_RUN, ReportRuns
+from harness.report_sections import (
+    NO_RUN_CHECKS,
+    claims_words,
+    conclusion,
+    fid_change_words,
+    interaction_line,
+    steps_words,
+)
+from harness.runs import load_runs
+from tests.fakes import ladder_rows, steady_rows, write_calibration, write_run
+from tests.test_report_analysis import analysis_of
+from variants import VARIANTS
+
+
+def text_of(blocks: list[Block]) -> str:
+    return render_markdown(blocks)
+
+
+def tables_of(blocks: list[Block]) -> dict[str, pd.DataFrame]:
+    """Every table of the blocks as its CSV file reads back."""
+    return {b.name: pd.read_csv(io.StringIO(b.data.to_csv(index=False))) for b in blocks if isinstance(b, Table)}
+
+
+def test_the_summary_shows_mean_sd_and_the_t_interval_the_csv_holds_numbers(fake_study):
+    analysis = analysis_of(fake_study)
+    blocks = report_sections.summary(analysis)
+    text, summary = text_of(blocks), tables_of(blocks)["summary"].set_index("arm")
+    fids = [100 / 3 + seed for seed in range(3)]
+    low, high = scipy.stats.t.interval(0.95, df=2, loc=np.mean(fids), scale=scipy.stats.sem(fids))
+    assert "FID 95% t-interval" in text and "95% CI" not in text and "bootstrap interval" not in text
+    assert f"| {np.mean(fids):.1f} ± {np.std(fids, ddof=1):.1f} | [{low:.1f}, {high:.1f}] |" in text
+    assert "no interval from one seed" in text  # torch7-mlp has one seed: the t-interval needs two
+    assert summary.loc["udacity", "FID ci_high"] == pytest.approx(high) and summary.loc["udacity", "failed"] == 0
+    assert summary.loc["nll-softmax", "failed"] == 3 and summary.loc["torch7-mlp", "failed"] == 1
+    assert "infogan" not in set(summary.index)  # still running: in no aggregate
+    for label in ("FID", "KID", "IS", "precision", "density", "classes covered", "D accuracy"):
+        for key in ("mean", "sd", "ci_low", "ci_high", "n"):
+            assert pd.api.types.is_numeric_dtype(summary[f"{label} {key}"]), f"{label} {key}"
+
+
+def test_every_seed_has_one_precision_per_column_and_numbers_in_its_csv(fake_study):
+    blocks = report_sections.per_seed(analysis_of(fake_study))
+    per_seed = tables_of(blocks)["per_seed"]
+    assert pd.api.types.is_numeric_dtype(per_seed["FID"]) and pd.api.types.is_numeric_dtype(per_seed["precision"])
+    fid_cells = [line.split("|")[6].strip() for line in text_of(blocks).splitlines()
+                 if line.startswith("| udacity | 0 |") or line.startswith("| dcgan-xavier | 2 |")]
+    assert fid_cells == ["35.3", "33.3"]  # the same decimals for the whole column
+
+
+def test_the_headline_answers_per_arm_with_the_ladder_claims_and_a_ranking(fake_study):
+    write_calibration(fake_study, ladder_rows())
+    write_run(fake_study, "torch7-mlp", 1, final={"fid": 900.0, "classes_covered": 1, "coverage": 0.001})  # noise
+    analysis = analysis_of(fake_study)
+    blocks = report_sections.answer(analysis)
+    text, answer = text_of(blocks), tables_of(blocks)["answer"].set_index("arm")
+    assert text.startswith("## 1. The answer\n")
+    assert set(answer["verdict"]) == {"not assessable"}  # 3 epochs of recipes of 20-300: in the headline itself
+    at_epochs = answer["at these epochs"]
+    assert at_epochs["udacity"] == "works"  # recognisable: FID 34 < 120 (noise sigma 0.4), 10 classes, on the digits
+    assert at_epochs["nll-softmax"] == "fails"  # every seed collapsed to 2 classes
+    assert at_epochs["nll-softmax+g-backward"] == "partly"  # digit-like (coverage >= 0.15 of real), not recognisable
+    assert answer.loc["udacity", ["works seeds", "partly seeds", "fails seeds"]].tolist() == [3, 0, 0]
+    assert answer.loc["nll-softmax", "failures"] == "collapse"
+    assert answer.loc["udacity", "ladder"] == "between noise sigma 0.1 at 20 and noise sigma 0.2 at 50"
+    assert answer.loc["udacity", "uniform-noise ceiling"] == 1000 and answer.loc["udacity", "n"] == 500
+    runs = [r for r in load_runs(fake_study)[0] if r.variant == "dcgan-xavier"]
+    kinds = [judge(claim, runs, VARIANTS["dcgan-xavier"]).kind for claim in VARIANTS["dcgan-xavier"].claims]
+    assert answer.loc["dcgan-xavier", "claims reproduced"] == kinds.count(REPRODUCED)
+    assert answer.loc["dcgan-xavier", "claims checkable"] == \
+        len(kinds) - kinds.count(NOT_CHECKABLE) - kinds.count(CONTRADICTED)  # a claim the code contradicts is apart
+    assert answer.loc["dcgan-xavier", "claims contradicted"] == kinds.count(CONTRADICTED) >= 1
+    assert "| udacity | not assessable | 3 of the recipe's 100 epochs trained; at epoch 3: works on 3 of 3 seeds " \
+           "(95% interval of the share 0.29-1.00); final FID 34.33 at n = 500, between noise sigma 0.1" in text
+    assert "Ranking by verdict, then mean final FID (lower is better): 1. udacity (works, 34.33), 2. dcgan-xavier " \
+           "(works, 34.33), 3. nll-softmax+g-backward (partly, 51), 4. nll-softmax (fails, 34.33), 5. torch7-mlp " \
+           "(fails, 466.7)." in text
+    assert "With 2 seeds per arm no pair can reach p < 0.05" in text  # torch7-mlp has the fewest seeds
+    per_seed = tables_of(report_sections.per_seed(analysis))["per_seed"]
+    failed = dict(zip(zip(per_seed["arm"], per_seed["seed"]), per_seed["failed"].fillna("")))
+    assert failed["torch7-mlp", 1].startswith("undertrained: FID 900") and failed["torch7-mlp", 0] == "NaN losses"
+    assert failed["nll-softmax", 0] == "collapse: 2 classes covered"
+    assert "Calibration at n = 500 (the runs' own n)" in text_of(report_sections.summary(analysis))
+
+
+def test_an_arm_of_the_recipes_length_says_its_seeds_share_with_its_interval(tmp_path):
+    write_calibration(tmp_path, ladder_rows())
+    for seed, fid in enumerate((30.0, 40.0, 200.0, 450.0)):  # works, works, partly, fails (past blur sigma 2)
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": fid}, grids=False)
+    text = text_of(report_sections.answer(analysis_of(tmp_path)))
+    low, high = scipy.stats.beta.ppf(0.025, 2, 3), scipy.stats.beta.ppf(0.975, 3, 2)  # Clopper-Pearson, 2 of 4
+    assert f"| dcgan-xavier | works | works on 2 of 4 seeds (95% interval of the share {low:.2f}-{high:.2f})" in text
+
+
+def test_a_failing_arm_whose_claims_hold_says_why_on_the_same_line(tmp_path):
+    write_calibration(tmp_path, ladder_rows())
+    for seed in range(2):
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, final={"fid": 900.0, "coverage": 0.001}, grids=False)
+    blocks = report_sections.answer(analysis_of(tmp_path))
+    row = tables_of(blocks)["answer"].iloc[0]
+    assert row["verdict"] == "fails" and row["claims reproduced"] > 0
+    line = next(line for line in text_of(blocks).splitlines() if line.startswith("| dcgan-xavier | fails |"))
+    assert "some claims hold although the samples fail" in line
+
+
+def test_the_ranking_shows_each_arms_optimizer_steps(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, rows=[{**row, "steps": 8} for row in steady_rows(3, seed)], grids=False)
+        write_run(tmp_path, "nll-softmax", seed, rows=[{**row, "steps": 1} for row in steady_rows(3, seed)],
+                  grids=False)
+    text = text_of(report_sections.answer(analysis_of(tmp_path)))
+    assert "1. udacity (partly, 33.83, 24 optimizer steps), 2. nll-softmax (partly, 33.83, 3 optimizer steps)." in text
+    assert steps_words(()) == "" and steps_words((1200, 1250)) == ", 1,200-1,250 optimizer steps"
+
+
+def test_a_claim_the_code_contradicts_is_never_counted_as_checkable():
+    row = {"claims": 6, "claims checkable": 0, "claims contradicted": 1, "claims reproduced": 0}
+    assert claims_words(row) == "none of its 6 claims checkable on these runs (1 contradicted by the code)"
+    assert claims_words(row | {"claims contradicted": 0}) == "none of its 6 claims checkable on these runs"
+    assert claims_words(row | {"claims checkable": 5, "claims reproduced": 4}) == \
+        "claims reproduced 4 of 5 checkable (1 contradicted by the code)"
+    assert claims_words(row | {"claims checkable": 3, "claims reproduced": 1}) == \
+        "claims reproduced 1 of 3 checkable (2 not checkable here, 1 contradicted by the code)"
+    assert claims_words(row | {"claims checkable": 6, "claims contradicted": 0}) == "claims reproduced 0 of 6 checkable"
+
+
+def test_the_why_of_a_claim_no_run_checks_does_not_repeat_checked_as(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "dcgan-xavier", seed, epochs=20, grids=False)
+    claims = tables_of(report_sections.claims(analysis_of(tmp_path)))["claims_dcgan-xavier"].set_index("claim")
+    unchecked = claims.loc["xavier-beats-he"]  # judged in section 9, by comparing two arms
+    assert unchecked["verdict"] == NOT_CHECKABLE and unchecked["why"] == NO_RUN_CHECKS
+    assert unchecked["checked as"] == next(c.checkable for c in VARIANTS["dcgan-xavier"].claims
+                                           if c.key == "xavier-beats-he")
+    contradicted = claims.loc["cnn-fewer-parameters"]
+    assert contradicted["verdict"] == CONTRADICTED and contradicted["why"] != contradicted["checked as"]
+    assert (claims["why"] != claims["checked as"]).all()
+
+
+def test_missing_calibration_says_how_to_get_it(fake_study):
+    analysis = analysis_of(fake_study)
+    assert "`study calibrate --n 500 --results" in text_of(report_sections.summary(analysis))
+    assert "(no calibration at this n)" in text_of(report_sections.answer(analysis))
+
+
+def test_saturated_precision_is_flagged_not_shown(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, final={"precision": 1.0, "density": 0.0, "coverage": 0.0}, grids=False)
+    blocks = report_sections.summary(analysis_of(tmp_path))
+    text = text_of(blocks)
+    assert "saturated" in text and "| 1 ± 0 | 0" not in text
+    assert tables_of(blocks)["summary"]["precision mean"].iloc[0] == 1.0
+
+
+def test_sample_captions_name_the_epochs_and_seeds_shown_and_the_animation_where_there_are_enough(tmp_path):
+    write_run(tmp_path, "udacity", 0, epochs=3)
+    write_run(tmp_path, "dcgan-xavier", 0, epochs=4)
+    write_run(tmp_path, "dcgan-xavier", 1, epochs=4)
+    write_run(tmp_path, "torch7-mlp", 0, grids=False)
+    text = text_of(report_sections.samples(analysis_of(tmp_path)))
+    assert "*udacity: seed 0 at epochs 1, 2, 3*" in text and "samples-udacity.gif" not in text
+    assert "*dcgan-xavier: seed 0 at epochs 1, 2, 3, 4; the last epoch of seed 1*" in text
+    assert "figures/samples-dcgan-xavier.gif" in text and "torch7-mlp: no sample grids." in text
+
+
+def test_quirk_costs_say_what_a_fix_did_and_which_arms_are_missing(fake_study):
+    blocks = report_sections.quirk_costs(analysis_of(fake_study))
+    text, costs = text_of(blocks), tables_of(blocks)["quirk_costs"]
+    assert costs["fixed arm"].tolist() == ["nll-softmax+g-backward"]
+    assert pd.api.types.is_numeric_dtype(costs["Δ FID mean"])
+    differences = [(50.0 + s) - (100 / 3 + s) for s in range(3)]
+    assert f"worse with the fix: FID up by {np.mean(differences):.4g} on average, higher on 3 of 3 pairs" in text
+    assert "cannot be shown with these seeds: 6 pairs needed" in text
+    assert "missing here: `study run nll-softmax --fix real-label --seeds 3" in text  # the other single fix
+    assert "`study run nll-softmax --fix all --seeds 3" in text
+
+
+def test_a_fixs_change_in_fid_is_said_in_words():
+    assert fid_change_words([258.0, 250.0, -2.0]) == "worse with the fix: FID up by 168.7 on average, higher on 2 " \
+                                                     "of 3 pairs"
+    assert fid_change_words([-20.0, -26.0]) == "better with the fix: FID down by 23 on average, lower on 2 of 2 pairs"
+    assert fid_change_words([0.0, 0.0]) == "no change: the same FID on all 2 pairs"
+    assert fid_change_words([]) == "not scored"
+    assert conclusion(0.01, 0.01, "a real change", "8 pairs needed") == "a real change (Holm p < 0.05)"
+    assert conclusion(0.5, 0.25, "a real change", "8 pairs needed") == "cannot be shown with these seeds: 8 pairs " \
+                                                                       "needed"
+    assert conclusion(0.5, 0.01, "a real change", "8 pairs needed") == "no difference detected"
+
+
+def test_an_interaction_says_whether_the_fixes_add_up():
+    assert interaction_line("udacity", Interaction(2, -11.5, -17.0, 5.5, 7, 4.0, 7.0)) == \
+        "udacity: the 2 fixes together change FID by -11.5, the single fixes' changes add up to -17; together minus " \
+        "the sum is 5.5 over 7 seeds (95% t-interval [4, 7], the fixes interact)."
+    assert interaction_line("udacity", Interaction(2, -1.0, -1.5, 0.5, 1, math.nan, math.nan)).endswith(
+        "over 1 seeds (no interval from one seed).")
+
+
+def test_without_fixed_arms_the_quirk_costs_say_how_to_train_them(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "nll-softmax", seed, epochs=2, grids=False)
+        write_run(tmp_path, "nll-softmax", seed, epochs=1, fixes=("g-backward",), grids=False)  # another length
+    text = text_of(report_sections.quirk_costs(analysis_of(tmp_path)))
+    assert "No fixed runs beside faithful ones in this set yet" in text and "--fix all" in text
+
+
+def test_pairwise_says_when_seeds_are_too_few_and_which_pairs_differ_when_not(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, grids=False)
+        write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed}, grids=False)
+    blocks = report_sections.pairwise(analysis_of(tmp_path))
+    text, pairwise = text_of(blocks), tables_of(blocks)["pairwise"]
+    assert "No pair of the 1 can be told apart" in text and "p = 0.3333 at best" in text
+    assert pairwise["Cliff's delta"].tolist() == [-1] and pairwise["seeds per arm needed"].tolist() == [4]
+    assert pairwise["conclusion"].tolist() == ["cannot be shown with these seeds: 4 seeds per arm needed"]
+    for seed in range(2, 4):
+        write_run(tmp_path, "udacity", seed, grids=False)
+        write_run(tmp_path, "dcgan-xavier", seed, final={"fid": 500.0 + seed}, grids=False)
+    pairwise = tables_of(report_sections.pairwise(analysis_of(tmp_path)))["pairwise"]
+    assert pairwise["conclusion"].tolist() == ["differ: udacity has the lower FID (Holm p < 0.05)"]
+    assert pairwise["p"].iloc[0] == pytest.approx(2 / 70) and pairwise["Holm p"].iloc[0] == pytest.approx(2 / 70)
+
+
+def test_what_the_seeds_allow_is_said_beside_the_ranking(tmp_path):
+    fids = {"udacity": [30.0, 31.0, 33.0, 36.0, 34.5], "dcgan-xavier": [32.0, 35.0, 37.0, 38.0, 40.5],
+            "torch7-mlp": [300.0, 290.0, 310.0, 305.0, 299.0]}
+    for name, values in fids.items():
+        for seed, fid in enumerate(values):
+            write_run(tmp_path, name, seed, final={"fid": fid}, grids=False)
+    analysis = analysis_of(tmp_path)
+    assert "With 5 seeds per arm a perfect separation gives p = 0.007937, below the 0.01667 that Holm's " \
+           "correction across 3 comparisons asks" in text_of(report_sections.answer(analysis))
+    conclusions = tables_of(report_sections.pairwise(analysis))["pairwise"].set_index(["A", "B"])["conclusion"]
+    assert conclusions["torch7-mlp", "udacity"] == "differ: udacity has the lower FID (Holm p < 0.05)"
+    assert conclusions["udacity", "dcgan-xavier"] == "no difference detected"  # p = 0.095 before Holm
+    single = tmp_path / "single"
+    write_run(single, "udacity", 0, grids=False)
+    assert "There are no two scored faithful arms to compare." in text_of(
+        report_sections.answer(analysis_of(single)))
+
+
+def test_the_authors_runs_are_held_against_the_seed_band(fake_study):
+    """The fixture's seeds log g_loss 0.8 (dcgan-xavier, per epoch) and d_loss 1.3 at batch 0 (udacity) for epochs
+    1-3; the authors' own values, read here straight from the shipped logs, are placed against them."""
+    blocks = report_sections.original_runs(analysis_of(fake_study))
+    table = tables_of(blocks)["original_runs"].set_index(["log", "column"])
+    nda111 = read_original_log(VARIANTS["dcgan-xavier"].original_logs[0])
+    above = (nda111["g_loss"][:3] > 0.8).mean()
+    row = table.loc[("dcgan-xavier-nda111.csv", "g_loss")]
+    assert row["points"] == 3 and row["inside the seeds' range"] == 0 and row["median position"] == above == 1.0
+    assert row["above every seed"] == 3 and row["below every seed"] == 0
+    udacity = read_original_log(VARIANTS["udacity"].original_logs[0])
+    batch0 = udacity[(udacity["batch"] == 0) & (udacity["epoch"] <= 3)]["d_loss"]
+    row = table.loc[("udacity-shahrullo.csv", "d_loss")]
+    assert row["points"] == 3 and row["median position"] == float(np.median((batch0 > 1.3).astype(float)))
+    assert (row["above every seed"], row["below every seed"]) == ((batch0 > 1.3).sum(), (batch0 < 1.3).sum())
+    text = text_of(blocks)
+    assert "10. The authors' own runs against the seeds" in text
+    assert "Shahrullo/GAN MNIST_GAN.ipynb (the write-up's run), against 3 seeds of udacity: d_loss inside" in text
+    assert "g_loss inside the seeds' range at 0 of 3 epochs (epochs 1-3; above every seed at 3, below every seed at " \
+           "0; median position 1.00): not like one more seed" in text
+    assert f"{(300 - 3) * 2} logged values have no seed value" in text  # batches 400, 800 and epochs 4-100
+    assert "infogan: no faithful runs in this set" in text
+    assert "figures/original-dcgan-xavier-nda111-dcgan-xavier.png" in text
+
+
+def test_other_sets_under_the_results_folder_are_named_with_the_command_that_reports_them(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "udacity", seed, grids=False)
+    write_run(tmp_path, "udacity", 0, images=256, epochs=1, final={"fid": 999.0}, grids=False)
+    text = report_sections.coverage_text(ReportRuns(tmp_path, VARIANTS, None, EVERY_RUN))
+    assert text.startswith("This report covers 2 complete runs trained on mnist test (512 images)")
+    assert f'`study report --results {tmp_path} --protocol "mnist test (256 images), equal epochs"' in text
