@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 import harness.evaluator
-import harness.train
+import harness.executors
 from harness import cli
 from harness.run_folder import RunFolder, run_folders
 
@@ -175,7 +175,7 @@ def test_broken_config(tmp_path):
 def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(harness.train, "train_run", interrupted)
+    monkeypatch.setattr(harness.executors, "train_run", interrupted)
     result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "8"))
     assert result.exit_code == 130 and "re-run the same command to resume" in result.stderr
 

@@ -54,7 +54,7 @@ def train(specs: list[RunSpec]) -> tuple[list[RunOutcome], dict[str, str]]:
     """train_on_ray on the session's Ray: the finished runs, and each failed run's one-line error by run id."""
     done, failed = [], {}
     ray_executor.train_on_ray(specs, force=False, address=None, gpus_per_run=0.0, on_done=done.append,
-                              on_failed=lambda s, error: failed.update({s.run_id: error}))
+                              on_failed=lambda s, error: failed.update({s.run_id: error}), on_begin=print)
     return done, failed
 
 
@@ -191,7 +191,8 @@ def test_an_address_that_does_not_answer_fails_in_seconds(address, data_root, tm
 def test_address_auto_without_a_cluster_names_the_fix(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(ray_executor, "import_ray", lambda: NoCluster)
     with pytest.raises(StudyError, match=r"no Ray cluster on this machine \(--address auto\).*ray start --head"):
-        ray_executor.train_on_ray([make_spec("udacity", data_root, tmp_path)], False, "auto", 0.0, print, print)
+        ray_executor.train_on_ray([make_spec("udacity", data_root, tmp_path)], False, "auto", 0.0, print, print,
+                                  on_begin=print)
 
 
 @pytest.mark.parametrize("interrupt, code", [(KeyboardInterrupt, 130), (Terminated, 143)])
