@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.storage import atomic_write_text
+from harness.storage import atomic_write_text, user_cache
 
 if TYPE_CHECKING:
     from harness.variant import Quirk, Variant
@@ -97,12 +97,10 @@ def toggle(quirk: Quirk) -> str:
 
 
 def cache_path() -> Path:
-    """$STUDY_CACHE_DIR, else the user's cache folder; one file per checkout, so that two checkouts of different
-    code never take each other's answers."""
-    folder = Path(os.environ.get("STUDY_CACHE_DIR") or
-                  Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-gan-study")
+    """In the machine's cache of the study, one file per checkout, so that two checkouts of different code never
+    take each other's answers."""
     checkout = str(Path(__file__).resolve().parents[1])
-    return folder / f"catalogue-{hashlib.sha256(checkout.encode()).hexdigest()[:16]}.json"
+    return user_cache() / f"catalogue-{hashlib.sha256(checkout.encode()).hexdigest()[:16]}.json"
 
 
 def read_cache(path: Path) -> dict[str, Any] | None:

@@ -114,8 +114,9 @@ SplitOption = Annotated[Optional[str], typer.Option(
 DataRootOption = Annotated[Optional[Path], typer.Option(
     "--data-root", help="Folder holding <Class>/raw/ IDX files (else $STUDY_DATA_ROOT, else study.toml).")]
 ResultsOption = Annotated[Optional[Path], typer.Option(
-    "--results", help="Results folder: runs in RESULTS/runs/, evaluators in RESULTS/evaluators/ (default: "
-                      "study.toml's).")]
+    "--results", help="Results folder: runs in RESULTS/runs/, the evaluators they are scored with in "
+                      "RESULTS/evaluators/ (copied from this machine's cache, $STUDY_CACHE_DIR/evaluators, else "
+                      "~/.cache/mnist-gan-study/evaluators; a folder keeps those it holds) (default: study.toml's).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: ./study.toml).")]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -287,6 +288,7 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
     runs are scored in, built where missing, and its calibration at each run's n, each with its own progress.
     Returns the reference sets of each scored run, by run id."""
     from harness.evaluator import ensure_panel
+    from harness.evaluator_cache import cache_folder
     from harness.panel import PANEL_SEEDS
     from harness.progress import Ticker
     from harness.scoring import LADDER_DRAWS, ensure_calibration, load_references
@@ -294,8 +296,8 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
     references: dict[str, list[ReferenceSet]] = {}
     for key in sorted({(s.results, s.data_root, s.dataset, s.split) for s in specs if s.eval_every}):
         results_folder, root, name, chosen_split = key
-        with Ticker(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
-                            f"in {results_folder / 'evaluators'})", "steps") as ticker:
+        with Ticker(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once per "
+                            f"machine, in {cache_folder()})", "steps") as ticker:
             panel = ensure_panel(results_folder, root, name, chosen_split, ticker.part)
         available = panel[0][1].reference_images
         scored = [s for s in specs if s.eval_every and (s.results, s.data_root, s.dataset, s.split) == key]
@@ -515,9 +517,11 @@ def evaluator_build(
     data_root: DataRootOption = None,
     config: ConfigOption = None,
 ):
-    """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically and cache each member with its
-    SHA-256 and held-out accuracy. Seed 0 is the primary evaluator; the others tell whether a verdict depends on
-    which evaluator judged it."""
+    """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically into the results folder, each
+    member with its SHA-256 and held-out accuracy, and into this machine's cache of evaluators where it has none of
+    the same dataset, split, seed, epochs, images and code (`study run` takes them from there for every results
+    folder, and builds them there when missing). Seed 0 is the primary evaluator; the others tell whether a
+    verdict depends on which evaluator judged it."""
     from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, evaluator_dir
     from harness.panel import PANEL_SEEDS
     from harness.progress import Ticker

@@ -67,9 +67,10 @@ def isolated_working_directory(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def isolated_catalogue_cache(tmp_path, monkeypatch):
-    """No test reads or writes the user's cache of what `study list` and `show` print (harness/catalogue.py)."""
-    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "catalogue-cache"))
+def isolated_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's cache: of what `study list` and `show` print (harness/catalogue.py), nor
+    of evaluators (harness/evaluator_cache.py). Child processes (--jobs, Ray workers) inherit it."""
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "study-cache"))
 
 
 @pytest.fixture(autouse=True)
