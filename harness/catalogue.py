@@ -28,7 +28,7 @@ from harness.storage import atomic_write_text, user_cache
 if TYPE_CHECKING:
     from harness.variant import Quirk, Variant
 
-FORMAT = 2  # the cached document's layout; a file of another layout is recomputed
+FORMAT = 3  # the cached document's layout; a file of another layout is recomputed (3: claims' runs)
 PROJECT_PACKAGES = ("harness", "variants")
 DISTRIBUTION = "mnist-gan-study"
 REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -74,7 +74,7 @@ def summary(variant: Variant) -> dict[str, Any]:
 
 
 def details_of(variant: Variant) -> dict[str, Any]:
-    from harness.claims import describe_check
+    from harness.claims import describe_check, describe_runs
     from harness.seeding import SEED_CONTRACT_TEXT
 
     return {
@@ -83,6 +83,7 @@ def details_of(variant: Variant) -> dict[str, Any]:
         "quirks": [{"name": q.name, "status": q.status, "what": q.what, "toggle": toggle(q), "inert": q.inert}
                    for q in variant.quirks],
         "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable, "check": describe_check(c.check, variant),
+                    "runs": describe_runs(c, variant),
                     "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
                     "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
         "protocol": CLAIMS_PROTOCOL, "seed_contract": SEED_CONTRACT_TEXT,

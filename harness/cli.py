@@ -160,7 +160,10 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help="A vari
 def run(
     variant_names: Annotated[Optional[List[str]], typer.Argument(
         metavar="[VARIANT]...", help="Variants to train (default: study.toml's list).")] = None,
-    all_variants: Annotated[bool, typer.Option("--all", help="Train every variant.")] = False,
+    all_variants: Annotated[bool, typer.Option(
+        "--all", help="Train every variant, with the alternative readings its checkable claims need to be judged "
+                      "(infogan's 40 epochs, --alt two-runs-of-20; `study show VARIANT` says which runs each claim "
+                      "needs), unless --fix, --alt or the config's [[arms]] name the arms.")] = False,
     seeds: Annotated[Optional[int], count_option("--seeds", "N", "Seeds 0..N-1.", minimum=1)] = None,
     seed: Annotated[Optional[List[int]], count_option("--seed", "S", "One seed; repeat for several.",
                                                       maximum=SEED_MAX)] = None,
@@ -253,7 +256,7 @@ def run(
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
-        tensorboard=tensorboard))
+        tensorboard=tensorboard, claim_readings=all_variants))
     chosen.check(specs)
     for results_folder in {s.results for s in specs}:
         refuse_results_inside_a_run(results_folder)
