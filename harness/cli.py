@@ -186,8 +186,9 @@ def run(
                            "images as often as that takes, so claims about epoch N compare at equal steps.")] = None,
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
-        "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
-                          "identity: results depend on it.", minimum=1, maximum=THREADS_MAX)] = None,
+        "--threads", "T", "CPU threads per run (default: study.toml, else one per core; one with --executor "
+                          "ray). Part of a CPU run's identity: results depend on it.", minimum=1,
+        maximum=THREADS_MAX)] = None,
     results: ResultsOption = None,
     data_root: DataRootOption = None,
     config: ConfigOption = None,
