@@ -23,12 +23,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.storage import atomic_write_text
+from harness.storage import atomic_write_text, user_cache
 
 if TYPE_CHECKING:
     from harness.variant import Quirk, Variant
 
-FORMAT = 2  # the cached document's layout; a file of another layout is recomputed
+FORMAT = 3  # the cached document's layout; a file of another layout is recomputed (3: claims' runs)
 PROJECT_PACKAGES = ("harness", "variants")
 DISTRIBUTION = "mnist-gan-study"
 REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -74,7 +74,7 @@ def summary(variant: Variant) -> dict[str, Any]:
 
 
 def details_of(variant: Variant) -> dict[str, Any]:
-    from harness.claims import describe_check
+    from harness.claims import describe_check, describe_runs
     from harness.seeding import SEED_CONTRACT_TEXT
 
     return {
@@ -83,6 +83,7 @@ def details_of(variant: Variant) -> dict[str, Any]:
         "quirks": [{"name": q.name, "status": q.status, "what": q.what, "toggle": toggle(q), "inert": q.inert}
                    for q in variant.quirks],
         "claims": [{"key": c.key, "quote": c.quote, "checkable": c.checkable, "check": describe_check(c.check, variant),
+                    "runs": describe_runs(c, variant),
                     "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
                     "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
         "protocol": CLAIMS_PROTOCOL, "seed_contract": SEED_CONTRACT_TEXT,
@@ -97,12 +98,10 @@ def toggle(quirk: Quirk) -> str:
 
 
 def cache_path() -> Path:
-    """$STUDY_CACHE_DIR, else the user's cache folder; one file per checkout, so that two checkouts of different
-    code never take each other's answers."""
-    folder = Path(os.environ.get("STUDY_CACHE_DIR") or
-                  Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-gan-study")
+    """In the machine's cache of the study, one file per checkout, so that two checkouts of different code never
+    take each other's answers."""
     checkout = str(Path(__file__).resolve().parents[1])
-    return folder / f"catalogue-{hashlib.sha256(checkout.encode()).hexdigest()[:16]}.json"
+    return user_cache() / f"catalogue-{hashlib.sha256(checkout.encode()).hexdigest()[:16]}.json"
 
 
 def read_cache(path: Path) -> dict[str, Any] | None:

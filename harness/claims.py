@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.stats
 
 from harness.panel import DIGIT_SCORES, WRITEUP_PREFIX
+from harness.run_folder import EVAL_COLUMNS, WRITEUP_COLUMNS
 from harness.runs import Run, row_named
 from harness.scoring import read_calibration
 from harness.variant import (
@@ -350,6 +351,47 @@ def describe_check(check: Check | None, variant: Variant) -> str:
     if check is None:
         return "No run can check this claim on its own; the claim says how it is judged."
     return DESCRIBERS[type(check)](check, variant.claim_epoch(check))
+
+
+def describe_runs(claim: Claim, variant: Variant) -> str:
+    """Which runs a claim needs, as `study show` prints it: the arm whose runs reach the claim's epoch at their own
+    length, and what else they must have."""
+    if claim.contradicted:
+        return "none: the code contradicts it"
+    if claim.check is None:
+        return "none: no run checks it on its own (see check)"
+    epoch = variant.claim_epoch(claim.check)
+    reading = variant.reading_for(epoch)
+    if reading is None:
+        runs = f"faithful runs of at least {epoch} epochs (`study run {variant.name} --epochs {epoch}`)"
+    elif reading:
+        alternative = next(iter(reading))
+        runs = (f"the --alt {alternative} runs, which reach epoch {epoch} (`study run {variant.name} --alt "
+                f"{alternative}`; `study run --all` trains them)")
+    else:
+        runs = f"the faithful runs (`study run {variant.name}`), at epoch {epoch} of their {variant.recipe.epochs}"
+    needs = ["scored (not --eval-every 0)"] if reads_scores(claim.check) else []
+    if isinstance(claim.check, Printed) and claim.check.step is not None:
+        needs.append("with the original's steps per epoch (the train split's 60,000 images, or --protocol steps)")
+    return runs + "".join(f", {need}" for need in needs)
+
+
+SCORED_COLUMNS = frozenset(EVAL_COLUMNS + WRITEUP_COLUMNS)
+
+
+def reads_scores(check: Check) -> bool:
+    """Whether a check reads what scoring measures (not the training statistics alone)."""
+    if isinstance(check, (Digits, Classes)):
+        return True
+    if isinstance(check, Band):
+        columns: tuple[str, ...] = check.columns
+    elif isinstance(check, Similar):
+        columns = (check.first, check.second)
+    elif isinstance(check, Trend):
+        columns = (check.column, check.denominator) if check.denominator else (check.column,)
+    else:
+        columns = (check.column,)
+    return any(column in SCORED_COLUMNS for column in columns)
 
 
 def _listed(items: Sequence[object]) -> str:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
@@ -28,8 +26,9 @@ from harness.signals import StoppedBeforeTraining, Terminated, preparing, termin
 from harness.storage import check_writable
 
 if TYPE_CHECKING:
-    from harness.forecast import Forecast, Forecasting
+    from harness.forecast import Projection
     from harness.planning import RunSpec
+    from harness.progress import RunsWatch, StepWatch
     from harness.scoring import ReferenceSet
 
 
@@ -115,8 +114,9 @@ SplitOption = Annotated[Optional[str], typer.Option(
 DataRootOption = Annotated[Optional[Path], typer.Option(
     "--data-root", help="Folder holding <Class>/raw/ IDX files (else $STUDY_DATA_ROOT, else study.toml).")]
 ResultsOption = Annotated[Optional[Path], typer.Option(
-    "--results", help="Results folder: runs in RESULTS/runs/, evaluators in RESULTS/evaluators/ (default: "
-                      "study.toml's).")]
+    "--results", help="Results folder: runs in RESULTS/runs/, the evaluators they are scored with in "
+                      "RESULTS/evaluators/ (copied from this machine's cache, $STUDY_CACHE_DIR/evaluators, else "
+                      "~/.cache/mnist-gan-study/evaluators; a folder keeps those it holds) (default: study.toml's).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: ./study.toml).")]
 DeviceOption = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -155,59 +155,15 @@ def show(variant_name: str = typer.Argument(..., metavar="VARIANT", help="A vari
     print_lines(stdout, variant_details(details[variant_name], text_width(stdout)))
 
 
-def check_executor(executor: str, address: Optional[str], gpus_per_run: Optional[str], jobs: int) -> None:
-    if executor not in ("local", "ray", "engine"):
-        raise StudyError(f"unknown executor '{executor}'; use local or ray (a process per run), or engine (every "
-                         f"run in this process)")
-    if executor != "ray" and (address is not None or gpus_per_run is not None):
-        raise StudyError("--address and --gpus-per-run are options of --executor ray")
-    if executor == "ray" and jobs > 1:
-        raise StudyError("--jobs is for --executor local; Ray runs as many runs at once as the cluster has CPUs "
-                         "(--threads per run)")
-    if executor == "engine" and jobs > 1:
-        raise StudyError("--jobs is for --executor local; the engine trains every run in this process, in turn")
-    if executor == "ray":
-        from harness.ray_executor import import_ray
-
-        import_ray()  # before any work: a missing extra is one line, not a traceback after the evaluator is built
-
-
-def parse_gpus_per_run(text: Optional[str], device_type: str) -> float:
-    """Default: a whole GPU per CUDA run, none per CPU run. Ray hides GPUs from a task that reserves none."""
-    if text is None:
-        return 1.0 if device_type == "cuda" else 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (0 <= value <= 1 or (value > 1 and value.is_integer())):
-        raise StudyError(f"--gpus-per-run must be a fraction from 0 to 1 (several runs share a GPU) or a whole "
-                         f"number, got '{text}'")
-    if (device_type == "cuda") != (value > 0):
-        raise StudyError(f"--gpus-per-run {text} does not fit --device {device_type}: CUDA runs need a share of a "
-                         f"GPU above 0, CPU runs reserve none")
-    return value
-
-
-def run_in_workers(specs: list[RunSpec], quiet: bool,
-                   launch: Callable[[Callable[[Any], None], Callable[[RunSpec, str], None]], None]) -> None:
-    """Runs trained without a progress bar each (--jobs, Ray, the engine): a line per finished or failed run, the
-    others going on."""
-    from harness.progress import RunsBar
-
-    with RunsBar(stdout, len(specs), bar=not quiet and stdout.is_terminal) as runs:
-        launch(runs.done, runs.failed)
-    if runs.failed_runs:
-        raise StudyError(f"{runs.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
-                         f"the same command: finished runs are skipped, unfinished ones resume")
-
-
 @app.command("run")
 @friendly_errors
 def run(
     variant_names: Annotated[Optional[List[str]], typer.Argument(
         metavar="[VARIANT]...", help="Variants to train (default: study.toml's list).")] = None,
-    all_variants: Annotated[bool, typer.Option("--all", help="Train every variant.")] = False,
+    all_variants: Annotated[bool, typer.Option(
+        "--all", help="Train every variant, with the alternative readings its checkable claims need to be judged "
+                      "(infogan's 40 epochs, --alt two-runs-of-20; `study show VARIANT` says which runs each claim "
+                      "needs), unless --fix, --alt or the config's [[arms]] name the arms.")] = False,
     seeds: Annotated[Optional[int], count_option("--seeds", "N", "Seeds 0..N-1.", minimum=1)] = None,
     seed: Annotated[Optional[List[int]], count_option("--seed", "S", "One seed; repeat for several.",
                                                       maximum=SEED_MAX)] = None,
@@ -230,8 +186,9 @@ def run(
                            "images as often as that takes, so claims about epoch N compare at equal steps.")] = None,
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
-        "--threads", "T", "CPU threads per run (default: study.toml, else one per core). Part of a CPU run's "
-                          "identity: results depend on it.", minimum=1, maximum=THREADS_MAX)] = None,
+        "--threads", "T", "CPU threads per run (default: study.toml, else one per core; one with --executor "
+                          "ray). Part of a CPU run's identity: results depend on it.", minimum=1,
+        maximum=THREADS_MAX)] = None,
     results: ResultsOption = None,
     data_root: DataRootOption = None,
     config: ConfigOption = None,
@@ -273,66 +230,61 @@ def run(
     one scoring timed the same way. While training, the bars (or, off a terminal, a plain line at
     least every 5 s) show run k of N, epochs, steps and the time left in the epoch, the run and the command,
     recomputed from what the command measured so far: each arm's own steps, the warm-up figures scaled by how much
-    slower the trained arms ran than their warm-up, the mean scoring, epoch end and run setup. --quiet skips all of
-    this; --jobs and --executor ray show a bar over the runs.
+    slower the trained arms ran than their warm-up, the mean scoring, epoch end and run setup. With --jobs N,
+    --executor ray or engine the projection lays the runs out as they share the machine, and says what it assumes
+    (N processes share the cores evenly; a Ray task computes on the CPUs it reserves, on nodes as fast as this one;
+    the engine's runs take turns); a bar over the runs (off a terminal, a line per run) shows the time left, scaled
+    by what the runs that ended took. --quiet skips all of this.
 
     Example: study run udacity --seeds 2 --epochs 1 --split test --limit 512
     """
-    from harness.engine import train_together
-    from harness.forecast import Forecasting, duration
-    from harness.jobs import train_in_parallel
+    from harness.executors import choose
     from harness.planning import RunChoices, plan_study
-    from harness.progress import BarProgress, LineProgress, QuietProgress
-    from harness.ray_executor import train_on_ray
     from harness.run_folder import refuse_results_inside_a_run
     from harness.tensorboard import require_tensorboard
-    from harness.train import train_run
     from variants import VARIANTS, get_variant
 
     terminate_as_interrupt()
-    check_executor(executor, address, gpus_per_run, jobs)
+    chosen = choose(executor, jobs, address, gpus_per_run)
     if tensorboard:
         require_tensorboard()
     settings = load_config(config)
     arm_variants = list(dict.fromkeys(arm.variant for arm in settings.arms or []))
     names = list(VARIANTS) if all_variants else (variant_names or arm_variants or settings.variants or list(VARIANTS))
-    if executor == "ray" and threads is None and settings.threads is None:
-        threads = 1  # each run reserves `threads` CPUs of the cluster: one each packs runs onto the cores
+    threads = next((t for t in (threads, settings.threads, chosen.default_threads) if t is not None), None)
     specs = plan_study(settings, RunChoices(
         variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
-        tensorboard=tensorboard))
-    gpu_share = parse_gpus_per_run(gpus_per_run, specs[0].device.type) if executor == "ray" else 0.0
+        tensorboard=tensorboard, claim_readings=all_variants))
+    chosen.check(specs)
     for results_folder in {s.results for s in specs}:
         refuse_results_inside_a_run(results_folder)
     with preparing():
         references = prepare_scoring(specs)
-    if executor == "ray":
-        run_in_workers(specs, quiet, lambda done, failed: train_on_ray(specs, force, address, gpu_share, done,
-                                                                        failed))
-        return
-    if executor == "engine":
-        run_in_workers(specs, quiet, lambda done, failed: train_together(specs, force, done, failed))
-        return
-    if jobs > 1:
-        run_in_workers(specs, quiet, lambda done, failed: train_in_parallel(specs, jobs, force, done, failed))
-        return
+    with watch_runs(specs, references, force, quiet, chosen.per_step) as watch:
+        chosen.train(specs, force, watch)
+    if watch.failed_runs:
+        raise StudyError(f"{watch.failed_runs} of {len(specs)} runs failed (listed above); fix the cause and re-run "
+                         f"the same command: finished runs are skipped, unfinished ones resume")
+    summary = watch.summary()
+    if summary is not None:
+        stdout.print(summary, highlight=False)
+
+
+def watch_runs(specs: list[RunSpec], references: dict[str, list[ReferenceSet]], force: bool, quiet: bool,
+               per_step: bool) -> StepWatch | RunsWatch:
+    """What the command shows while it trains: a line per run with --quiet; else the plan and its projection from
+    a warm-up timed now, then bars or timed lines that follow each step of runs trained here one at a time, or each
+    run's end where they train several at once."""
+    from harness.progress import RunsWatch, StepWatch
+
     if quiet:
-        progress = QuietProgress(stdout)
-        for spec in specs:
-            train_run(spec, progress, force)
-        return
-    forecast = forecast_command(specs, references, force)
-    projected, started = forecast.command_left(), time.monotonic()
-    if stdout.is_terminal:
-        with BarProgress(stdout, forecast) as bars:
-            train_watched(specs, Forecasting(forecast, bars), force)
-    else:
-        train_watched(specs, Forecasting(forecast, LineProgress(stdout, forecast)), force)
-    stdout.print(f"{len(specs)} runs done in {duration(time.monotonic() - started)} (projected before training: "
-                 f"{duration(projected)})", highlight=False)
+        return RunsWatch(stdout, len(specs), None, bar=False)
+    projection = project(specs, references, force)
+    return StepWatch(stdout, len(specs), projection) if per_step else \
+        RunsWatch(stdout, len(specs), projection, bar=stdout.is_terminal)
 
 
 def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
@@ -340,6 +292,7 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
     runs are scored in, built where missing, and its calibration at each run's n, each with its own progress.
     Returns the reference sets of each scored run, by run id."""
     from harness.evaluator import ensure_panel
+    from harness.evaluator_cache import cache_folder
     from harness.panel import PANEL_SEEDS
     from harness.progress import Ticker
     from harness.scoring import LADDER_DRAWS, ensure_calibration, load_references
@@ -347,8 +300,8 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
     references: dict[str, list[ReferenceSet]] = {}
     for key in sorted({(s.results, s.data_root, s.dataset, s.split) for s in specs if s.eval_every}):
         results_folder, root, name, chosen_split = key
-        with Ticker(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once, cached "
-                            f"in {results_folder / 'evaluators'})", "steps") as ticker:
+        with Ticker(stderr, f"preparing the {name} evaluator panel ({len(PANEL_SEEDS)} seeds, built once per "
+                            f"machine, in {cache_folder()})", "steps") as ticker:
             panel = ensure_panel(results_folder, root, name, chosen_split, ticker.part)
         available = panel[0][1].reference_images
         scored = [s for s in specs if s.eval_every and (s.results, s.data_root, s.dataset, s.split) == key]
@@ -362,11 +315,11 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
     return references
 
 
-def forecast_command(specs: list[RunSpec], references: dict[str, list[ReferenceSet]], force: bool) -> Forecast:
-    """Print the plan and its projected time from a warm-up of each arm with work left (and one scoring) timed
-    here now; return the forecast the progress bars and lines keep up to date."""
+def project(specs: list[RunSpec], references: dict[str, list[ReferenceSet]], force: bool) -> Projection:
+    """The plan of every run and a warm-up of each arm with work left (and one scoring) timed here now: what the
+    projection and the time left while training start from."""
     from harness.data import load_split
-    from harness.forecast import Forecast, WarmUp, plan_lines, planned_run, time_scoring, time_steps
+    from harness.forecast import Projection, WarmUp, planned_run, time_scoring, time_steps
     from harness.progress import Ticker
     from harness.seeding import device_description
 
@@ -386,22 +339,8 @@ def forecast_command(specs: list[RunSpec], references: dict[str, list[ReferenceS
         scored = next((s for run, s in zip(plan, specs) if run.steps and run.scorings_after(run.first_epoch)), None)
         if scored is not None:
             scoring_seconds = time_scoring(scored, references[scored.run_id], images[data_of(scored)])
-    warm_up = WarmUp(step_seconds, scoring_seconds)
-    eval_n = sorted({len(at_n[0]) for at_n in references.values()})
-    width = text_width(stdout)
-    for line in plan_lines(plan, warm_up, device_description(specs[0].device), eval_n):
-        indent = len(line) - len(line.lstrip())
-        print_lines(stdout, paragraph(line.lstrip(), indent, width))
-    return Forecast(plan, warm_up)
-
-
-def train_watched(specs: list[RunSpec], progress: Forecasting, force: bool) -> None:
-    """The runs one after another, each announced to the progress as run k of N."""
-    from harness.train import train_run
-
-    for index, spec in enumerate(specs):
-        progress.start(index)
-        train_run(spec, progress, force)
+    return Projection(plan, WarmUp(step_seconds, scoring_seconds), device_description(specs[0].device),
+                      sorted({len(at_n[0]) for at_n in references.values()}))
 
 
 @app.command("bench")
@@ -582,9 +521,11 @@ def evaluator_build(
     data_root: DataRootOption = None,
     config: ConfigOption = None,
 ):
-    """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically and cache each member with its
-    SHA-256 and held-out accuracy. Seed 0 is the primary evaluator; the others tell whether a verdict depends on
-    which evaluator judged it."""
+    """Train the evaluator panel (the same CNN from seeds 0, 1, 2) deterministically into the results folder, each
+    member with its SHA-256 and held-out accuracy, and into this machine's cache of evaluators where it has none of
+    the same dataset, split, seed, epochs, images and code (`study run` takes them from there for every results
+    folder, and builds them there when missing). Seed 0 is the primary evaluator; the others tell whether a
+    verdict depends on which evaluator judged it."""
     from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, evaluator_dir
     from harness.panel import PANEL_SEEDS
     from harness.progress import Ticker

@@ -12,6 +12,10 @@ Each protocol splits the images three ways, so that nothing is judged by a netwo
   half the calibration images;
 - test-thirds (MNIST here, where only the test split exists offline): the test split's first 4,000 images train the
   evaluators, the next 3,000 are the reference, the last 3,000 the calibration images.
+
+Evaluators are built once per machine, into its cache (harness/evaluator_cache.py), keyed by the dataset, protocol,
+seed, epochs, the images and the code that trains them; a results folder gets a copy of each member it uses, and
+keeps the members it holds.
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness import evaluator_cache
 from harness.data import load_split
 from harness.errors import StudyError
+from harness.evaluator_cache import EvaluatorKey
 from harness.panel import PANEL_SEEDS, PRIMARY_SEED
 from harness.seeding import make_deterministic
 from harness.storage import check_writable, read_json, save_checkpoint, write_json
@@ -38,6 +44,7 @@ BATCH, MAX_LR = 64, 3e-3
 TEST_THIRDS = (4000, 7000)  # where the reference and the calibration images start in the test split
 FEATURE_DIM, CLASSES = 128, 10
 Tick = Callable[[int, int], None]  # (done, total) of a long step, so that a progress bar can follow it
+TRAINING_CODE = ("evaluator.py", "seeding.py")  # the harness files whose code trains an evaluator (its cache key)
 
 
 class Evaluator(nn.Module):
@@ -157,25 +164,63 @@ def evaluator_dir(results: Path, dataset: str, protocol: str, seed: int = PRIMAR
     return results / "evaluators" / f"{dataset}-{protocol}-seed{seed}"
 
 
-def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, seed: int = PRIMARY_SEED,
-                    epochs: int | None = None, tick: Tick | None = None) -> EvaluatorInfo:
-    protocol = PROTOCOL_OF_SPLIT[split]
-    check_writable(results)
+def training_code_sha256() -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def sets_sha256(sets: ProtocolSets) -> str:
+    digest = hashlib.sha256()
+    for tensor in (sets.train_images, sets.train_labels, sets.reference_images, sets.reference_labels,
+                   sets.calibration_images, sets.calibration_labels):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def evaluator_key(sets: ProtocolSets, dataset: str, protocol: str, seed: int, epochs: int | None) -> EvaluatorKey:
+    """What a build of this evaluator depends on (``epochs`` None: the default for its training images)."""
+    return EvaluatorKey(dataset, protocol, seed, epochs or default_epochs(len(sets.train_images)), sets_sha256(sets),
+                        training_code_sha256(), torch.__version__)
+
+
+def train_evaluator(sets: ProtocolSets, key: EvaluatorKey, tick: Tick | None = None) -> tuple[Evaluator,
+                                                                                              EvaluatorInfo]:
     started = time.perf_counter()
-    sets = protocol_sets(data_root, dataset, protocol)
-    epochs = epochs or default_epochs(len(sets.train_images))
-    model = train_classifier(sets.train_images, sets.train_labels, epochs, seed, tick)
+    model = train_classifier(sets.train_images, sets.train_labels, key.epochs, key.seed, tick)
     _, logits = model.features_and_logits(unit_images(sets.reference_images))
     accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
-    info = EvaluatorInfo(sha256=weights_sha256(model), dataset=dataset, protocol=protocol, architecture=ARCHITECTURE,
-                         seed=seed, epochs=epochs, train_images=len(sets.train_images),
-                         reference_images=len(sets.reference_images),
+    info = EvaluatorInfo(sha256=weights_sha256(model), dataset=key.dataset, protocol=key.protocol,
+                         architecture=ARCHITECTURE, seed=key.seed, epochs=key.epochs,
+                         train_images=len(sets.train_images), reference_images=len(sets.reference_images),
                          calibration_images=len(sets.calibration_images),
                          heldout_accuracy=accuracy, cpu_threads=torch.get_num_threads(),
                          torch_version=torch.__version__, build_seconds=time.perf_counter() - started)
-    folder = evaluator_dir(results, dataset, protocol, seed)
-    save_checkpoint(folder / "evaluator.pt", model.state_dict())
-    write_json(folder / "evaluator.json", asdict(info))
+    return model, info
+
+
+def save_evaluator(folder: Path, model: Evaluator, info: EvaluatorInfo) -> None:
+    save_checkpoint(folder / evaluator_cache.WEIGHTS, model.state_dict())
+    write_json(folder / evaluator_cache.RECORD, asdict(info))  # last: a member counts as there once its record is
+
+
+def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, seed: int = PRIMARY_SEED,
+                    epochs: int | None = None, tick: Tick | None = None) -> EvaluatorInfo:
+    """Train one evaluator into the results folder (`study evaluator build`), and into the machine's cache where it
+    has none of this key yet."""
+    protocol = PROTOCOL_OF_SPLIT[split]
+    check_writable(results)
+    sets = protocol_sets(data_root, dataset, protocol)
+    key = evaluator_key(sets, dataset, protocol, seed, epochs)
+    model, info = train_evaluator(sets, key, tick)
+    member = evaluator_dir(results, dataset, protocol, seed)
+    (member / evaluator_cache.SOURCE).unlink(missing_ok=True)  # the weights it named are being replaced
+    save_evaluator(member, model, info)
+    entry = evaluator_cache.find(key) or evaluator_cache.publish(key, lambda folder: save_evaluator(folder, model,
+                                                                                                     info))
+    if entry is not None and evaluator_cache.sha256_of(entry) == info.sha256:
+        evaluator_cache.record_source(entry, member)
     return info
 
 
@@ -187,8 +232,7 @@ def split_of(protocol: str) -> str:
 def find_protocol(results: Path, dataset: str) -> str | None:
     """The protocol whose primary evaluator is cached for ``dataset`` (train-split preferred)."""
     for protocol in PROTOCOL_OF_SPLIT.values():
-        folder = evaluator_dir(results, dataset, protocol)
-        if (folder / "evaluator.json").is_file() and (folder / "evaluator.pt").is_file():
+        if (evaluator_dir(results, dataset, protocol) / evaluator_cache.RECORD).is_file():
             return protocol
     return None
 
@@ -209,9 +253,12 @@ def load_evaluator(results: Path, dataset: str, protocol: str | None = None,
         info = EvaluatorInfo(**read_json(folder / "evaluator.json"))  # type: ignore[arg-type]
     except (StudyError, TypeError) as error:
         raise StudyError(f"evaluator record {folder / 'evaluator.json'} is damaged ({error}); {rebuild}") from None
+    weights = folder / evaluator_cache.WEIGHTS
+    if not weights.is_file():  # a results folder kept without its weights: found again in the cache by SHA-256
+        weights = evaluator_cache.weights_of(info.sha256) or weights
     model = Evaluator()
     try:
-        model.load_state_dict(torch.load(folder / "evaluator.pt", map_location="cpu", weights_only=True))
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as error:  # a damaged file can fail in many ways
         raise StudyError(f"evaluator {folder / 'evaluator.pt'} cannot be read ({error}); {rebuild}") from None
     if weights_sha256(model) != info.sha256:
@@ -229,13 +276,33 @@ def load_panel(results: Path, dataset: str, protocol: str | None = None) -> Pane
 
 def ensure_panel(results: Path, data_root: Path, dataset: str, split: str,
                  ticks: Callable[[str], Tick] | None = None) -> Panel:
-    """The evaluators a run of ``split`` is scored by: the cached ones of the protocol already there (a results
-    folder keeps one), else those of ``split``'s protocol; members missing are built now, each followed by the
-    tick ``ticks`` gives for its name."""
+    """The evaluators a run of ``split`` is scored by: those of the protocol the results folder holds already (it
+    keeps one, and keeps the members it holds), else those of ``split``'s protocol. Each member it lacks comes from
+    the machine's cache, built there first where the cache has none, each build followed by the tick ``ticks``
+    gives for its name."""
     protocol = find_protocol(results, dataset) or PROTOCOL_OF_SPLIT[split]
-    missing = [seed for seed in PANEL_SEEDS
-               if not (evaluator_dir(results, dataset, protocol, seed) / "evaluator.json").is_file()]
-    for number, seed in enumerate(missing, start=1):
-        tick = ticks(f"evaluator seed {seed}, {number} of {len(missing)} to build") if ticks else None
-        build_evaluator(results, data_root, dataset, split_of(protocol), seed, tick=tick)
+    members = {seed: evaluator_dir(results, dataset, protocol, seed) for seed in PANEL_SEEDS}
+    missing = [seed for seed, member in members.items() if not (member / evaluator_cache.RECORD).is_file()]
+    if missing:
+        check_writable(results)
+        sets = protocol_sets(data_root, dataset, protocol)
+        keys = {seed: evaluator_key(sets, dataset, protocol, seed, None) for seed in missing}
+        to_build = [seed for seed in missing if evaluator_cache.find(keys[seed]) is None]
+        for seed in missing:
+            tick = ticks(f"evaluator seed {seed}, {to_build.index(seed) + 1} of {len(to_build)} to build") \
+                if ticks is not None and seed in to_build else None
+            provide(members[seed], sets, keys[seed], tick)
     return load_panel(results, dataset, protocol)
+
+
+def provide(member: Path, sets: ProtocolSets, key: EvaluatorKey, tick: Tick | None) -> None:
+    """A results folder's member copied from the cache, built into the cache first where it has none (straight
+    into the results folder where the cache cannot be written)."""
+    entry = evaluator_cache.find(key)
+    if entry is None:
+        model, info = train_evaluator(sets, key, tick)
+        entry = evaluator_cache.publish(key, lambda folder: save_evaluator(folder, model, info))
+        if entry is None:
+            save_evaluator(member, model, info)
+            return
+    evaluator_cache.install(entry, member)

@@ -10,6 +10,10 @@ not known until the first run has them. Once training, every figure is what this
 steps (its finished epochs and the one under way); for an arm not trained yet, its warm-up figure times how much
 slower than their warm-up the trained arms ran (a machine whose load changed); the mean scoring, epoch end and
 setup so far.
+
+Runs trained several at once (--jobs N, Ray, the engine) report only their end, so their time left is laid out
+differently (``RunsForecast``): each run's time alone, as above, spread over the runs that train together as the
+executor shares the machine (``Capacity``), then scaled by what the runs that have ended took.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import itertools
 import math
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
@@ -293,19 +298,109 @@ class Forecasting:
         self.display.end_run(outcome)
 
 
-def plan_lines(plan: list[PlannedRun], warm_up: WarmUp, device: str, eval_n: list[int]) -> list[str]:
-    """The plan and its projected time, each figure with where it comes from."""
+@dataclass(frozen=True)
+class Capacity:
+    """How an executor shares the machine among the runs: at most ``at_once`` train together, and while k of them
+    do, each goes at ``speed(k)`` of its speed alone (what the warm-up timed). ``how`` says what is assumed, in the
+    plan's words."""
+
+    at_once: int = 1
+    cores: int | None = None  # CPU cores the runs share; None: each run has what it asks for (Ray reserves it)
+    threads: int = 1  # CPU threads each run computes on
+    turns: bool = False  # the runs take turns in one process (the engine): k of them share its time
+    how: str = ""
+
+    def speed(self, running: int) -> float:
+        if self.turns:
+            return 1 / running
+        if self.cores is None:
+            return 1.0
+        return min(1.0, self.cores / (running * self.threads))
+
+
+def finish_times(durations: list[float], capacity: Capacity) -> list[float]:
+    """When each run ends, in seconds from the start, if the runs start in their order as places free up (as a
+    process pool, Ray's queue and the engine take them) and each of the k running goes at capacity.speed(k)."""
+    left, ends = list(durations), [0.0] * len(durations)
+    waiting, running = deque(range(len(durations))), list[int]()
+    now = 0.0
+    while waiting or running:
+        while waiting and len(running) < capacity.at_once:
+            running.append(waiting.popleft())
+        work = min(left[i] for i in running)  # of its time alone, until the next run ends
+        now += work / capacity.speed(len(running))
+        for i in running:
+            left[i] -= work
+        for i in [i for i in running if left[i] <= 0]:
+            ends[i] = now
+            running.remove(i)
+    return ends
+
+
+def alone_seconds(plan: list[PlannedRun], warm_up: WarmUp) -> list[float]:
+    """Each run's time left if it trained alone, at the warm-up's figures."""
+    alone = Forecast(plan, warm_up)
+    return [alone.after(run, run.first_epoch) if run.steps else 0.0 for run in plan]
+
+
+class RunsForecast:
+    """The command's time left where the runs train elsewhere, several at once, and report only their end (--jobs,
+    Ray, the engine): each run's time alone (``alone_seconds``) laid out over the capacity (``finish_times``), every
+    time scaled by how much longer than projected the runs that ended took: when the k-th run that had work ends,
+    the scale is the time since the start over the k-th projected end (a machine slower than its warm-up slows
+    every run alike). Until then, the warm-up's figures. ``clock`` is replaceable for tests."""
+
+    def __init__(self, plan: list[PlannedRun], warm_up: WarmUp, capacity: Capacity,
+                 clock: Callable[[], float] = time.monotonic):
+        ends = finish_times(alone_seconds(plan, warm_up), capacity)
+        self.projected = max(ends, default=0.0)
+        self.ends_with_work = sorted(end for end, run in zip(ends, plan) if run.steps)
+        self.clock, self.started = clock, clock()
+        self.trained, self.scale = 0, 1.0
+
+    def run_ended(self, trained: bool) -> None:
+        """A run ended; ``trained``: it had work (a complete run skipped has none, and tells nothing)."""
+        if not trained or self.trained == len(self.ends_with_work):
+            return
+        projected = self.ends_with_work[self.trained]
+        self.trained += 1
+        if projected > 0:
+            self.scale = (self.clock() - self.started) / projected
+
+    def command_left(self) -> float:
+        return max(0.0, self.scale * self.projected - (self.clock() - self.started))
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What the plan and its projection are made of, measured before the executor starts."""
+
+    plan: list[PlannedRun]
+    warm_up: WarmUp
+    device: str
+    eval_n: list[int]
+
+
+def projected_seconds(projection: Projection, capacity: Capacity) -> float:
+    """The command's time at the warm-up's figures, the runs laid out as the executor shares the machine."""
+    return max(finish_times(alone_seconds(projection.plan, projection.warm_up), capacity), default=0.0)
+
+
+def plan_lines(projection: Projection, capacity: Capacity, per_step: bool) -> list[str]:
+    """The plan and its projected time, each figure with where it comes from; ``per_step``: the time left shown
+    while training follows each step (runs trained here one at a time), else only each run's end."""
+    plan, warm_up = projection.plan, projection.warm_up
     resumed = sum(0 < run.first_epoch < run.epochs for run in plan)
     skipped = sum(run.first_epoch >= run.epochs for run in plan)
     steps = sum(run.steps for run in plan)
     scorings = sum(run.scorings_after(run.first_epoch) for run in plan)
     lines = [f"plan: {len(plan)} runs: {len(plan) - resumed - skipped} to train, {resumed} to resume, {skipped} "
              f"complete (skipped); {steps:,} optimizer steps, {scorings:,} scorings"
-             + (f" of {', '.join(map(str, eval_n))} images" if scorings else "")]
+             + (f" of {', '.join(map(str, projection.eval_n))} images" if scorings else "")]
     if not steps:
         return lines
-    forecast = Forecast(plan, warm_up)
-    lines.append(f"projected: {duration(forecast.command_left())} on {device}, from a warm-up timed here just now:")
+    lines.append(f"projected: {duration(projected_seconds(projection, capacity))} on {projection.device}, from a "
+                 f"warm-up timed here just now:")
     for arm in dict.fromkeys(run.arm for run in plan if run.steps):
         arm_steps = sum(run.steps for run in plan if run.arm == arm)
         seconds = warm_up.step_seconds[arm]
@@ -313,6 +408,10 @@ def plan_lines(plan: list[PlannedRun], warm_up: WarmUp, device: str, eval_n: lis
     if scorings:
         lines.append(f"  scoring: {warm_up.scoring_seconds:.3g} s x {scorings:,} = "
                      f"{duration(warm_up.scoring_seconds * scorings)}")
+    if capacity.how:
+        lines.append(f"  {capacity.how}")
     lines.append("  not yet counted: each run's setup and epoch ends, timed on the first run (the ETA shown while "
-                 "training counts them, and every figure as measured)")
+                 "training counts them, and every figure as measured)" if per_step else
+                 "  not yet counted: each run's setup and epoch ends; the time left shown while training is scaled "
+                 "by what the runs that have ended took")
     return lines

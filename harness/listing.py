@@ -99,8 +99,8 @@ def claim_lines(claim: dict[str, Any], width: int) -> list[Text]:
     else:
         check = claim["check"] + (f"; assumes {claim['assumes']}" if claim["assumes"] else "")
     return (paragraph("", INDENT, width, lead=claim["key"])
-            + labelled([("quote", claim["quote"]), ("checked as", claim["checkable"]), ("check", check)],
-                       BODY_INDENT, width))
+            + labelled([("quote", claim["quote"]), ("checked as", claim["checkable"]), ("check", check),
+                        ("runs", claim["runs"])], BODY_INDENT, width))
 
 
 def draw_lines(draws: list[dict[str, Any]], width: int) -> list[Text]:

@@ -82,6 +82,7 @@ class RunChoices:
     eval_every: int | None = None
     eval_samples: int | None = None
     tensorboard: bool = False
+    claim_readings: bool = False  # also the alternative readings the claims need (Variant.claim_readings)
 
 
 def resolve_eval_samples(option: int | None, configured: int, limit: int | None) -> int:
@@ -128,7 +129,9 @@ def resolve_seeds(seeds: int | None, seed: list[int], configured: list[int]) -> 
 
 
 def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
-    """Every run the command asks for, each at its write-up's own epoch count unless --epochs says otherwise."""
+    """Every run the command asks for, each at its write-up's own epoch count unless --epochs says otherwise; with
+    ``claim_readings`` and no --fix or --alt, each variant's faithful runs are followed by those of the readings its
+    claims need."""
     dataset, split = choices.dataset or settings.dataset, choices.split or settings.split
     if dataset not in DATASET_CLASSES:
         raise StudyError(f"unknown dataset '{dataset}'; valid datasets: {', '.join(DATASET_CLASSES)}")
@@ -143,19 +146,20 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
     device = resolve_device(choices.device or settings.device)
     every = choices.eval_every if choices.eval_every is not None else settings.eval_every
     limit = choices.limit if choices.limit is not None else settings.limit
+    extra = choices.claim_readings and not choices.fixes and not choices.alternatives
     specs = []
     for variant in choices.variants:
-        toggles = fixes[variant.name] | alternatives[variant.name]
-        epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(toggles).epochs
-        specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, protocol=protocol,
-                          dataset=dataset, split=split,
-                          limit=limit, device=device, results=choices.results or settings.results,
-                          data_root=resolve_data_root(choices.data_root, settings),
-                          threads=choices.threads if choices.threads is not None else settings.threads,
-                          compile=choices.compile, eval_every=resolve_eval_every(every, epochs),
-                          eval_samples=resolve_eval_samples(choices.eval_samples, settings.eval_samples, limit),
-                          tensorboard=choices.tensorboard)
-                  for seed in seeds]
+        for toggles in [fixes[variant.name] | alternatives[variant.name], *(variant.claim_readings if extra else [])]:
+            epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(toggles).epochs
+            specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, protocol=protocol,
+                              dataset=dataset, split=split,
+                              limit=limit, device=device, results=choices.results or settings.results,
+                              data_root=resolve_data_root(choices.data_root, settings),
+                              threads=choices.threads if choices.threads is not None else settings.threads,
+                              compile=choices.compile, eval_every=resolve_eval_every(every, epochs),
+                              eval_samples=resolve_eval_samples(choices.eval_samples, settings.eval_samples, limit),
+                              tensorboard=choices.tensorboard)
+                      for seed in seeds]
     return refuse_repeats(specs)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Self
 
 from rich.console import Console, RenderableType
 from rich.progress import (
@@ -22,7 +22,17 @@ from rich.progress import (
 from rich.text import Text
 
 from harness.evaluator import Tick
-from harness.forecast import Forecast, duration
+from harness.forecast import (
+    Capacity,
+    Forecast,
+    Forecasting,
+    Projection,
+    RunsForecast,
+    duration,
+    plan_lines,
+    projected_seconds,
+)
+from harness.listing import paragraph, print_lines, text_width
 from harness.train import RunOutcome, RunSpec, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
@@ -269,22 +279,137 @@ class BarProgress(LiveBars):
         self.bars.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
 
 
-class RunsBar(LiveBars):
-    """Runs trained elsewhere (Ray workers): one bar over all of them and a line per finished or failed run. Without
-    a bar (--quiet, or stdout not a terminal) only the lines."""
+class Watch:
+    """What a person sees of a command's runs, whichever executor trains them (the Reporting of
+    harness/executors.py): the plan and its projection once the executor says how it shares the machine, a line per
+    failed run, and at the end how long the runs took against the projection. Without a projection (--quiet) only
+    each run's line. A context manager: whatever it shows live ends with the block."""
 
-    def __init__(self, console: Console, runs: int, bar: bool):
-        self.console = console
-        self.bars = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             TimeRemainingColumn(), console=console, disable=not bar)
-        self.task = self.bars.add_task("runs", total=runs)
+    per_step = False  # whether it follows each run's steps (else each run's end)
+
+    def __init__(self, console: Console, runs: int, projection: Projection | None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.console, self.runs, self.projection, self.clock = console, runs, projection, clock
         self.failed_runs = 0
+        self.projected: float | None = None
+        self.started = clock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def begin(self, capacity: Capacity) -> None:
+        self.started = self.clock()
+        if self.projection is None:
+            return
+        self.projected = projected_seconds(self.projection, capacity)
+        width = text_width(self.console)
+        for line in plan_lines(self.projection, capacity, self.per_step):
+            indent = len(line) - len(line.lstrip())
+            print_lines(self.console, paragraph(line.lstrip(), indent, width))
+
+    def failed(self, spec: RunSpec, reason: str) -> None:
+        self.failed_runs += 1
+        self.console.print(f"{spec.run_id}: failed: {reason}", highlight=False, soft_wrap=True)
+
+    def summary(self) -> str | None:
+        """How long the runs took, and what was projected before training (None without a projection)."""
+        if self.projected is None:
+            return None
+        return f"{self.runs} runs done in {duration(self.clock() - self.started)} (projected before training: " \
+               f"{duration(self.projected)})"
+
+
+class StepWatch(Watch):
+    """Runs trained here one after another: bars (or, off a terminal, timed lines) of run k of N, its epochs and
+    its steps, each with the forecast's time left."""
+
+    per_step = True
+
+    def __init__(self, console: Console, runs: int, projection: Projection):
+        super().__init__(console, runs, projection)
+        self.bars: BarProgress | None = None
+        self.watched: Forecasting | None = None
+
+    def begin(self, capacity: Capacity) -> None:
+        super().begin(capacity)
+        assert self.projection is not None
+        forecast = Forecast(self.projection.plan, self.projection.warm_up)
+        if self.console.is_terminal:
+            self.bars = BarProgress(self.console, forecast).__enter__()
+        self.watched = Forecasting(forecast, self.bars or LineProgress(self.console, forecast))
+
+    def progress(self, index: int) -> Forecasting:
+        assert self.watched is not None, "begin() comes first"
+        self.watched.start(index)
+        return self.watched
 
     def done(self, outcome: RunOutcome) -> None:
-        self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
-        self.bars.advance(self.task)
+        pass  # the run's progress has printed its line
 
-    def failed(self, spec: RunSpec, error: str) -> None:
-        self.failed_runs += 1
-        self.console.print(f"{spec.run_id}: failed: {error}", highlight=False, soft_wrap=True)
+    def __exit__(self, *exc) -> None:
+        if self.bars is not None:
+            self.bars.__exit__(*exc)
+
+
+class RunColumn(ProgressColumn):
+    """The command's time left as a forecast gives it when asked (-:--:-- before it has one)."""
+
+    def __init__(self, left: Callable[[], float | None]):
+        super().__init__()
+        self.left = left
+
+    def render(self, task: Task) -> Text:
+        return Text(duration(self.left()), style="progress.remaining")
+
+
+class RunsWatch(Watch):
+    """Runs trained elsewhere or in turn (--jobs, Ray, the engine), or one at a time with --quiet: a line per
+    finished or failed run; with a projection, the time left in the command after each (on a terminal, in a bar
+    over the runs instead)."""
+
+    def __init__(self, console: Console, runs: int, projection: Projection | None, bar: bool,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(console, runs, projection, clock)
+        self.forecast: RunsForecast | None = None
+        self.bars = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             RunColumn(self.command_left), console=console, disable=not bar)
+        self.task = self.bars.add_task("runs", total=runs)
+        self.ended = 0
+
+    def __enter__(self) -> Self:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def command_left(self) -> float | None:
+        return self.forecast.command_left() if self.forecast is not None else None
+
+    def begin(self, capacity: Capacity) -> None:
+        super().begin(capacity)
+        if self.projection is not None:
+            self.forecast = RunsForecast(self.projection.plan, self.projection.warm_up, capacity, self.clock)
+
+    def progress(self, index: int) -> SilentProgress:
+        return SilentProgress()  # its line comes when it is done
+
+    def done(self, outcome: RunOutcome) -> None:
+        if self.forecast is not None:
+            self.forecast.run_ended(outcome.status != "skipped")
+        self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
+        self.advance()
+
+    def failed(self, spec: RunSpec, reason: str) -> None:
+        super().failed(spec, reason)
+        self.advance()
+
+    def advance(self) -> None:
+        self.ended += 1
         self.bars.advance(self.task)
+        if self.bars.disable and self.forecast is not None:
+            self.console.print(f"runs: {self.ended} of {self.runs} ended, {duration(self.command_left())} left in "
+                               f"the command", highlight=False, soft_wrap=True)

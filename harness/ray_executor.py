@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Callable
 
 from harness.errors import StudyError
+from harness.forecast import Capacity
 from harness.jobs import one_line as describe_failure
 from harness.jobs import portable, train_by_name
 from harness.planning import RunSpec
@@ -37,9 +38,11 @@ def import_ray() -> ModuleType:
 
 
 def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_per_run: float,
-                 on_done: Callable[[RunOutcome], None], on_failed: Callable[[RunSpec, str], None]) -> None:
-    """Train every run as a Ray task asking for spec.threads CPUs and gpus_per_run GPUs. A failed run goes to
-    on_failed with a one-line reason while the others go on; Ctrl-C cancels the runs not yet finished."""
+                 on_done: Callable[[RunOutcome], None], on_failed: Callable[[RunSpec, str], None], *,
+                 on_begin: Callable[[Capacity], None]) -> None:
+    """Train every run as a Ray task asking for spec.threads CPUs and gpus_per_run GPUs. Once the cluster is
+    reached, on_begin hears how many runs it takes at once; a failed run goes to on_failed with a one-line reason
+    while the others go on; Ctrl-C cancels the runs not yet finished."""
     ray = import_ray()
     if not specs:
         return
@@ -52,6 +55,7 @@ def train_on_ray(specs: list[RunSpec], force: bool, address: str | None, gpus_pe
         with preparing():  # every node reads a token back before any run is sent
             for results in sorted({spec.results for spec in specs}):
                 check_results_visible(ray, results, task_resources(specs[0], gpus_per_run))
+        on_begin(cluster_capacity(ray.nodes(), task_resources(specs[0], gpus_per_run), len(specs)))
         train_all(ray, specs, force, gpus_per_run, on_done, on_failed)
     finally:
         if started:
@@ -91,6 +95,24 @@ def absolute_paths(spec: RunSpec) -> RunSpec:
 def task_resources(spec: RunSpec, gpus_per_run: float) -> dict:
     # A CPU run reserves the threads it trains on (the CLI sets 1 under Ray unless --threads says otherwise).
     return {"num_cpus": spec.threads or 1, "num_gpus": gpus_per_run}
+
+
+def cluster_capacity(nodes: list[dict], resources: dict, runs: int) -> Capacity:
+    """How many runs the live nodes take at once, each node packing as many tasks as its CPUs (and GPUs) fit; each
+    task computes on the CPUs it reserves, at its speed alone. The warm-up timed the driver's machine: the nodes
+    are assumed to be as fast."""
+    cpus, gpus = resources["num_cpus"], resources["num_gpus"]
+    places = 0
+    for node in nodes:
+        if node["Alive"]:
+            fits = int(node["Resources"].get("CPU", 0) // cpus)
+            places += min(fits, int(node["Resources"].get("GPU", 0) // gpus)) if gpus else fits
+    at_once, alive = max(1, min(places, runs)), sum(node["Alive"] for node in nodes)
+    gpu = f" and {gpus:g} GPU" if gpus else ""
+    return Capacity(at_once, how=f"Ray: {at_once} runs at once ({places} places for a run of {cpus} CPU"
+                                 f"{'s' if cpus != 1 else ''}{gpu} on {alive} node{'s' if alive != 1 else ''}), "
+                                 f"each on the CPUs it reserves, at its speed alone; assumes the nodes as fast as "
+                                 f"this machine")
 
 
 def read_token(path: str) -> str:

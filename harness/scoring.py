@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from harness import metrics
+from harness import evaluator_cache, metrics
 from harness.errors import StudyError
 from harness.evaluator import (
     Evaluator,
@@ -318,11 +318,11 @@ def read_calibration(results: Path, dataset: str, protocol: str, seed: int, sha2
 def ensure_calibration(results: Path, data_root: Path, references: list[ReferenceSet],
                        tick: Tick | None = None) -> list[list[dict]]:
     """The calibration rows of each member of the panel at the references' n, computed once per panel and n and
-    kept beside each evaluator, so every score can be read against a floor and a ceiling of the same n; ``tick``
-    follows the computing."""
+    kept beside each evaluator (and in the machine's cache of evaluators, for the other results folders that use
+    them), so every score can be read against a floor and a ceiling of the same n; ``tick`` follows the
+    computing."""
     n = len(references[0])
-    stored = [read_calibration(results, r.info.dataset, r.info.protocol, r.info.seed, r.info.sha256, n)
-              for r in references]
+    stored = [stored_calibration(results, r.info, n) for r in references]
     if all(rows is not None for rows in stored):
         return [rows for rows in stored if rows is not None]
     info = references[0].info
@@ -334,6 +334,16 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
                                 tick=tick)
     for reference, rows in zip(references, computed):
         member = reference.info
-        write_json(calibration_path(results, member.dataset, member.protocol, member.seed, n),
-                   {"evaluator_sha256": member.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
+        path = calibration_path(results, member.dataset, member.protocol, member.seed, n)
+        write_json(path, {"evaluator_sha256": member.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
+        evaluator_cache.share(path.parent, path.name)
     return computed
+
+
+def stored_calibration(results: Path, info: EvaluatorInfo, n: int) -> list[dict] | None:
+    """The member's calibration rows at n: its own, else those its cache entry holds (copied beside it)."""
+    rows = read_calibration(results, info.dataset, info.protocol, info.seed, info.sha256, n)
+    path = calibration_path(results, info.dataset, info.protocol, info.seed, n)
+    if rows is None and evaluator_cache.fetch(path.parent, path.name):
+        rows = read_calibration(results, info.dataset, info.protocol, info.seed, info.sha256, n)
+    return rows

@@ -117,6 +117,13 @@ def load_checkpoint(path: Path) -> dict:
                          f"afresh") from None
 
 
+def user_cache() -> Path:
+    """This machine's cache of the study, shared by its checkouts and results folders: $STUDY_CACHE_DIR, else the
+    user's cache folder ($XDG_CACHE_HOME, else ~/.cache) / mnist-gan-study."""
+    return Path(os.environ.get("STUDY_CACHE_DIR") or
+                Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-gan-study")
+
+
 def check_writable(folder: Path, option: str = "--results") -> None:
     """Create ``folder`` if needed and prove a file can be written there; ``option`` names the flag that moves it."""
     try:

@@ -417,6 +417,22 @@ class Variant:
         epochs = {self.claim_epoch(c.check) for c in self.claims if c.check is not None}
         return epochs.union(*(c.check.at for c in self.claims if isinstance(c.check, Trend)))
 
+    def reading_for(self, epoch: int) -> Fixes | None:
+        """The toggles of faithful runs that reach ``epoch`` at their own length: none (the write-up's recipe), else
+        the first alternative reading that is long enough (infogan's 40 epochs, two-runs-of-20); None if none is."""
+        if self.recipe.epochs >= epoch:
+            return frozenset()
+        return next((frozenset({name}) for name in self.alternative_names
+                     if self.recipe_for(frozenset({name})).epochs >= epoch), None)
+
+    @property
+    def claim_readings(self) -> list[Fixes]:
+        """The alternative readings that reach a checkable claim's epoch where the write-up's recipe does not: the
+        runs `study run --all` trains besides the faithful ones."""
+        readings = (self.reading_for(self.claim_epoch(claim.check)) for claim in self.claims
+                    if claim.check is not None and not claim.contradicted)
+        return list(dict.fromkeys(reading for reading in readings if reading))
+
     def param_counts(self, fixes: Fixes = frozenset()) -> tuple[int, int]:
         """(G, D) trainable parameters; builds the nets without disturbing the global RNG."""
         with torch.random.fork_rng(devices=[]):

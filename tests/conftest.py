@@ -75,10 +75,20 @@ def isolated_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def isolated_session_cache(tmp_path_factory):
+    """A cache for what runs before any test's own: module and session fixtures (the real-digit panel, the Ray
+    cluster and the workers it starts, which keep the environment they started in). Never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDY_CACHE_DIR", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
-def isolated_catalogue_cache(tmp_path, monkeypatch):
-    """No test reads or writes the user's cache of what `study list` and `show` print (harness/catalogue.py)."""
-    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "catalogue-cache"))
+def isolated_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's cache: of what `study list` and `show` print (harness/catalogue.py), nor
+    of evaluators (harness/evaluator_cache.py). Child processes (--jobs, Ray workers) inherit it."""
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "study-cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 import harness.evaluator
-import harness.train
+import harness.executors
 from harness import cli
 from harness.run_folder import RunFolder, run_folders
 
@@ -59,6 +59,21 @@ def test_show_json_has_ledger_quirks_claims():
     assert quirks["real-label-is-fake-class"]["toggle"] == "--fix real-label"
     assert any(h["name"] == "optimizer" and "ASSUMPTION" in h["value"] for h in details["ledger"])
     assert details["claims"] and study("show", "infogan").exit_code == 0
+
+
+def test_show_says_which_runs_each_claim_needs():
+    runs = {claim["key"]: claim["runs"] for claim in json.loads(study("show", "infogan", "--json").stdout)["claims"]}
+    assert runs["fail-rate-rise"] == "the --alt two-runs-of-20 runs, which reach epoch 40 (`study run infogan --alt " \
+                                     "two-runs-of-20`; `study run --all` trains them)"
+    assert runs["digits-20"] == "the faithful runs (`study run infogan`), at epoch 20 of their 20, scored (not " \
+                                "--eval-every 0)"
+    assert runs["same-as-infogan"] == "none: the code contradicts it"
+    nll = {claim["key"]: claim for claim in json.loads(study("show", "nll-softmax", "--json").stdout)["claims"]}
+    printed = [claim["runs"] for claim in nll.values() if "printed at step" in claim["check"]]
+    assert printed and all(runs.endswith("with the original's steps per epoch (the train split's 60,000 images, or "
+                                         "--protocol steps)") for runs in printed)
+    text = " ".join(study("show", "infogan").stdout.split())
+    assert "runs the --alt two-runs-of-20 runs, which reach epoch 40" in text
 
 
 def test_an_alternative_passed_as_a_fix_names_the_alt_option(data_root, tmp_path):
@@ -158,7 +173,7 @@ def test_cuda_where_there_is_none(data_root, tmp_path, monkeypatch):
 def test_ctrl_c_exits_130_with_how_to_resume(data_root, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(harness.train, "train_run", interrupted)
+    monkeypatch.setattr(harness.executors, "train_run", interrupted)
     result = study(*run_args(data_root, tmp_path, "udacity", "--limit", "8"))
     assert result.exit_code == 130 and "re-run the same command to resume" in result.stderr
 

@@ -6,7 +6,18 @@ import io
 import pytest
 from rich.console import Console
 
-from harness.forecast import Forecast, Forecasting, PlannedRun, WarmUp, duration, plan_lines
+from harness.forecast import (
+    Capacity,
+    Forecast,
+    Forecasting,
+    PlannedRun,
+    Projection,
+    RunsForecast,
+    WarmUp,
+    duration,
+    finish_times,
+    plan_lines,
+)
 from harness.progress import LINE_SECONDS, REFRESH_SECONDS, BarProgress, LineProgress, Ticker
 from tests.test_startup import assert_fits
 
@@ -72,13 +83,48 @@ def test_a_resumed_run_counts_its_epochs_left_and_a_skipped_one_nothing():
     resumed = PlannedRun("a seed 0", "a", 10, 4, 3, frozenset({2, 4}))
     skipped = PlannedRun("a seed 1", "a", 10, 4, 4, frozenset({2, 4}))
     assert Forecast([resumed, skipped], WARM_UP).command_left() == 10 * 1.0 + 5.0
-    lines = plan_lines([resumed, skipped], WARM_UP, "cpu (2 threads)", [512])
+    lines = plan_lines(Projection([resumed, skipped], WARM_UP, "cpu (2 threads)", [512]), Capacity(), True)
     assert lines[0] == "plan: 2 runs: 0 to train, 1 to resume, 1 complete (skipped); 10 optimizer steps, 1 scorings " \
                        "of 512 images"
     assert lines[1] == "projected: 0:00:15 on cpu (2 threads), from a warm-up timed here just now:"
     assert "  a: 1e+03 ms/step x 10 steps = 0:00:10" in lines and "  scoring: 5 s x 1 = 0:00:05" in lines
-    assert plan_lines([skipped], WARM_UP, "cpu", []) == ["plan: 1 runs: 0 to train, 0 to resume, 1 complete "
-                                                         "(skipped); 0 optimizer steps, 0 scorings"]
+    assert plan_lines(Projection([skipped], WARM_UP, "cpu", []), Capacity(), True) == [
+        "plan: 1 runs: 0 to train, 0 to resume, 1 complete (skipped); 0 optimizer steps, 0 scorings"]
+
+
+@pytest.mark.parametrize("capacity, ends", [
+    (Capacity(), [10, 20, 30]),  # one at a time
+    (Capacity(2, cores=2, threads=1), [10, 10, 20]),  # two places, a core each
+    (Capacity(2, cores=2, threads=2), [20, 20, 30]),  # two runs of 2 threads on 2 cores: each at half speed; the
+    # third alone at full speed
+    (Capacity(3, cores=None), [10, 10, 10]),  # Ray: each on the CPUs it reserves
+    (Capacity(3, turns=True), [30, 30, 30])])  # the engine: three take turns, each at a third of its speed
+def test_runs_at_once_end_as_the_executor_shares_the_machine(capacity, ends):
+    assert finish_times([10.0, 10.0, 10.0], capacity) == ends
+
+
+def test_taking_turns_a_short_run_ends_first_and_the_rest_speed_up():
+    assert finish_times([10.0, 20.0], Capacity(2, turns=True)) == [20.0, 30.0]
+
+
+def test_runs_at_once_are_projected_and_rescaled_by_the_runs_that_ended():
+    """Four runs of a (25 s alone each) and one of b (20 s), two places of a core each: a 0-1 and 2-3 end at 25 and
+    50 s, b at 70 s. The machine turns out twice as slow: the first run ends at 50 s, and every projected time
+    doubles."""
+    clock = Clock()
+    plan = [PlannedRun(f"a seed {seed}", "a", 10, 2, 0, frozenset({2})) for seed in range(4)] + PLAN[2:]
+    forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
+    assert forecast.command_left() == 70.0
+    clock.now = 50.0
+    forecast.run_ended(trained=True)
+    assert forecast.command_left() == 2 * 70.0 - 50.0
+    forecast.run_ended(trained=False)  # a complete run skipped tells nothing about the machine
+    assert forecast.command_left() == 90.0
+    lines = plan_lines(Projection(plan, WARM_UP, "cpu (1 thread)", [512]), Capacity(2, 2, 1, how="two at once"),
+                       False)
+    assert lines[1] == "projected: 0:01:10 on cpu (1 thread), from a warm-up timed here just now:"
+    assert "  a: 1e+03 ms/step x 80 steps = 0:01:20" in lines and "  two at once" in lines
+    assert "scaled by what the runs that have ended took" in lines[-1]
 
 
 def test_durations_read_as_the_bars_print_them():

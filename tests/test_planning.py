@@ -8,6 +8,9 @@ import pytest
 from harness.config import ArmChoice, load_config
 from harness.errors import StudyError
 from harness.planning import RunChoices, plan_study
+from harness.report import SIGNIFICANT_P
+from harness.stats import needed_for_holm, smallest_mann_whitney_p
+from harness.storage import PROJECT_ROOT
 from tests.test_cli import assert_one_line_error, run_args, study
 from variants import VARIANTS, get_variant
 
@@ -87,3 +90,35 @@ def test_run_warns_when_it_trains_on_the_reference_digits(data_root, tmp_path):
     assert apart.exit_code == overlapping.exit_code == 0, overlapping.output
     assert "warning" not in apart.stderr
     assert "warning: 1 run(s) train on the test split's images from 80 on" in overlapping.stderr
+
+
+def all_runs(claim_readings: bool = True) -> list:
+    """What `study run --all` plans from the repository's study.toml (planning reads no data)."""
+    return plan_study(load_config(PROJECT_ROOT / "study.toml"),
+                      RunChoices(variants=list(VARIANTS.values()), claim_readings=claim_readings))
+
+
+def unreachable_claims(specs: list) -> list[str]:
+    """The checkable claims no faithful run of the plan reaches the epoch of."""
+    return [f"{variant.name}:{claim.key}" for variant in VARIANTS.values() for claim in variant.claims
+            if claim.check is not None and not claim.contradicted
+            and not any(s.variant is variant and not variant.split_toggles(s.fixes)[0]
+                        and s.epochs >= variant.claim_epoch(claim.check) for s in specs)]
+
+
+def test_run_all_trains_the_runs_every_checkable_claim_needs():
+    specs = all_runs()
+    assert unreachable_claims(specs) == []
+    forty = [s for s in specs if s.arm_name == "infogan~two-runs-of-20"]
+    assert len(forty) == len(load_config(PROJECT_ROOT / "study.toml").seeds) and {s.epochs for s in forty} == {40}
+    assert "infogan:fail-rate-rise" in unreachable_claims(all_runs(claim_readings=False))  # the write-up's 20 alone
+
+
+def test_the_default_seeds_are_the_fewest_with_which_the_reports_tests_can_tell_two_arms_apart():
+    specs = all_runs()
+    arms = {(s.arm_name, s.epochs) for s in specs if not s.variant.split_toggles(s.fixes)[0]}
+    pairs = len(arms) * (len(arms) - 1) // 2
+    needed = needed_for_holm(lambda n: smallest_mann_whitney_p(n, n), pairs, SIGNIFICANT_P)
+    seeds = load_config(PROJECT_ROOT / "study.toml").seeds
+    assert seeds == list(range(needed)) and needed >= 6
+    assert {s.seed for s in specs} == set(seeds)
