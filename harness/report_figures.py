@@ -39,8 +39,9 @@ def draw_final_fids(analysis: Analysis, folder: Path) -> None:
         return
     runs = analysis.runs
     ladder = runs.ladder(runs.runs)
+    title = "Final FID of every seed" + (f", against the calibration ladder at n = {ladder.n}" if ladder else "")
     figures.final_scores_figure(pd.DataFrame(analysis.final_fids), colours(runs), folder / FINAL_FID,
-                                "final FID (evaluator features; lower is better)", ladder.fids if ladder else {})
+                                "final FID (evaluator features; lower is better)", title, ladder.fids if ladder else {})
 
 
 def draw_samples(strips: dict[str, SampleStrip | None], folder: Path) -> None:
@@ -50,7 +51,7 @@ def draw_samples(strips: dict[str, SampleStrip | None], folder: Path) -> None:
         tiles = [(f"seed {strip.seed}, epoch {epoch}", path) for epoch, path in strip.picks]
         tiles += [(f"seed {r.seed}, epoch {r.epochs}", r.folder.sample_path(r.epochs)) for r in strip.others]
         if strip.writeup is not None:
-            tiles.append((f"write-up's own picture, seed {strip.seed}", strip.writeup))
+            tiles.append((f"seed {strip.seed}, epoch {strip.epoch}, drawn the write-up's way", strip.writeup))
         figures.strip(tiles, folder / samples_png(label))
         if strip.animated:
             figures.progress_gif(strip.frames, folder / samples_gif(label))
@@ -59,9 +60,9 @@ def draw_samples(strips: dict[str, SampleStrip | None], folder: Path) -> None:
 def draw_original_logs(comparisons: list[LogComparison], folder: Path) -> None:
     for comparison in comparisons:
         if comparison.placements:
-            figures.original_log_figure(comparison.placements, comparison.steps_per_epoch,
-                                        f"Black: {comparison.log.run}. Blue: {comparison.seeds} seeds of "
-                                        f"{comparison.label}", folder / original_log_png(comparison))
+            title = f"Black: {comparison.log.run}. Blue: {figures.seed_word(comparison.seeds)} of {comparison.label}"
+            figures.original_log_figure(comparison.placements, comparison.steps_per_epoch, title,
+                                        folder / original_log_png(comparison))
 
 
 def draw_report_figures(analysis: Analysis, folder: Path) -> None:

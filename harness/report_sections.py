@@ -440,7 +440,8 @@ def samples(analysis: Analysis) -> list[Block]:
     blocks: list[Block] = [Heading(2, "6. Samples"),
                            Text("Fixed-noise grids (the same noise at every epoch of a run), G in the mode its "
                                 "write-up samples in, shown at twice their size; beside them the picture the "
-                                "write-up's own code draws, where it draws one.")]
+                                "write-up's own code draws, where it draws one (this study's run drawn that way, "
+                                "not the published picture).")]
     for label, strip in analysis.samples.items():
         blocks += sample_blocks(label, strip)
     return blocks
@@ -456,7 +457,8 @@ def sample_blocks(label: str, strip: SampleStrip | None) -> list[Block]:
         caption += f"; the last epoch of seed{'s' if len(strip.others) > 1 else ''} " \
                    f"{', '.join(str(r.seed) for r in strip.others)}"
     if strip.writeup is not None:
-        caption += f"; the write-up's own picture at epoch {strip.epoch} (its noise and layout)"
+        caption += f"; seed {strip.seed} at epoch {strip.epoch} drawn the write-up's way (its noise and layout: " \
+                   f"this study's run, not the published picture)"
     blocks: list[Block] = [Figure(samples_png(label), caption)]
     if strip.animated:
         blocks.append(Figure(samples_gif(label), f"{label}, seed {strip.seed}: all {len(strip.frames)} epochs "
