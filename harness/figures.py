@@ -155,7 +155,7 @@ def loss_scale(axis: plt.Axes, column: str, largest: float) -> str:
 def curves_figure(groups: dict[str, list[Run]], colours: dict[str, tuple], path: Path, title: str,
                   fid_levels: dict[str, float]) -> None:
     """groups: arm label -> runs of one set; fid_levels: calibration FIDs at the runs' n (the floor and ceiling are
-    drawn on the FID panel). A metric with one value throughout is named in the title, not drawn."""
+    drawn on the FID panel). A metric with one value throughout is named in the title, not drawn, unless none varies."""
     data = long_metrics(groups)
     epochs = sorted(int(e) for e in data["epoch"].unique())
     arms = [arm for arm in colours if arm in set(data["arm"])]
@@ -164,6 +164,8 @@ def curves_figure(groups: dict[str, list[Run]], colours: dict[str, tuple], path:
     markers = {arm: ARM_MARKERS[i % len(ARM_MARKERS)] for i, arm in enumerate(arms)}
     measured = [c for c in CURVES if c[0] in data and data[c[0]].notna().any()]
     constant = constant_columns(data, measured)
+    if len(constant) == len(measured):  # nothing varies (one epoch of one arm): the values are all there is to show
+        constant = {}
     panels = [c for c in measured if c[1] not in constant]
     columns = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / columns)
