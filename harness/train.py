@@ -1,4 +1,11 @@
-"""The training driver: one run = (variant, fixes, dataset, split, limit, seed), trained epoch by epoch, resumable.
+"""The training driver: one run = (variant, fixes, dataset, split, limit, schedule, seed), trained epoch by epoch,
+resumable.
+
+Two parts: the epoch loop (``train_epochs``: each epoch's steps, its statistics, its scores when due) and the run
+session (``RunSession``: the bookkeeping of one attempt at a run, apart from the loop: where it starts, afresh or
+from its checkpoint, its manifest and status, and what each finished epoch leaves in the run folder). Before either,
+``training`` locks the run and decides whether to skip it (complete; its tables repaired from its checkpoint if
+damaged), resume it or train it afresh, and refuses what would change its numbers.
 
 Per-step statistics stay on the device and are read once per epoch (and when the progress bar refreshes). After
 each epoch the run folder gets metrics.csv, writeup_log.csv, timings.csv, sample grids and a checkpoint holding the
@@ -16,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import torch
 
@@ -46,7 +53,7 @@ from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
 from harness.steps import Gan, latent_sizes, train_step
 from harness.storage import check_writable, code_version, library_versions, write_json
-from harness.tensorboard import epoch_logger
+from harness.tensorboard import EpochLogger, epoch_logger
 from harness.variant import Recipe, Variant
 
 T = TypeVar("T")
@@ -103,6 +110,7 @@ class SilentProgress:
     def end_run(self, outcome): pass
 
 
+# The epoch loop -----------------------------------------------------------------------------------------------------
 def _live_means(totals: torch.Tensor, steps: int) -> dict[str, float]:
     return step_means(totals.tolist(), steps)
 
@@ -187,6 +195,39 @@ def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch
     return row, log_rows, seconds + time.perf_counter() - resumed
 
 
+def evaluation_due(spec: RunSpec, epoch: int) -> bool:
+    """Every eval_every epochs, at the last epoch, and at each epoch a claim of the write-up looks at."""
+    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs
+                                      or epoch in spec.variant.claim_epochs)
+
+
+def train_epochs(spec: RunSpec, gan: Gan, data: DeviceImages, session: RunSession,
+                 progress: Progress) -> Turns[RunOutcome]:
+    """The epochs of the run that ``session`` has not recorded yet: each trained (pausing after every step, see
+    ``Turns``), scored when due, and handed to the session to record."""
+    steps = steps_per_epoch(gan.recipe, len(data), spec.schedule)
+    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, session.pending)
+    second_run_after = gan.recipe.second_run_after
+    with session:
+        progress.begin_run(spec.label, spec.epochs, session.epochs_done, steps)
+        for epoch in range(session.epochs_done + 1, spec.epochs + 1):
+            progress.begin_epoch(epoch)
+            if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
+                gan = second_run(gan, spec.seed, spec.compile)
+                order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
+            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
+            eval_started = time.perf_counter()
+            if session.evaluation is not None and evaluation_due(spec, epoch):
+                progress.evaluating(epoch)
+                row.update(session.evaluation.score(gan, spec.seed))
+            session.end_epoch(gan, order, row, logged, {"epoch": epoch, "seconds": seconds,
+                                                        "images_per_s": len(data) / seconds,
+                                                        "eval_seconds": time.perf_counter() - eval_started})
+            progress.end_epoch(row)
+    return session.outcome()
+
+
+# The run session ----------------------------------------------------------------------------------------------------
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
     if not spec.eval_every:
         return None
@@ -196,12 +237,6 @@ def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
                                  panel)
     ensure_calibration(spec.results, spec.data_root, references)  # the floor and ceiling of this n, for the report
     return RunEvaluation.prepare(references, split.images, spec.split)
-
-
-def evaluation_due(spec: RunSpec, epoch: int) -> bool:
-    """Every eval_every epochs, at the last epoch, and at each epoch a claim of the write-up looks at."""
-    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs
-                                      or epoch in spec.variant.claim_epochs)
 
 
 def _manifest(spec: RunSpec, recipe: Recipe, split: Split, previous: Manifest | None,
@@ -377,55 +412,75 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
            folder: RunFolder) -> Turns[RunOutcome]:
     make_deterministic()
     gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
-    grid_noise = fixed_noise(gan, spec.seed)
+    session = RunSession(spec, folder, split, previous, gan)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
-    evaluation = prepare_evaluation(spec, split)
-    if previous is not None and previous.epochs_done:  # epochs already scored
-        _check_same_scoring(spec, previous, evaluation)
-    rows: list[dict] = []
-    log_rows: list[dict] = []
-    timing_rows: list[dict] = []
-    start_epoch = 0
-    columns = metric_columns(list(spec.variant.writeup_columns))
-    pending = None
-    if previous is not None and previous.epochs_done:  # its checkpoint was checked to exist
-        checkpoint = folder.read_checkpoint(spec.run_id)
-        _load_models(gan, checkpoint, folder)
+    return (yield from train_epochs(spec, gan, data, session, progress))
+
+
+class RunSession:
+    """One attempt at a run: its bookkeeping, apart from the epoch loop (``train_epochs``). Made before the loop:
+    the fixed noise of its sample grids, its scoring, and, resuming, the checkpoint's models, RNG streams and tables
+    (the tables written again from it: the checkpoint is the truth). While the loop runs (``with session``), the
+    manifest says running, then how the attempt ended; ``end_epoch`` records each finished epoch."""
+
+    manifest: Manifest  # while the loop runs
+    log_epoch: EpochLogger
+
+    def __init__(self, spec: RunSpec, folder: RunFolder, split: Split, previous: Manifest | None, gan: Gan):
+        self.spec, self.folder, self.split, self.previous, self.recipe = spec, folder, split, previous, gan.recipe
+        self.grid_noise = fixed_noise(gan, spec.seed)
+        self.evaluation = prepare_evaluation(spec, split)
+        self.columns = metric_columns(list(spec.variant.writeup_columns))
+        self.rows: list[dict] = []
+        self.log_rows: list[dict] = []
+        self.timing_rows: list[dict] = []
+        self.epochs_done = 0
+        self.pending: torch.Tensor | None = None  # the rest of the pass the last epoch ended inside
+        self._open = contextlib.ExitStack()
+        if previous is not None and previous.epochs_done:  # its checkpoint was checked to exist
+            _check_same_scoring(spec, previous, self.evaluation)
+            self._resume(gan)
+
+    def _resume(self, gan: Gan) -> None:
+        checkpoint = self.folder.read_checkpoint(self.spec.run_id)
+        _load_models(gan, checkpoint, self.folder)
         restore_rng(checkpoint.rng)
-        start_epoch, rows, log_rows = checkpoint.epoch, checkpoint.metrics, checkpoint.log
-        timing_rows, pending = checkpoint.timings, checkpoint.pending_batches
-        folder.write_tables(rows, columns, log_rows, timing_rows)  # the checkpoint is the truth: tables follow it
-    steps = steps_per_epoch(gan.recipe, len(data), spec.schedule)
-    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, pending)
-    second_run_after = gan.recipe.second_run_after
-    with folder.recording(_manifest(spec, gan.recipe, split, previous, evaluation, start_epoch)) as manifest, \
-            epoch_logger(folder, spec.tensorboard) as log_epoch:
-        progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
-        for epoch in range(start_epoch + 1, spec.epochs + 1):
-            progress.begin_epoch(epoch)
-            if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
-                gan = second_run(gan, spec.seed, spec.compile)
-                order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
-            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
-            eval_started = time.perf_counter()
-            if evaluation is not None and evaluation_due(spec, epoch):
-                progress.evaluating(epoch)
-                row.update(evaluation.score(gan, spec.seed))
-            rows.append(row)
-            log_rows.extend(logged)
-            timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
-                                "eval_seconds": time.perf_counter() - eval_started})
-            save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise)
-            folder.write_checkpoint(Checkpoint(spec.run_id, epoch, gan.state_dict(), capture_rng(), rows, log_rows,
-                                               timing_rows, order.pending.cpu()))
-            folder.write_tables(rows, columns, log_rows, timing_rows)
-            manifest.epochs_done = epoch
-            folder.write_manifest(manifest)
-            log_epoch(row, folder.sample_path(epoch))
-            progress.end_epoch(row)
-    return RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
+        self.epochs_done, self.pending = checkpoint.epoch, checkpoint.pending_batches
+        self.rows, self.log_rows, self.timing_rows = checkpoint.metrics, checkpoint.log, checkpoint.timings
+        self.folder.write_tables(self.rows, self.columns, self.log_rows, self.timing_rows)
+
+    def __enter__(self) -> RunSession:
+        manifest = _manifest(self.spec, self.recipe, self.split, self.previous, self.evaluation, self.epochs_done)
+        with contextlib.ExitStack() as opening:  # what opened is closed again if the rest fails to open
+            self.manifest = opening.enter_context(self.folder.recording(manifest))
+            self.log_epoch = opening.enter_context(epoch_logger(self.folder, self.spec.tensorboard))
+            self._open = opening.pop_all()
+        return self
+
+    def __exit__(self, *error: Any) -> bool | None:
+        return self._open.__exit__(*error)
+
+    def end_epoch(self, gan: Gan, order: BatchOrder, row: dict, logged: list[dict], timing: dict) -> None:
+        """A finished epoch into the run folder: its rows, sample grids, the checkpoint, the manifest's count of
+        epochs done and TensorBoard."""
+        epoch = row["epoch"]
+        self.rows.append(row)
+        self.log_rows.extend(logged)
+        self.timing_rows.append(timing)
+        save_epoch_samples(gan, self.folder, epoch, self.spec.epochs, self.spec.seed, self.grid_noise)
+        self.folder.write_checkpoint(Checkpoint(self.spec.run_id, epoch, gan.state_dict(), capture_rng(), self.rows,
+                                                self.log_rows, self.timing_rows, order.pending.cpu()))
+        self.folder.write_tables(self.rows, self.columns, self.log_rows, self.timing_rows)
+        self.epochs_done = self.manifest.epochs_done = epoch
+        self.folder.write_manifest(self.manifest)
+        self.log_epoch(row, self.folder.sample_path(epoch))
+
+    def outcome(self) -> RunOutcome:
+        return RunOutcome(self.spec.run_id, self.folder, "complete", self.spec.epochs,
+                          self.rows[-1] if self.rows else None)
 
 
+# `study eval` -------------------------------------------------------------------------------------------------------
 def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,
                  device: torch.device, data_root: Path | None = None) -> dict:
     """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row (an
