@@ -8,7 +8,7 @@ import pytest
 from harness.config import ArmChoice, load_config
 from harness.errors import StudyError
 from harness.planning import RunChoices, plan_study
-from harness.report import SIGNIFICANT_P
+from harness.report_analysis import SIGNIFICANT_P
 from harness.stats import needed_for_holm, smallest_mann_whitney_p
 from harness.storage import PROJECT_ROOT
 from tests.test_cli import assert_one_line_error, run_args, study
