@@ -1,5 +1,5 @@
-"""Arms: the groups a report compares. An arm is one variant with one set of fixes, trained under one protocol for
-one number of epochs; its runs differ only in their seed."""
+"""Arms: the groups a report compares. An arm is one variant with one set of fixes, in one run set (the same data and
+schedule) for one number of epochs; its runs differ only in their seed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +11,7 @@ class Arm:
     variant: str
     fixes: tuple[str, ...]  # sorted
     alternatives: tuple[str, ...]  # alternative readings of the write-up, sorted: still faithful, another reading
-    protocol: str  # the data the runs trained on, e.g. "mnist test (512 images)"
+    run_set: str  # the runs' data and schedule (runs.Run.run_set), e.g. "mnist test (512 images), step-matched"
     epochs: int
 
     @property
@@ -26,8 +26,8 @@ class Arm:
 
     @property
     def faithful(self) -> "Arm":
-        """The same variant, reading, protocol and length without fixes: what a fixed arm is compared against."""
-        return Arm(self.variant, (), self.alternatives, self.protocol, self.epochs)
+        """The same variant, reading, run set and length without fixes: what a fixed arm is compared against."""
+        return Arm(self.variant, (), self.alternatives, self.run_set, self.epochs)
 
     def label(self, with_epochs: bool) -> str:
         """The arm's name, with its length where the same name was trained for several lengths."""

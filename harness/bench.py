@@ -13,10 +13,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from harness import metrics
 from harness.data import DeviceImages, Split
 from harness.original_loop import OriginalRun
+from harness.run_folder import STAT_NAMES
 from harness.scoring import ReferenceSet, panel_scores
 from harness.seed_contract import start_script
 from harness.seeding import device_description, make_deterministic
-from harness.steps import STAT_NAMES, Gan, train_step
+from harness.steps import Gan, train_step
 from harness.storage import code_version, library_versions
 from harness.train import epoch_steps
 from harness.variant import Variant

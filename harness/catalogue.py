@@ -28,13 +28,13 @@ from harness.storage import atomic_write_text, user_cache
 if TYPE_CHECKING:
     from harness.variant import Quirk, Variant
 
-FORMAT = 3  # the cached document's layout; a file of another layout is recomputed (3: claims' runs)
+FORMAT = 4  # the cached document's layout; a file of another layout is recomputed (3: claims' runs; 4: "schedule")
 PROJECT_PACKAGES = ("harness", "variants")
 DISTRIBUTION = "mnist-gan-study"
 REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-CLAIMS_PROTOCOL = ("Claims are judged on the faithful runs (no --fix; an --alt reading is labelled) at the epoch "
-                   "named, under the protocol the runs trained with: `--protocol steps` gives each epoch the "
-                   "original's number of optimizer steps whatever the number of images; `--protocol epochs` (the "
+CLAIMS_SCHEDULE = ("Claims are judged on the faithful runs (no --fix; an --alt reading is labelled) at the epoch "
+                   "named, under the schedule the runs trained with: `--schedule steps` gives each epoch the "
+                   "original's number of optimizer steps whatever the number of images; `--schedule epochs` (the "
                    "default) makes an epoch one pass over the images, fewer steps than the original's on a subset.")
 
 
@@ -86,7 +86,7 @@ def details_of(variant: Variant) -> dict[str, Any]:
                     "runs": describe_runs(c, variant),
                     "judged_at_epoch": variant.claim_epoch(c.check) if c.check else None,
                     "contradicted_by_the_code": c.contradicted, "assumes": c.assumes} for c in variant.claims],
-        "protocol": CLAIMS_PROTOCOL, "seed_contract": SEED_CONTRACT_TEXT,
+        "schedule": CLAIMS_SCHEDULE, "seed_contract": SEED_CONTRACT_TEXT,
         "draws": [{"name": d.name, "moment": d.moment, "what": d.what, "source": d.source} for d in variant.draws]}
 
 

@@ -1,5 +1,5 @@
 """Verdicts on the write-ups' claims: each claim's check applied to the runs of one arm, at the epoch the claim
-speaks of, under the protocol the runs trained with.
+speaks of, under the schedule the runs trained with.
 
 Kinds: reproduced (every seed satisfies the check), partly (some), not reproduced (none), not checkable (and why:
 the runs ended before the claim's epoch, a score was not measured, no check exists), contradicted by the code.
@@ -71,7 +71,6 @@ class Verdict:
     values: tuple[tuple[int, str], ...]  # (seed, what was measured) of the runs it was measured on
     reason: str
     epoch: int | None = None  # the epoch it was judged at
-    protocol: str = ""  # the runs' protocol
 
 
 class Unmeasurable(Exception):
@@ -135,11 +134,8 @@ def digits_hold(level: str, row: Mapping[str, float], calibration: list[dict] | 
 
 def _calibration(run: Run) -> list[dict] | None:
     """The calibration rows of the evaluator whose scores the run holds (see Run.judged_by), at the run's n."""
-    evaluation, sha256 = run.manifest.evaluation, run.evaluator_sha256
-    if not evaluation or sha256 is None:
-        return None
-    return read_calibration(run.folder.results, run.manifest.data.dataset, evaluation["protocol"],
-                            run.evaluator_seed, sha256, evaluation["n_fake"])
+    key = run.calibration_key
+    return read_calibration(run.folder.results, *key) if key is not None else None
 
 
 def _measure_band(check: Band, run: Run, epoch: int) -> tuple[bool, str]:
@@ -269,7 +265,7 @@ def _printed_values(check: Printed, run: Run, epoch: int) -> tuple[float, list[f
         rows = rows[rows["step"] == check.step]
         if rows.empty:
             raise Unmeasurable(f"no printed step {check.step} in epoch {epoch}: an epoch of these runs has "
-                               f"{int(run.metrics['steps'].iloc[-1])} steps (train with --protocol steps)")
+                               f"{int(run.metrics['steps'].iloc[-1])} steps (train with --schedule steps)")
     value = float(rows[check.column].iloc[0]) if check.column in rows else math.nan
     if math.isnan(value):
         raise Unmeasurable(f"{check.column} was not recorded at epoch {epoch}")
@@ -314,19 +310,18 @@ def printed_quantile(value: float, pooled: list[float]) -> float:
 def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Verdict:
     """The verdict on one claim from the runs of one arm (its seeds); ``shift`` moves a digits level's FID cut
     that many rungs along the ladder (how the verdicts move)."""
-    protocol = runs[0].protocol if runs else ""
     if claim.contradicted:
-        return Verdict(claim, CONTRADICTED, (), claim.contradicted, None, protocol)
+        return Verdict(claim, CONTRADICTED, (), claim.contradicted)
     if claim.check is None:
-        return Verdict(claim, NOT_CHECKABLE, (), claim.checkable, None, protocol)
+        return Verdict(claim, NOT_CHECKABLE, (), claim.checkable)
     if not runs:
-        return Verdict(claim, NOT_CHECKABLE, (), "no faithful runs", None, protocol)
+        return Verdict(claim, NOT_CHECKABLE, (), "no faithful runs")
     epoch = variant.claim_epoch(claim.check)
     assumption = f"; conditional on {claim.assumes}" if claim.assumes else ""
     runs = sorted(runs, key=lambda r: r.seed)
     if isinstance(claim.check, Printed):
         kind, values, reason = _judge_printed(claim.check, runs, epoch)
-        return Verdict(claim, kind, values, reason + (assumption if kind != NOT_CHECKABLE else ""), epoch, protocol)
+        return Verdict(claim, kind, values, reason + (assumption if kind != NOT_CHECKABLE else ""), epoch)
     measured, reasons, passed = [], [], 0
     for run in runs:
         try:
@@ -340,10 +335,10 @@ def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Ve
         measured.append((run.seed, value))
         passed += holds
     if not measured:
-        return Verdict(claim, NOT_CHECKABLE, (), reasons[0], epoch, protocol)
+        return Verdict(claim, NOT_CHECKABLE, (), reasons[0], epoch)
     kind = REPRODUCED if passed == len(measured) else NOT_REPRODUCED if passed == 0 else PARTLY
     return Verdict(claim, kind, tuple(measured),
-                   f"{passed} of {len(measured)} seeds satisfy the claim at epoch {epoch}{assumption}", epoch, protocol)
+                   f"{passed} of {len(measured)} seeds satisfy the claim at epoch {epoch}{assumption}", epoch)
 
 
 def describe_check(check: Check | None, variant: Variant) -> str:
@@ -372,7 +367,7 @@ def describe_runs(claim: Claim, variant: Variant) -> str:
         runs = f"the faithful runs (`study run {variant.name}`), at epoch {epoch} of their {variant.recipe.epochs}"
     needs = ["scored (not --eval-every 0)"] if reads_scores(claim.check) else []
     if isinstance(claim.check, Printed) and claim.check.step is not None:
-        needs.append("with the original's steps per epoch (the train split's 60,000 images, or --protocol steps)")
+        needs.append("with the original's steps per epoch (the train split's 60,000 images, or --schedule steps)")
     return runs + "".join(f", {need}" for need in needs)
 
 

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from harness.scoring import ReferenceSet
 
 
+# Options renamed since, by command: the old name gets one line naming the new one ("protocol" used to mean what an
+# epoch is in `study run` and which set of runs in `study report`).
+RENAMED_OPTIONS = {("run", "--protocol"): "--schedule", ("report", "--protocol"): "--run-set"}
+
+
 class StudyGroup(TyperGroup):
     """Usage errors (a bad option value, an unknown option) as one line on stderr, like every other error."""
 
@@ -46,9 +51,18 @@ class StudyGroup(TyperGroup):
             param = getattr(error, "param", None)
             message = f"{param.opts[0] if param is not None and param.opts else ''} {error.message}".strip() \
                 if isinstance(error, typer.BadParameter) else error.format_message()  # type: ignore[attr-defined]
+            if type(error).__name__ == "NoSuchOption":
+                message = renamed_option(error) or message
             print(f"error: {message}; see --help", file=sys.stderr)
             sys.exit(error.exit_code)  # type: ignore[attr-defined]
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def renamed_option(error: Any) -> str | None:
+    """What to say of an option that was renamed (a click NoSuchOption), or None."""
+    command = error.ctx.info_name if error.ctx is not None else ""
+    new = RENAMED_OPTIONS.get((command, error.option_name))
+    return f"{error.option_name} is now {new}" if new else None
 
 
 app = typer.Typer(
@@ -180,10 +194,10 @@ def run(
     alt: Annotated[Optional[List[str]], typer.Option(
         "--alt", metavar="READING", help="Train an alternative reading of a write-up (repeatable), e.g. "
                                          "nll-softmax's batch-1024 or infogan's two-runs-of-20. Not a fix.")] = None,
-    protocol: Annotated[Optional[str], typer.Option(
-        "--protocol", help="epochs: an epoch is one pass over the images (default); steps: an epoch has as many "
-                           "optimizer steps as the original's epoch over 60,000 images, passing over the available "
-                           "images as often as that takes, so claims about epoch N compare at equal steps.")] = None,
+    schedule: Annotated[Optional[str], typer.Option(
+        "--schedule", help="What an epoch is. epochs: one pass over the images (default); steps: as many optimizer "
+                           "steps as the original's epoch over 60,000 images, passing over the available images as "
+                           "often as that takes, so claims about epoch N compare at equal steps.")] = None,
     device: DeviceOption = None,
     threads: Annotated[Optional[int], count_option(
         "--threads", "T", "CPU threads per run (default: study.toml, else one per core; one with --executor "
@@ -253,7 +267,7 @@ def run(
     names = list(VARIANTS) if all_variants else (variant_names or arm_variants or settings.variants or list(VARIANTS))
     threads = next((t for t in (threads, settings.threads, chosen.default_threads) if t is not None), None)
     specs = plan_study(settings, RunChoices(
-        variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], protocol=protocol,
+        variants=[get_variant(name) for name in names], fixes=fix or [], alternatives=alt or [], schedule=schedule,
         seeds=seeds, seed=seed or [],
         epochs=epochs, dataset=dataset, split=split, limit=limit, device=device, threads=threads, results=results,
         data_root=data_root, compile=compile_models, eval_every=eval_every, eval_samples=eval_samples,
@@ -305,7 +319,7 @@ def prepare_scoring(specs: list[RunSpec]) -> dict[str, list[ReferenceSet]]:
             panel = ensure_panel(results_folder, root, name, chosen_split, ticker.part)
         available = panel[0][1].reference_images
         scored = [s for s in specs if s.eval_every and (s.results, s.data_root, s.dataset, s.split) == key]
-        warn_reference_overlap(scored, panel[0][1].protocol, panel[0][1].train_images)
+        warn_reference_overlap(scored, panel[0][1].partition, panel[0][1].train_images)
         for n in sorted({min(s.eval_samples, available) for s in scored}):
             at_n = load_references(results_folder, root, name, n, panel)
             with Ticker(stderr, f"calibrating the panel at n = {n} (once per n)", "sets") as ticker:
@@ -469,9 +483,10 @@ def report(
     variant_names: Annotated[Optional[List[str]], typer.Option("--variants", metavar="VARIANT",
                                                                help="Only these variants (repeatable).")] = None,
     format: Annotated[str, typer.Option("--format", help="md | html.")] = "md",
-    protocol: Annotated[Optional[str], typer.Option(
-        "--protocol", help="Only runs of this protocol, e.g. 'mnist test (512 images)' (or a part of it; default: "
-                           "the protocol with the most complete runs).")] = None,
+    run_set: Annotated[Optional[str], typer.Option(
+        "--run-set", help="The set of runs to cover: runs of the same data and schedule, named as the report names "
+                          "them, e.g. 'mnist test (512 images), step-matched', or a part of that name (default: the "
+                          "set with the most complete runs).")] = None,
     dataset: DatasetOption = None,
     epochs: Annotated[Optional[int], count_option("--epochs", "E", "Only runs of E epochs.", minimum=1)] = None,
     config: ConfigOption = None,
@@ -480,8 +495,8 @@ def report(
                           "already judgeable at the epochs reached, all marked provisional; written to OUT-partial/ "
                           "(default RESULTS/report-partial/), never into the final report.")] = False,
 ):
-    """Write report.md (or .html) on one set of runs (one protocol; the others are listed with the command that
-    reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
+    """Write report.md (or .html) on one set of runs (one data and schedule; the others are listed with the command
+    that reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
     t-intervals over seeds and the calibration ladder, every seed, curves, samples, a verdict on each write-up's
     claim, the cost of each quirk (per single fix and all fixes, paired Wilcoxon) and which variants differ (Holm-
     corrected Mann-Whitney, effect sizes, the seeds each comparison needs). Tables also go to tables/*.csv (numbers
@@ -499,7 +514,7 @@ def report(
     if partial:  # a folder of its own: an interim report never replaces the final one
         where = where.with_name(f"{where.name}-partial")
     with working(stderr, f"writing the {'interim ' if partial else ''}report"):
-        path = write_report(folder, where, VARIANTS, variant_names, format, Selection(protocol, dataset, epochs),
+        path = write_report(folder, where, VARIANTS, variant_names, format, Selection(run_set, dataset, epochs),
                             InterimReport if partial else ReportBuilder)
     stdout.print(f"report written: {path}", highlight=False)
 
@@ -526,13 +541,13 @@ def evaluator_build(
     the same dataset, split, seed, epochs, images and code (`study run` takes them from there for every results
     folder, and builds them there when missing). Seed 0 is the primary evaluator; the others tell whether a
     verdict depends on which evaluator judged it."""
-    from harness.evaluator import PROTOCOL_OF_SPLIT, build_evaluator, evaluator_dir
+    from harness.evaluator import PARTITION_OF_SPLIT, build_evaluator, evaluator_dir
     from harness.panel import PANEL_SEEDS
     from harness.progress import Ticker
 
     settings = load_config(config)
     chosen_split = split or settings.split
-    if chosen_split not in PROTOCOL_OF_SPLIT:
+    if chosen_split not in PARTITION_OF_SPLIT:
         raise StudyError(f"unknown split '{chosen_split}'; valid splits: train, test")
     folder, name = results or settings.results, dataset or settings.dataset
     for seed in PANEL_SEEDS:
@@ -542,17 +557,17 @@ def evaluator_build(
                             f"{len(PANEL_SEEDS)})", "steps") as ticker:
             info = build_evaluator(folder, resolve_data_root(data_root, settings), name, chosen_split, seed, epochs,
                                    ticker.part(f"evaluator seed {seed}"))
-        stdout.print(f"evaluator seed {seed}: {info.sha256}\n  {info.dataset}, {info.protocol} protocol: trained on "
+        stdout.print(f"evaluator seed {seed}: {info.sha256}\n  {info.dataset}, {info.partition} partition: trained on "
                      f"{info.train_images} images for {info.epochs} epochs, held-out accuracy "
                      f"{100 * info.heldout_accuracy:.2f}% on {info.reference_images} reference images, built in "
-                     f"{info.build_seconds:.0f} s\n  -> {evaluator_dir(folder, name, info.protocol, seed)}",
+                     f"{info.build_seconds:.0f} s\n  -> {evaluator_dir(folder, name, info.partition, seed)}",
                      highlight=False)
 
 
-def warn_reference_overlap(specs: list[RunSpec], protocol: str, reference_start: int) -> None:
-    """Say so when runs train on the reference digits their scores compare against (test-thirds protocol: the
+def warn_reference_overlap(specs: list[RunSpec], partition: str, reference_start: int) -> None:
+    """Say so when runs train on the reference digits their scores compare against (test-thirds partition: the
     reference starts after the evaluators' training images, which are the first ones of the test split)."""
-    overlapping = [s for s in specs if protocol == "test-thirds" and (s.limit or reference_start + 1) >
+    overlapping = [s for s in specs if partition == "test-thirds" and (s.limit or reference_start + 1) >
                    reference_start]
     if overlapping:
         stderr.print(f"warning: {len(overlapping)} run(s) train on the test split's images from {reference_start} "
@@ -563,12 +578,12 @@ def warn_reference_overlap(specs: list[RunSpec], protocol: str, reference_start:
 
 def refuse_replacing_a_used_evaluator(results: Path, dataset: str, split: str, seed: int) -> None:
     """Scores are comparable only within one evaluator: never overwrite one that runs were scored with."""
-    from harness.evaluator import PROTOCOL_OF_SPLIT, evaluator_dir, load_evaluator
+    from harness.evaluator import PARTITION_OF_SPLIT, evaluator_dir, load_evaluator
     from harness.runs import runs_scored_with
 
-    folder = evaluator_dir(results, dataset, PROTOCOL_OF_SPLIT[split], seed)
+    folder = evaluator_dir(results, dataset, PARTITION_OF_SPLIT[split], seed)
     try:
-        sha256 = load_evaluator(results, dataset, PROTOCOL_OF_SPLIT[split], seed)[1].sha256
+        sha256 = load_evaluator(results, dataset, PARTITION_OF_SPLIT[split], seed)[1].sha256
     except StudyError:  # none there, or a damaged one: nothing a run can be read against
         return
     scored = runs_scored_with(results, sha256)
@@ -649,11 +664,11 @@ def slim(
 @friendly_errors
 def calibrate(
     dataset: DatasetOption = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="Which evaluators: train (train-split protocol) "
+    split: Annotated[Optional[str], typer.Option("--split", help="Which evaluators: train (train-split partition) "
                                                                  "or test (test-thirds); default: whichever is "
                                                                  "built.")]
     = None,
-    n: Annotated[Optional[int], count_option("--n", "N", "Images per set (default and maximum: the protocol's "
+    n: Annotated[Optional[int], count_option("--n", "N", "Images per set (default and maximum: the partition's "
                                                          "reference set, or its calibration set if smaller).",
                                              minimum=MIN_EVAL_SAMPLES)] = None,
     as_json: JsonOption = False,
@@ -666,21 +681,21 @@ def calibrate(
     noise images (the ceiling), each the mean of 5 draws; then the control sets whose verdict is known. Scored
     against the first n reference images, exactly what runs scored at n compare against. Saved beside each
     evaluator for the report; runs compute it for their own n."""
-    from harness.evaluator import PROTOCOL_OF_SPLIT, load_panel
+    from harness.evaluator import PARTITION_OF_SPLIT, load_panel
     from harness.progress import Ticker
     from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
 
     settings = load_config(config)
     name = dataset or settings.dataset
-    if split is not None and split not in PROTOCOL_OF_SPLIT:
+    if split is not None and split not in PARTITION_OF_SPLIT:
         raise StudyError(f"unknown split '{split}'; valid splits: train, test")
     folder = results or settings.results
     check_writable(folder)
-    panel = load_panel(folder, name, PROTOCOL_OF_SPLIT[split] if split else None)
+    panel = load_panel(folder, name, PARTITION_OF_SPLIT[split] if split else None)
     largest = largest_calibration_n(panel[0][1])
     count = n if n is not None else largest
     if count > largest:
-        raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the protocol's "
+        raise StudyError(f"--n {count} exceeds the {largest} real images calibration can draw on (the partition's "
                          f"reference and calibration sets); use --n {largest} or less")
     root = resolve_data_root(data_root, settings)
     with Ticker(stderr, f"scoring the calibration sets ({count} images each, {LADDER_DRAWS} draws of the ladder, "
@@ -691,7 +706,7 @@ def calibrate(
         print(json.dumps({info.seed: member for (_, info), member in zip(panel, rows)}, indent=2))
         return
     for (_, info), member in zip(panel, rows):
-        stdout.print(score_table(f"Calibration, {name} {info.protocol}, evaluator seed {info.seed} ({info.short}), "
+        stdout.print(score_table(f"Calibration, {name} {info.partition}, evaluator seed {info.seed} ({info.short}), "
                                  f"n = {count}", "name", member))
 
 

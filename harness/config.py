@@ -12,7 +12,8 @@ from harness.errors import StudyError
 from harness.neighbours import MIN_IMAGES as MIN_EVAL_SAMPLES
 
 DEFAULT_CONFIG = Path("study.toml")
-PROTOCOLS = ("epochs", "steps")
+SCHEDULES = ("epochs", "steps")
+RENAMED_KEYS = {"protocol": "schedule"}  # [run] keys renamed since, refused with their new name
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class StudyConfig:
     threads: int | None = None
     eval_every: int | str = "auto"  # "auto": about ten evaluations per run; 0: never
     eval_samples: int = 10_000
-    protocol: str = "epochs"  # epochs | steps (step-matched: an epoch has the original's number of steps)
+    schedule: str = "epochs"  # epochs | steps (step-matched: an epoch has the original's number of steps)
     limit: int | None = None  # train on the first N images only
     arms: list[ArmChoice] | None = None  # a study's arms; None: each variant as written (or as --fix/--alt say)
 
@@ -59,8 +60,10 @@ def _problem(key: str, value: object) -> str | None:
         if key == "variants" and not all(isinstance(v, str) for v in value):
             return "must be variant names"
         return None
-    if key == "protocol":
-        return None if value in PROTOCOLS else f"must be one of {', '.join(PROTOCOLS)}"
+    if key == "schedule":
+        return None if value in SCHEDULES else f"must be one of {', '.join(SCHEDULES)}"
+    if key in RENAMED_KEYS:
+        return f"is now called {RENAMED_KEYS[key]}; rename it"
     if key in ("dataset", "split", "device", "results", "data_root"):
         return None if isinstance(value, str) and value else "must be a non-empty string"
     if key == "threads":
@@ -74,7 +77,7 @@ def _problem(key: str, value: object) -> str | None:
         return None if _is_int(value) and value >= MIN_EVAL_SAMPLES else \
             f"must be an integer >= {MIN_EVAL_SAMPLES}"
     return "is not a known key; valid keys: variants, seeds, dataset, split, device, results, data_root, threads, " \
-           "eval_every, eval_samples, protocol, limit"
+           "eval_every, eval_samples, schedule, limit"
 
 
 ARM_KEYS = ("variant", "fixes", "alternatives")

@@ -143,7 +143,7 @@ class BatchOrder:
 
     Each pass starts as a fresh DataLoader iterator does, drawing from the global RNG at the moment the previous
     pass runs out (so draws interleave with training exactly as in the original). An epoch takes a set number of
-    batches: one pass under the equal-epochs protocol; the original's batches per epoch under the step-matched one,
+    batches: one pass under the equal-epochs schedule; the original's batches per epoch under the step-matched one,
     where an epoch can end inside a pass and the next continues it (``pending``, kept in checkpoints).
     """
 

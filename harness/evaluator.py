@@ -5,7 +5,8 @@ and every run and report names it. One evaluator is one training seed's opinion,
 them (PANEL_SEEDS: the same network and data, other initial weights and data order); the first is the primary one
 whose scores the tables show, the others say whether a verdict depends on which evaluator judged it.
 
-Each protocol splits the images three ways, so that nothing is judged by a network trained on it:
+The evaluators' partition (PARTITION_OF_SPLIT: which one follows from the split runs train on) divides the images
+three ways, so that nothing is judged by a network trained on it:
 - evaluator training images, the reference set every score compares against, and calibration images (real digits
   held out of both: the ladder's floor is held-out against held-out);
 - train-split: the evaluators train on the train split; the test split's first half is the reference, its second
@@ -13,7 +14,7 @@ Each protocol splits the images three ways, so that nothing is judged by a netwo
 - test-thirds (MNIST here, where only the test split exists offline): the test split's first 4,000 images train the
   evaluators, the next 3,000 are the reference, the last 3,000 the calibration images.
 
-Evaluators are built once per machine, into its cache (harness/evaluator_cache.py), keyed by the dataset, protocol,
+Evaluators are built once per machine, into its cache (harness/evaluator_cache.py), keyed by the dataset, partition,
 seed, epochs, the images and the code that trains them; a results folder gets a copy of each member it uses, and
 keeps the members it holds.
 """
@@ -39,7 +40,7 @@ from harness.seeding import make_deterministic
 from harness.storage import check_writable, read_json, save_checkpoint, write_json
 
 ARCHITECTURE = "conv5x5(1->16)-ReLU-maxpool2, conv5x5(16->32)-ReLU-maxpool2, FC512->128-ReLU (features), FC128->10"
-PROTOCOL_OF_SPLIT = {"train": "train-split", "test": "test-thirds"}
+PARTITION_OF_SPLIT = {"train": "train-split", "test": "test-thirds"}
 BATCH, MAX_LR = 64, 3e-3
 TEST_THIRDS = (4000, 7000)  # where the reference and the calibration images start in the test split
 FEATURE_DIM, CLASSES = 128, 10
@@ -72,7 +73,7 @@ class Evaluator(nn.Module):
 class EvaluatorInfo:
     sha256: str
     dataset: str
-    protocol: str
+    partition: str
     architecture: str
     seed: int
     epochs: int
@@ -88,6 +89,13 @@ class EvaluatorInfo:
     def short(self) -> str:
         return self.sha256[:12]
 
+    @classmethod
+    def from_dict(cls, value: object) -> "EvaluatorInfo":
+        """evaluator.json read back (TypeError: not a record of these fields)."""
+        if isinstance(value, dict) and "partition" not in value:  # records written before the rename: "protocol"
+            value = {("partition" if key == "protocol" else key): item for key, item in value.items()}
+        return cls(**value)  # type: ignore[arg-type]
+
 
 def weights_sha256(model: nn.Module) -> str:
     digest = hashlib.sha256()
@@ -102,8 +110,8 @@ def unit_images(images: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class ProtocolSets:
-    """A protocol's three disjoint image sets (uint8) with their labels."""
+class PartitionSets:
+    """A partition's three disjoint image sets (uint8) with their labels."""
 
     train_images: torch.Tensor  # what the evaluators train on
     train_labels: torch.Tensor
@@ -114,16 +122,16 @@ class ProtocolSets:
     first_test_index: int  # where the reference starts in the test split
 
 
-def protocol_sets(data_root: Path, dataset: str, protocol: str) -> ProtocolSets:
-    if protocol == "train-split":  # the train split first: a missing one is what a train-split user must hear of
+def partition_sets(data_root: Path, dataset: str, partition: str) -> PartitionSets:
+    if partition == "train-split":  # the train split first: a missing one is what a train-split user must hear of
         train = load_split(data_root, dataset, "train")
         test = load_split(data_root, dataset, "test")
         half = len(test.images) // 2
-        return ProtocolSets(train.images, train.labels, test.images[:half], test.labels[:half], test.images[half:],
+        return PartitionSets(train.images, train.labels, test.images[:half], test.labels[:half], test.images[half:],
                             test.labels[half:], 0)
     test = load_split(data_root, dataset, "test")
     reference, calibration = (round(len(test.images) * start / 10_000) for start in TEST_THIRDS)
-    return ProtocolSets(test.images[:reference], test.labels[:reference], test.images[reference:calibration],
+    return PartitionSets(test.images[:reference], test.labels[:reference], test.images[reference:calibration],
                         test.labels[reference:calibration], test.images[calibration:], test.labels[calibration:],
                         reference)
 
@@ -160,8 +168,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, se
     return model.eval()
 
 
-def evaluator_dir(results: Path, dataset: str, protocol: str, seed: int = PRIMARY_SEED) -> Path:
-    return results / "evaluators" / f"{dataset}-{protocol}-seed{seed}"
+def evaluator_dir(results: Path, dataset: str, partition: str, seed: int = PRIMARY_SEED) -> Path:
+    return results / "evaluators" / f"{dataset}-{partition}-seed{seed}"
 
 
 def training_code_sha256() -> str:
@@ -171,7 +179,7 @@ def training_code_sha256() -> str:
     return digest.hexdigest()
 
 
-def sets_sha256(sets: ProtocolSets) -> str:
+def sets_sha256(sets: PartitionSets) -> str:
     digest = hashlib.sha256()
     for tensor in (sets.train_images, sets.train_labels, sets.reference_images, sets.reference_labels,
                    sets.calibration_images, sets.calibration_labels):
@@ -179,19 +187,19 @@ def sets_sha256(sets: ProtocolSets) -> str:
     return digest.hexdigest()
 
 
-def evaluator_key(sets: ProtocolSets, dataset: str, protocol: str, seed: int, epochs: int | None) -> EvaluatorKey:
+def evaluator_key(sets: PartitionSets, dataset: str, partition: str, seed: int, epochs: int | None) -> EvaluatorKey:
     """What a build of this evaluator depends on (``epochs`` None: the default for its training images)."""
-    return EvaluatorKey(dataset, protocol, seed, epochs or default_epochs(len(sets.train_images)), sets_sha256(sets),
+    return EvaluatorKey(dataset, partition, seed, epochs or default_epochs(len(sets.train_images)), sets_sha256(sets),
                         training_code_sha256(), torch.__version__)
 
 
-def train_evaluator(sets: ProtocolSets, key: EvaluatorKey, tick: Tick | None = None) -> tuple[Evaluator,
+def train_evaluator(sets: PartitionSets, key: EvaluatorKey, tick: Tick | None = None) -> tuple[Evaluator,
                                                                                               EvaluatorInfo]:
     started = time.perf_counter()
     model = train_classifier(sets.train_images, sets.train_labels, key.epochs, key.seed, tick)
     _, logits = model.features_and_logits(unit_images(sets.reference_images))
     accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
-    info = EvaluatorInfo(sha256=weights_sha256(model), dataset=key.dataset, protocol=key.protocol,
+    info = EvaluatorInfo(sha256=weights_sha256(model), dataset=key.dataset, partition=key.partition,
                          architecture=ARCHITECTURE, seed=key.seed, epochs=key.epochs,
                          train_images=len(sets.train_images), reference_images=len(sets.reference_images),
                          calibration_images=len(sets.calibration_images),
@@ -209,12 +217,12 @@ def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, se
                     epochs: int | None = None, tick: Tick | None = None) -> EvaluatorInfo:
     """Train one evaluator into the results folder (`study evaluator build`), and into the machine's cache where it
     has none of this key yet."""
-    protocol = PROTOCOL_OF_SPLIT[split]
+    partition = PARTITION_OF_SPLIT[split]
     check_writable(results)
-    sets = protocol_sets(data_root, dataset, protocol)
-    key = evaluator_key(sets, dataset, protocol, seed, epochs)
+    sets = partition_sets(data_root, dataset, partition)
+    key = evaluator_key(sets, dataset, partition, seed, epochs)
     model, info = train_evaluator(sets, key, tick)
-    member = evaluator_dir(results, dataset, protocol, seed)
+    member = evaluator_dir(results, dataset, partition, seed)
     (member / evaluator_cache.SOURCE).unlink(missing_ok=True)  # the weights it named are being replaced
     save_evaluator(member, model, info)
     entry = evaluator_cache.find(key) or evaluator_cache.publish(key, lambda folder: save_evaluator(folder, model,
@@ -224,33 +232,33 @@ def build_evaluator(results: Path, data_root: Path, dataset: str, split: str, se
     return info
 
 
-def split_of(protocol: str) -> str:
-    """The split option (train | test) whose runs use ``protocol``'s evaluators."""
-    return next(split for split, name in PROTOCOL_OF_SPLIT.items() if name == protocol)
+def split_of(partition: str) -> str:
+    """The split option (train | test) whose runs use ``partition``'s evaluators."""
+    return next(split for split, name in PARTITION_OF_SPLIT.items() if name == partition)
 
 
-def find_protocol(results: Path, dataset: str) -> str | None:
-    """The protocol whose primary evaluator is cached for ``dataset`` (train-split preferred)."""
-    for protocol in PROTOCOL_OF_SPLIT.values():
-        if (evaluator_dir(results, dataset, protocol) / evaluator_cache.RECORD).is_file():
-            return protocol
+def find_partition(results: Path, dataset: str) -> str | None:
+    """The partition whose primary evaluator is cached for ``dataset`` (train-split preferred)."""
+    for partition in PARTITION_OF_SPLIT.values():
+        if (evaluator_dir(results, dataset, partition) / evaluator_cache.RECORD).is_file():
+            return partition
     return None
 
 
-def load_evaluator(results: Path, dataset: str, protocol: str | None = None,
+def load_evaluator(results: Path, dataset: str, partition: str | None = None,
                    seed: int = PRIMARY_SEED) -> tuple[Evaluator, EvaluatorInfo]:
-    protocol = protocol or find_protocol(results, dataset)
-    if protocol is None:
+    partition = partition or find_partition(results, dataset)
+    if partition is None:
         raise StudyError(f"no {dataset} evaluator under {results / 'evaluators'}; build them with `study evaluator "
                          f"build --dataset {dataset} --split SPLIT` (train needs the train split, test uses the "
                          f"test split's first 4,000 images)")
-    folder = evaluator_dir(results, dataset, protocol, seed)
-    build = f"`study evaluator build --dataset {dataset} --split {split_of(protocol)}`"
+    folder = evaluator_dir(results, dataset, partition, seed)
+    build = f"`study evaluator build --dataset {dataset} --split {split_of(partition)}`"
     rebuild = f"delete {folder} and rebuild it with {build}"
     if not (folder / "evaluator.json").is_file():
         raise StudyError(f"no evaluator {folder} (seed {seed} of the panel); build it with {build}")
     try:
-        info = EvaluatorInfo(**read_json(folder / "evaluator.json"))  # type: ignore[arg-type]
+        info = EvaluatorInfo.from_dict(read_json(folder / "evaluator.json"))
     except (StudyError, TypeError) as error:
         raise StudyError(f"evaluator record {folder / 'evaluator.json'} is damaged ({error}); {rebuild}") from None
     weights = folder / evaluator_cache.WEIGHTS
@@ -269,33 +277,33 @@ def load_evaluator(results: Path, dataset: str, protocol: str | None = None,
 Panel = list[tuple[Evaluator, EvaluatorInfo]]  # primary first
 
 
-def load_panel(results: Path, dataset: str, protocol: str | None = None) -> Panel:
-    protocol = protocol or find_protocol(results, dataset)
-    return [load_evaluator(results, dataset, protocol, seed) for seed in PANEL_SEEDS]
+def load_panel(results: Path, dataset: str, partition: str | None = None) -> Panel:
+    partition = partition or find_partition(results, dataset)
+    return [load_evaluator(results, dataset, partition, seed) for seed in PANEL_SEEDS]
 
 
 def ensure_panel(results: Path, data_root: Path, dataset: str, split: str,
                  ticks: Callable[[str], Tick] | None = None) -> Panel:
-    """The evaluators a run of ``split`` is scored by: those of the protocol the results folder holds already (it
-    keeps one, and keeps the members it holds), else those of ``split``'s protocol. Each member it lacks comes from
+    """The evaluators a run of ``split`` is scored by: those of the partition the results folder holds already (it
+    keeps one, and keeps the members it holds), else those of ``split``'s partition. Each member it lacks comes from
     the machine's cache, built there first where the cache has none, each build followed by the tick ``ticks``
     gives for its name."""
-    protocol = find_protocol(results, dataset) or PROTOCOL_OF_SPLIT[split]
-    members = {seed: evaluator_dir(results, dataset, protocol, seed) for seed in PANEL_SEEDS}
+    partition = find_partition(results, dataset) or PARTITION_OF_SPLIT[split]
+    members = {seed: evaluator_dir(results, dataset, partition, seed) for seed in PANEL_SEEDS}
     missing = [seed for seed, member in members.items() if not (member / evaluator_cache.RECORD).is_file()]
     if missing:
         check_writable(results)
-        sets = protocol_sets(data_root, dataset, protocol)
-        keys = {seed: evaluator_key(sets, dataset, protocol, seed, None) for seed in missing}
+        sets = partition_sets(data_root, dataset, partition)
+        keys = {seed: evaluator_key(sets, dataset, partition, seed, None) for seed in missing}
         to_build = [seed for seed in missing if evaluator_cache.find(keys[seed]) is None]
         for seed in missing:
             tick = ticks(f"evaluator seed {seed}, {to_build.index(seed) + 1} of {len(to_build)} to build") \
                 if ticks is not None and seed in to_build else None
             provide(members[seed], sets, keys[seed], tick)
-    return load_panel(results, dataset, protocol)
+    return load_panel(results, dataset, partition)
 
 
-def provide(member: Path, sets: ProtocolSets, key: EvaluatorKey, tick: Tick | None) -> None:
+def provide(member: Path, sets: PartitionSets, key: EvaluatorKey, tick: Tick | None) -> None:
     """A results folder's member copied from the cache, built into the cache first where it has none (straight
     into the results folder where the cache cannot be written)."""
     entry = evaluator_cache.find(key)

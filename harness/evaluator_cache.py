@@ -7,7 +7,7 @@ SHA-256, the key, and the calibration rows computed for it. An entry is written 
 renamed into place, and is never changed after, but for calibration files added: where two commands build one
 evaluator at once, the first to finish is the one every results folder gets.
 
-A results folder gets a copy of the entry (a few hundred kB) in RESULTS/evaluators/<dataset>-<protocol>-seed<k>/,
+A results folder gets a copy of the entry (a few hundred kB) in RESULTS/evaluators/<dataset>-<partition>-seed<k>/,
 with ``cache.json`` naming the entry it came from: each results folder records the evaluators it used and stays
 whole on its own (published, moved to another machine, the cache cleared). A results folder that already holds an
 evaluator keeps it whatever the cache holds; weights it records but lacks are found again by their SHA-256.
@@ -37,17 +37,17 @@ class EvaluatorKey:
     """What one evaluator's build depends on."""
 
     dataset: str
-    protocol: str  # the evaluator split: which images it trains on, scores against and is calibrated with
+    partition: str  # the evaluators' partition: which images they train on, score against and are calibrated with
     seed: int
     epochs: int
-    images_sha256: str  # of the protocol's three image sets, so a data folder of other images builds anew
+    images_sha256: str  # of the partition's three image sets, so a data folder of other images builds anew
     code_sha256: str  # of the source files that train it: any edit to them builds anew
     torch_version: str
 
     @property
     def entry_name(self) -> str:
         digest = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()
-        return f"{self.dataset}-{self.protocol}-seed{self.seed}-{digest[:16]}"
+        return f"{self.dataset}-{self.partition}-seed{self.seed}-{digest[:16]}"
 
 
 def cache_folder() -> Path:

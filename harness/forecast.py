@@ -87,7 +87,7 @@ def epochs_already(spec: RunSpec, force: bool) -> int:
 
 def planned_run(spec: RunSpec, images: int, force: bool) -> PlannedRun:
     recipe = spec.variant.recipe_for(spec.fixes)
-    return PlannedRun(spec.label, spec.arm_name, steps_per_epoch(recipe, images, spec.protocol), spec.epochs,
+    return PlannedRun(spec.label, spec.arm_name, steps_per_epoch(recipe, images, spec.schedule), spec.epochs,
                       epochs_already(spec, force),
                       frozenset(e for e in range(1, spec.epochs + 1) if evaluation_due(spec, e)))
 

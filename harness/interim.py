@@ -25,7 +25,7 @@ PROVISIONAL = "PROVISIONAL"
 
 
 class InterimReport(ReportBuilder):
-    """The interim report: the ReportBuilder's selection of runs (one protocol), unfinished ones included. Its
+    """The interim report: the ReportBuilder's selection of runs (one run set), unfinished ones included. Its
     analysis is the part of the final one those runs allow: each faithful arm's claims as the primary evaluator
     judges them, and the samples so far."""
 
@@ -36,7 +36,7 @@ class InterimReport(ReportBuilder):
         claims = {arm: judge_claims(runs, arm, {PRIMARY: runs.arms[arm]}) for arm in runs.ordered(runs.arms)
                   if arm.is_faithful and arm.variant in runs.variants}
         strips = sample_strips(runs)
-        draw_curves(runs, self.out, f"{PROVISIONAL}, {runs.protocol}")
+        draw_curves(runs, self.out, f"{PROVISIONAL}, {runs.run_set}")
         draw_samples(strips, self.out)
         blocks: list[Block] = [
             Heading(1, f"{PROVISIONAL} interim report: mnist-gan-study, runs still training"),
@@ -51,11 +51,11 @@ class InterimReport(ReportBuilder):
         rows = [progress_row(runs.labels[run.arm], run) for arm in runs.ordered(runs.arms) for run in runs.arms[arm]]
         done, asked = sum(r.epochs for r in runs.runs), sum(r.manifest.epochs_requested for r in runs.runs)
         finished = sum(not r.unfinished for r in runs.runs)
-        text = (f"{len(runs.runs)} runs trained on {runs.protocol}: {finished} complete, "
+        text = (f"{len(runs.runs)} runs trained on {runs.run_set}: {finished} complete, "
                 f"{len(runs.runs) - finished} unfinished; {done:,} of {asked:,} epochs done "
                 f"({done / asked:.0%}).")
-        text += "".join(f"\n- also under this results folder: {protocol}, {count} runs (`study report --partial "
-                        f"--results {runs.results} --protocol \"{protocol}\"`)" for protocol, count in runs.others)
+        text += "".join(f"\n- also under this results folder: {run_set}, {count} runs (`study report --partial "
+                        f"--results {runs.results} --run-set \"{run_set}\"`)" for run_set, count in runs.others)
         blocks: list[Block] = [Heading(2, "1. Progress"), Text(text),
                                Table("progress", pd.DataFrame(rows), f"{PROVISIONAL}: every run's progress")]
         if runs.excluded:

@@ -69,7 +69,7 @@ def variant_list(rows: list[dict[str, Any]], width: int) -> list[Text]:
 
 
 def variant_details(details: dict[str, Any], width: int) -> list[Text]:
-    """`study show`: the variant, its ledger, quirks, claims and RNG draws, the seed contract and the protocol."""
+    """`study show`: the variant, its ledger, quirks, claims and RNG draws, the seed contract and the schedule."""
     lines = paragraph(details["title"], 0, width, lead=f"{details['name']}: ")
     lines += paragraph(f"spec and write-up: {details['writeup']}", 0, width) + paragraph(sizes(details), 0, width)
     lines += heading("Ledger") + labelled([(h["name"], f"{h['value']} ({h['source']})") for h in details["ledger"]],
@@ -81,7 +81,7 @@ def variant_details(details: dict[str, Any], width: int) -> list[Text]:
     for claim in details["claims"]:
         lines += claim_lines(claim, width)
     lines += draw_lines(details["draws"], width)
-    for text in (details["seed_contract"], details["protocol"]):
+    for text in (details["seed_contract"], details["schedule"]):
         lines += [Text(""), *paragraph(text, 0, width)]
     return lines
 

@@ -1,7 +1,7 @@
 """Planning runs: from study.toml's settings and the command line's choices to the list of runs to train.
 
-A run is one (variant, fixes, dataset, split, limit, seed); ``RunSpec`` holds everything the driver needs to train
-it. Nothing here knows about Typer: the CLI parses options into ``RunChoices`` and hands them over.
+A run is one (variant, fixes, dataset, split, limit, schedule, seed); ``RunSpec`` holds everything the driver needs
+to train it. Nothing here knows about Typer: the CLI parses options into ``RunChoices`` and hands them over.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from harness.config import MIN_EVAL_SAMPLES, PROTOCOLS, StudyConfig, resolve_data_root, resolve_eval_every
+from harness.config import MIN_EVAL_SAMPLES, SCHEDULES, StudyConfig, resolve_data_root, resolve_eval_every
 from harness.data import DATASET_CLASSES, SPLIT_PREFIX
 from harness.errors import StudyError
 from harness.run_folder import RunFolder
@@ -36,7 +36,7 @@ class RunSpec:
     eval_every: int = 0  # score G every this many epochs and at the last one; 0: never
     eval_samples: int = 10_000  # n generated and n real images per score (capped at the reference's size)
     tensorboard: bool = False  # also write TensorBoard event files into the run folder (harness/tensorboard.py)
-    protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps per epoch
+    schedule: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps per epoch
 
     @property
     def arm_name(self) -> str:
@@ -47,8 +47,8 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         subset = f"-first{self.limit}" if self.limit is not None else ""
-        protocol = "-steps" if self.protocol == "steps" else ""
-        return f"{self.arm_name}__{self.dataset}-{self.split}{subset}{protocol}__seed{self.seed}"
+        schedule = "-steps" if self.schedule == "steps" else ""
+        return f"{self.arm_name}__{self.dataset}-{self.split}{subset}{schedule}__seed{self.seed}"
 
     @property
     def label(self) -> str:
@@ -67,7 +67,7 @@ class RunChoices:
     variants: list[Variant]
     fixes: list[str] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
-    protocol: str | None = None
+    schedule: str | None = None
     seeds: int | None = None  # seeds 0..seeds-1
     seed: list[int] = field(default_factory=list)  # explicit seeds
     epochs: int | None = None
@@ -137,9 +137,9 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
         raise StudyError(f"unknown dataset '{dataset}'; valid datasets: {', '.join(DATASET_CLASSES)}")
     if split not in SPLIT_PREFIX:
         raise StudyError(f"unknown split '{split}'; valid splits: {', '.join(SPLIT_PREFIX)}")
-    protocol = choices.protocol or settings.protocol
-    if protocol not in PROTOCOLS:
-        raise StudyError(f"unknown protocol '{protocol}'; valid protocols: {', '.join(PROTOCOLS)}")
+    schedule = choices.schedule or settings.schedule
+    if schedule not in SCHEDULES:
+        raise StudyError(f"unknown schedule '{schedule}'; valid schedules: {', '.join(SCHEDULES)}")
     fixes = resolve_fixes(choices.variants, choices.fixes)
     alternatives = resolve_alternatives(choices.variants, choices.alternatives)
     seeds = resolve_seeds(choices.seeds, choices.seed, settings.seeds)
@@ -151,7 +151,7 @@ def plan_runs(settings: StudyConfig, choices: RunChoices) -> list[RunSpec]:
     for variant in choices.variants:
         for toggles in [fixes[variant.name] | alternatives[variant.name], *(variant.claim_readings if extra else [])]:
             epochs = choices.epochs if choices.epochs is not None else variant.recipe_for(toggles).epochs
-            specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, protocol=protocol,
+            specs += [RunSpec(variant=variant, fixes=toggles, seed=seed, epochs=epochs, schedule=schedule,
                               dataset=dataset, split=split,
                               limit=limit, device=device, results=choices.results or settings.results,
                               data_root=resolve_data_root(choices.data_root, settings),

@@ -50,7 +50,7 @@ def write_report(results: Path, out: Path, variants: Mapping[str, Variant], want
                  format: str, selection: Selection = EVERY_RUN,
                  builder: type[ReportBuilder] = ReportBuilder) -> Path:
     """Report on one set of the runs under ``results``: those of the ``wanted`` variants (all when None) that
-    ``selection`` keeps, from the protocol with the most of them; judged against the declarations in ``variants``.
+    ``selection`` keeps, from the run set with the most of them; judged against the declarations in ``variants``.
     The report is written into a new folder beside ``out`` and swapped in whole, so a killed report leaves the old
     one as it was; ``out`` must hold nothing but an earlier report. ``builder`` decides what it says (the final
     report, or harness.interim's provisional one)."""
@@ -79,7 +79,7 @@ def _write_report_into(builder: ReportBuilder, wanted: list[str] | None, format:
         kind = "runs with a completed epoch" if builder.unfinished else "complete runs"
         raise StudyError(f"no {kind} under {results / 'runs'}"
                          + (f" for {', '.join(wanted)}" if wanted else "") + " that match the filters (sets there: "
-                         f"{sets}); change --protocol/--dataset/--epochs, or train some with `study run`")
+                         f"{sets}); change --run-set/--dataset/--epochs, or train some with `study run`")
     blocks = builder.build()
     written = {f"report.{format}"}
     for block in blocks:

@@ -345,8 +345,8 @@ def fix_coverage(runs: ReportRuns, fixed_arms: list[Arm]) -> list[FixCoverage]:
         every = sorted(runs.variants[base.variant].fix_names) if base.variant in runs.variants else []
         if len(every) < 2:
             continue
-        singles = {fix: Arm(base.variant, (fix,), base.alternatives, base.protocol, base.epochs) for fix in every}
-        joint = Arm(base.variant, tuple(every), base.alternatives, base.protocol, base.epochs)
+        singles = {fix: Arm(base.variant, (fix,), base.alternatives, base.run_set, base.epochs) for fix in every}
+        joint = Arm(base.variant, tuple(every), base.alternatives, base.run_set, base.epochs)
         missing = [fix for fix, arm in singles.items() if arm not in runs.arms] + \
             ([] if joint in runs.arms else ["all"])
         coverage.append(FixCoverage(base, missing, None if missing else

@@ -67,7 +67,7 @@ def draw_original_logs(comparisons: list[LogComparison], folder: Path) -> None:
 
 def draw_report_figures(analysis: Analysis, folder: Path) -> None:
     """Every figure of the final report."""
-    draw_curves(analysis.runs, folder, analysis.runs.protocol)
+    draw_curves(analysis.runs, folder, analysis.runs.run_set)
     draw_final_fids(analysis, folder)
     draw_samples(dict(analysis.samples), folder)
     draw_original_logs(analysis.logs, folder)

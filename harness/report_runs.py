@@ -1,7 +1,7 @@
-"""Which runs one report covers: the runs of one protocol that the filters keep, grouped into arms, each read against
+"""Which runs one report covers: the runs of one run set that the filters keep, grouped into arms, each read against
 the calibration ladder of the evaluator that scored it, and the `study run` options that train more of them.
 
-A report covers one set of runs (one protocol) and lists the others, so two protocols never share a table.
+A report covers one run set (one data and schedule) and lists the others, so two run sets never share a table.
 """
 from __future__ import annotations
 
@@ -28,19 +28,19 @@ SUMMARY_METRICS = [("fid", "FID"), ("kid", "KID"), ("inception_score", "IS"), ("
                    ("classes_covered", "classes covered"), ("class_tv", "class TV"),
                    ("nn_ratio", "nn / held-out nn"), ("d_accuracy", "D accuracy")]
 DERIVED = {"nn_ratio": lambda row: row["nn_median"] / row["nn_median_heldout"]}
-LadderKey = tuple[str, str, int, str, int]  # dataset, evaluator protocol, evaluator seed, its SHA-256, n
+LadderKey = tuple[str, str, int, str, int]  # dataset, evaluator partition, evaluator seed, its SHA-256, n
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Which runs a report covers (`study report --protocol/--dataset/--epochs`); None keeps every value."""
+    """Which runs a report covers (`study report --run-set/--dataset/--epochs`); None keeps every value."""
 
-    protocol: str | None = None  # the run's protocol text, or a part of it
+    run_set: str | None = None  # the name of a run set (runs.Run.run_set), or a part of it
     dataset: str | None = None
     epochs: int | None = None
 
     def keeps(self, run: Run) -> bool:
-        return (self.protocol is None or self.protocol == run.protocol or self.protocol in run.protocol) and \
+        return (self.run_set is None or self.run_set == run.run_set or self.run_set in run.run_set) and \
             (self.dataset is None or self.dataset == run.manifest.data.dataset) and \
             (self.epochs is None or self.epochs == run.epochs)
 
@@ -113,13 +113,13 @@ class ReportRuns:
             excluded = [e for e in excluded if e.variant is None or e.variant in wanted]
         self.results, self.variants, self.unfinished = results, variants, unfinished
         self.wanted = wanted or list(variants)
-        counts = Counter(r.protocol for r in runs)
-        self.protocol = max(sorted(counts), key=lambda p: counts[p]) if counts else ""  # ties: name order
-        self.runs = [r for r in runs if r.protocol == self.protocol]
+        counts = Counter(r.run_set for r in runs)
+        self.run_set = max(sorted(counts), key=lambda p: counts[p]) if counts else ""  # ties: name order
+        self.runs = [r for r in runs if r.run_set == self.run_set]
         self.excluded = excluded
-        others = Counter(r.protocol for r in every if r.protocol != self.protocol)
+        others = Counter(r.run_set for r in every if r.run_set != self.run_set)
         self.others = sorted(others.items())
-        self.left_in_protocol = sum(r.protocol == self.protocol for r in every) - len(self.runs)
+        self.left_in_run_set = sum(r.run_set == self.run_set for r in every) - len(self.runs)
         self.arms = by_arm(self.runs)
         self.labels = arm_labels(list(self.arms))
         self.ladders = {key: self.read_ladder(*key) for key in {self.ladder_key(r.judged_by(seed))
@@ -144,14 +144,12 @@ class ReportRuns:
     # Calibration ------------------------------------------------------------------------------------------------
     @staticmethod
     def ladder_key(run: Run) -> LadderKey | None:
-        """(dataset, protocol, evaluator seed, evaluator SHA-256, n) of the calibration a run is read against."""
-        evaluation, sha256 = run.manifest.evaluation, run.evaluator_sha256
-        if not evaluation or sha256 is None:
-            return None
-        return run.manifest.data.dataset, evaluation["protocol"], run.evaluator_seed, sha256, evaluation["n_fake"]
+        """(dataset, evaluator partition, evaluator seed, evaluator SHA-256, n) of the calibration a run is read
+        against."""
+        return run.calibration_key
 
-    def read_ladder(self, dataset: str, protocol: str, seed: int, sha256: str, n: int) -> Ladder | None:
-        rows = read_calibration(self.results, dataset, protocol, seed, sha256, n)
+    def read_ladder(self, dataset: str, partition: str, seed: int, sha256: str, n: int) -> Ladder | None:
+        rows = read_calibration(self.results, dataset, partition, seed, sha256, n)
         return Ladder(n, rows) if rows else None
 
     def ladder(self, runs: list[Run]) -> Ladder | None:
@@ -174,8 +172,8 @@ class ReportRuns:
         flags = [f"--dataset {data.dataset}", f"--split {data.split}"]
         if data.limit is not None:
             flags.append(f"--limit {data.limit}")
-        if self.runs[0].manifest.protocol == "steps":  # one protocol per report
-            flags.append("--protocol steps")
+        if self.runs[0].manifest.schedule == "steps":  # one schedule per report
+            flags.append("--schedule steps")
         epochs = {r.epochs for r in self.runs}
         at_recipe = all(r.variant in self.variants and r.epochs == self.variants[r.variant].recipe.epochs
                         for r in self.runs)

@@ -95,14 +95,14 @@ def answer(analysis: Analysis) -> list[Block]:
 
 def coverage_text(runs: ReportRuns) -> str:
     seeds = sorted({r.seed for r in runs.runs})
-    text = (f"This report covers {len(runs.runs)} complete runs trained on {runs.protocol}, "
+    text = (f"This report covers {len(runs.runs)} complete runs trained on {runs.run_set}, "
             f"{len(runs.arms)} arms, seeds {', '.join(map(str, seeds))}.")
-    if runs.left_in_protocol:
-        text += f" {runs.left_in_protocol} other runs of this protocol are left out by the filters."
+    if runs.left_in_run_set:
+        text += f" {runs.left_in_run_set} other runs of this run set are left out by the filters."
     if runs.others:
         text += " Other sets under this results folder, each reported on its own:" + "".join(
-            f"\n- {protocol}: {count} runs, `study report --results {runs.results} --protocol \"{protocol}\" "
-            f"--out {runs.results / ('report-' + slug(protocol))}`" for protocol, count in runs.others)
+            f"\n- {run_set}: {count} runs, `study report --results {runs.results} --run-set \"{run_set}\" "
+            f"--out {runs.results / ('report-' + slug(run_set))}`" for run_set, count in runs.others)
     return text
 
 
@@ -227,7 +227,7 @@ def what_it_allows(analysis: Analysis) -> str:
 def data_caveat(runs: ReportRuns, images: int) -> str:
     """What training on fewer images than the write-ups' 60,000 allows one to conclude."""
     short = any(r.epochs < runs.variants[r.variant].recipe.epochs for r in runs.runs if r.variant in runs.variants)
-    step_matched = runs.runs[0].manifest.protocol == "steps"
+    step_matched = runs.runs[0].manifest.schedule == "steps"
     if short:
         return (f"The runs trained on {images:,} images for fewer epochs than their write-ups' (60,000 images): "
                 f"this shows how each recipe starts, not where it ends, so a fail here is not a verdict on the "
@@ -237,14 +237,14 @@ def data_caveat(runs: ReportRuns, images: int) -> str:
                 f"images recycled instead of 60,000: a verdict here is on the recipe trained on less data, which "
                 f"can overfit sooner than the original.")
     return (f"The runs took the write-ups' epochs over {images:,} images instead of 60,000, so far fewer optimizer "
-            f"steps than the originals (`--protocol steps` matches them): this shows how each recipe starts.")
+            f"steps than the originals (`--schedule steps` matches them): this shows how each recipe starts.")
 
 
 # 2. Setup -------------------------------------------------------------------------------------------------------
 def setup(analysis: Analysis) -> list[Block]:
     runs = analysis.runs
     blocks: list[Block] = [Heading(2, "2. Setup")]
-    rows = [{"arm": arm.label, "data": arm.arm.protocol, "epochs": arm.arm.epochs,
+    rows = [{"arm": arm.label, "data": arm.arm.run_set, "epochs": arm.arm.epochs,
              "seeds": ", ".join(str(r.seed) for r in arm.runs),
              "devices": ", ".join(sorted({r.manifest.device for r in arm.runs}))} for arm in analysis.arms.values()]
     blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by arm"))
@@ -253,10 +253,10 @@ def setup(analysis: Analysis) -> list[Block]:
     blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
                                                                          "code commit"]),
                         "Library versions and code commits of the runs"))
-    evaluations = {(e["evaluator_sha256"], e["protocol"], e["heldout_accuracy"], e["n_fake"], e["n_real"])
+    evaluations = {(e.evaluator_sha256, e.partition, e.heldout_accuracy, e.n_fake, e.n_real)
                    for e in (r.manifest.evaluation for r in runs.runs) if e}
     if evaluations:
-        frame = pd.DataFrame(sorted(evaluations), columns=["evaluator SHA-256", "protocol", "held-out accuracy",
+        frame = pd.DataFrame(sorted(evaluations), columns=["evaluator SHA-256", "partition", "held-out accuracy",
                                                             "n_fake", "n_real"])
         blocks.append(Table("setup_evaluators", frame, "Evaluators the scores come from"))
     blocks += [Note(text) for text in setup_notes(runs, evaluations)]
@@ -280,12 +280,12 @@ def setup_notes(runs: ReportRuns, evaluations: set) -> list[str]:
     reduced = [r for r in runs.runs
                if r.manifest.data.split != "train" or r.manifest.data.images < FULL_TRAIN_IMAGES]
     if reduced:
-        step_matched = reduced[0].manifest.protocol == "steps"  # one protocol per report
-        notes.append(f"Reduced data (not the write-ups' 60,000 training digits): {runs.protocol}. " + (
+        step_matched = reduced[0].manifest.schedule == "steps"  # one schedule per report
+        notes.append(f"Reduced data (not the write-ups' 60,000 training digits): {runs.run_set}. " + (
             "Every epoch still has the original's number of optimizer steps (step-matched), passing over the "
             "available images several times, so claims about epoch N compare at equal steps." if step_matched
             else "An epoch then has fewer steps than the original's, so claims about epoch N compare at equal "
-                 "epochs, not equal steps (`--protocol steps` matches the steps)."))
+                 "epochs, not equal steps (`--schedule steps` matches the steps)."))
     short = sorted({f"{r.arm.name} ({r.epochs} of {runs.variants[r.variant].recipe.epochs})"
                     for r in runs.runs if r.epochs < runs.variants[r.variant].recipe.epochs})
     if short:
@@ -297,7 +297,7 @@ def setup_notes(runs: ReportRuns, evaluations: set) -> list[str]:
                      f"and KID are biased upwards at small n, so read them against the calibration rows of "
                      f"the same n (section 3), never against published values.")
     overlap = sorted({r.run_id for r in runs.runs
-                      if (r.manifest.evaluation or {}).get("reference_overlap", 0) > 0})
+                      if r.manifest.evaluation and r.manifest.evaluation.reference_overlap > 0})
     if overlap:
         notes.append(f"{len(overlap)} run(s) trained on images of the evaluator's reference set (training on "
                      f"the reference split); their scores flatter them: {', '.join(overlap)}.")
@@ -338,7 +338,7 @@ def summary(analysis: Analysis) -> list[Block]:
     saturated = [index for index, a in enumerate(arms) if any(a.saturated.values())]
     for index in saturated:
         shown.loc[index, "precision"] = "saturated"
-    blocks.append(Table("summary", shown, runs.protocol, csv=numeric))
+    blocks.append(Table("summary", shown, runs.run_set, csv=numeric))
     if saturated:
         blocks.append(Note(f"Precision is marked saturated where it is {SATURATED_PRECISION} or more while "
                            f"density is below {EMPTY_DENSITY}: noise-like samples fall into the wide "
@@ -367,7 +367,7 @@ def best_epochs(analysis: Analysis) -> list[Block]:
 def calibration(analysis: Analysis) -> list[Block]:
     blocks: list[Block] = []
     for key, ladder in sorted(analysis.runs.ladders.items(), key=lambda item: item[0]):
-        dataset, protocol, _, sha256, n = key
+        dataset, partition, _, sha256, n = key
         if ladder is None:
             blocks.append(Note(f"No calibration rows for evaluator {sha256[:12]} at n = {n}, the n these runs "
                                f"were scored at; `study calibrate --n {n} --results {analysis.runs.results}` computes "
@@ -381,7 +381,7 @@ def calibration(analysis: Analysis) -> list[Block]:
                               if row["kind"] == "ladder"])
         blocks.append(Table(f"calibration_n{n}", frame,
                             f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
-                            f"{protocol}): real digits vs the reference is the floor, uniform noise the ceiling"))
+                            f"{partition}): real digits vs the reference is the floor, uniform noise the ceiling"))
         blocks.append(controls_table(analysis, key, ladder))
     return blocks
 
@@ -473,11 +473,11 @@ def claims(analysis: Analysis) -> list[Block]:
                            Text("Each claim is checked on every seed of the faithful runs (no bug fixed; an "
                                 "alternative reading of the write-up is labelled ~name), at the epoch the claim "
                                 "speaks of (a claim about the end of training at the write-up's own epoch "
-                                "count), under the protocol this report covers: reproduced (all seeds), partly "
+                                "count), under the schedule this report covers: reproduced (all seeds), partly "
                                 "(some), not reproduced (none), not checkable (and why), or contradicted by the "
-                                "code. Under the equal-epochs protocol on fewer images than the original's "
+                                "code. Under the equal-epochs schedule on fewer images than the original's "
                                 "60,000, epoch N has fewer steps than the original's epoch N; the step-matched "
-                                "protocol (`--protocol steps`) gives it the same number of steps.")]
+                                "schedule (`--schedule steps`) gives it the same number of steps.")]
     for name in runs.wanted:
         variant = runs.variants[name]
         blocks.append(Heading(3, f"{name}: {variant.title}"))
@@ -487,7 +487,7 @@ def claims(analysis: Analysis) -> list[Block]:
                                f"{runs.seed_flag()} {runs.run_flags()}` trains them."))
         for arm in faithful:
             rows = [claim_row(judged, arm.members) for judged in arm.claims or []]
-            caption = f"{arm.label}: {runs.protocol}, {arm.arm.epochs} epochs trained"
+            caption = f"{arm.label}: {runs.run_set}, {arm.arm.epochs} epochs trained"
             blocks.append(Table(f"claims_{slug(arm.label)}", pd.DataFrame(rows), caption))
         quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
                                 "toggle": f"--{'alt' if q.status == 'alternative' else 'fix'} {q.fix}"
@@ -523,7 +523,7 @@ def quirk_costs(analysis: Analysis) -> list[Block]:
         "metric's change, mean ± sd (tables/quirk_costs.csv adds each change's 95% t-interval and n).")]
     if not analysis.fixes:
         blocks.append(Text(f"No fixed runs beside faithful ones in this set yet: train the fixed arms with the "
-                           f"same seeds and protocol, e.g. `study run nll-softmax udacity {runs.seed_flag()} "
+                           f"same seeds, data and schedule, e.g. `study run nll-softmax udacity {runs.seed_flag()} "
                            f"--fix all {runs.run_flags()}`, then report again."))
         return blocks
     blocks.append(Table("quirk_cost_tests", pd.DataFrame([fix_test_row(test) for test in analysis.fixes]),
@@ -645,8 +645,8 @@ def original_runs(analysis: Analysis) -> list[Block]:
         "the share of seeds below the author's value (0.5 is the middle); the author's run looks like one more "
         "seed where its values lie inside the seeds' range at most points. What differs: each "
         "author trained once, unseeded, on a GPU, on MNIST's 60,000 training images; these runs trained on "
-        f"{runs.protocol}, on this suite's device (CPU and GPU arithmetic differ in the last bits, which a GAN "
-        "amplifies). Under the step-matched protocol an epoch has the original's number of steps but recycles "
+        f"{runs.run_set}, on this suite's device (CPU and GPU arithmetic differ in the last bits, which a GAN "
+        "amplifies). Under the step-matched schedule an epoch has the original's number of steps but recycles "
         "fewer distinct images.")]
     rows: list[dict] = []
     for name in runs.wanted:

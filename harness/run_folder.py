@@ -1,13 +1,14 @@
-"""The run folder: the one owner of its format. Paths, column lists, the typed manifest, sample paths, and the run's
-status, recorded by one context manager. Everything that reads or writes a run goes through here.
+"""The run folder: the one owner of its format. Paths, column lists, the per-epoch statistics, the typed manifest,
+evaluation record and checkpoint, sample paths, and the run's status, recorded by one context manager. Everything
+that reads or writes a run goes through here.
 
     results/runs/<run id>/
-        manifest.json          provenance and status (Manifest)
-        metrics.csv            one row per epoch (metric_columns)
+        manifest.json          provenance and status (Manifest; its scoring: EvaluationRecord)
+        metrics.csv            one row per epoch (metric_columns; training's own columns: EPOCH_STATISTICS)
         writeup_log.csv        the single-batch values the original prints (LOG_COLUMNS)
         timings.csv            seconds per epoch (TIMING_COLUMNS)
         samples/epoch-NNNN.png, samples/writeup-epoch-NNNN.png
-        checkpoints/last.pt    models, optimizers, RNG states and the three tables: the run's ground truth
+        checkpoints/last.pt    models, optimizers, RNG states and the three tables (Checkpoint): the run's ground truth
         eval.json              `study eval` of an unfinished run: its scores, kept out of the tables
 """
 from __future__ import annotations
@@ -15,29 +16,76 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pandas as pd
 
 from harness.errors import StudyError
 from harness.panel import WRITEUP_PREFIX, WRITEUP_SCORES, member_columns
-from harness.storage import exchange_paths, read_json, write_csv, write_json
+from harness.storage import exchange_paths, load_checkpoint, read_json, save_checkpoint, write_csv, write_json
 
-METRIC_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy", "d_real_acc", "d_fake_acc",
-                  "d_loss_real", "d_loss_fake", "d_loss_stale", "d_loss_last", "g_loss_last", "steps", "d_updates",
-                  "images"]
+if TYPE_CHECKING:
+    import torch
+
+# How an epoch's value of a training statistic is made. A step statistic is computed by every training step
+# (steps.train_step returns STAT_NAMES) and summed over the epoch on the device, then:
+PER_D_UPDATE = "mean over the steps that updated D"  # NaN in an epoch without one
+PER_STEP = "mean over the steps"
+COUNTED = "number of steps where it holds"  # a step's value is 1 or 0
+STEP_SOURCES = (PER_D_UPDATE, PER_STEP, COUNTED)
+# The others are made from those, or counted by the epoch loop:
+LAST_STEP = "the epoch's last step, as the original prints it"  # of the step statistic named in ``of``
+MEAN_OF = "mean of other columns"  # those named in ``of``
+LOOP = "counted by the epoch loop"
+
+
+@dataclass(frozen=True)
+class EpochStatistic:
+    """One column of metrics.csv that training writes, and how its epoch value is made (``made``, above)."""
+
+    name: str
+    made: str
+    of: tuple[str, ...] = ()
+
+
+# The one definition of training's per-epoch statistics, in metrics.csv's column order: the step's statistics
+# (STAT_NAMES), the epoch row (epoch_statistics) and the CSV columns (METRIC_COLUMNS) all come from it. The d_loss
+# terms count only steps where D updated; d_loss_stale is the D loss as last computed, counted on every step (stale
+# between D updates), as infogan logs it.
+EPOCH_STATISTICS = (
+    EpochStatistic("epoch", LOOP),
+    EpochStatistic("d_loss", PER_D_UPDATE),
+    EpochStatistic("g_loss", PER_STEP),
+    EpochStatistic("d_real", PER_STEP),  # D's mean probability that a real image is real
+    EpochStatistic("d_fake", PER_STEP),  # ... that a generated image is real
+    EpochStatistic("d_accuracy", MEAN_OF, ("d_real_acc", "d_fake_acc")),
+    EpochStatistic("d_real_acc", PER_STEP),
+    EpochStatistic("d_fake_acc", PER_STEP),
+    EpochStatistic("d_loss_real", PER_D_UPDATE),
+    EpochStatistic("d_loss_fake", PER_D_UPDATE),
+    EpochStatistic("d_loss_stale", PER_STEP),
+    EpochStatistic("d_loss_last", LAST_STEP, ("d_loss",)),
+    EpochStatistic("g_loss_last", LAST_STEP, ("g_loss",)),
+    EpochStatistic("steps", LOOP),
+    EpochStatistic("d_updates", COUNTED),
+    EpochStatistic("images", LOOP),
+)
+STAT_NAMES = tuple(s.name for s in EPOCH_STATISTICS if s.made in STEP_SOURCES)  # what a step returns, in this order
+METRIC_COLUMNS = [s.name for s in EPOCH_STATISTICS]
+PRINTED = ("d_loss", "g_loss", "d_real", "d_fake")  # the step statistics the originals print
 EVAL_COLUMNS = ["fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
                 "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)], "nn_median",
                 "nn_median_heldout", "nn_median_train", "self_nn_ratio", "eval_n_fake", "eval_n_real",
                 *member_columns()]
 # the digit scores of samples drawn the way the write-up drew its pictures, where a claim needs them
 WRITEUP_COLUMNS = [WRITEUP_PREFIX + score for score in WRITEUP_SCORES] + member_columns(WRITEUP_PREFIX)
-LOG_COLUMNS = ["epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"]
+LOG_COLUMNS = ["epoch", "step", *PRINTED]
 TIMING_COLUMNS = ["epoch", "seconds", "images_per_s", "eval_seconds"]
 
 RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
@@ -46,6 +94,41 @@ RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "co
 def metric_columns(writeup_columns: Sequence[str]) -> list[str]:
     """metrics.csv's header: the driver's statistics, the write-up's own derived columns, then the scores."""
     return METRIC_COLUMNS + list(writeup_columns) + EVAL_COLUMNS + WRITEUP_COLUMNS
+
+
+def step_means(sums: Sequence[float], steps: int) -> dict[str, float]:
+    """The mean step statistics of ``steps`` steps from their sums (STAT_NAMES order): what a progress bar shows."""
+    summed = dict(zip(STAT_NAMES, sums))
+    updates = summed["d_updates"]
+    return {s.name: (summed[s.name] / updates if updates else math.nan) if s.made == PER_D_UPDATE
+            else summed[s.name] / steps for s in EPOCH_STATISTICS if s.made in (PER_D_UPDATE, PER_STEP)}
+
+
+def printed_step(values: Sequence[float]) -> dict[str, float]:
+    """One step's statistics (STAT_NAMES order) as the original prints them: its D loss only if D updated then."""
+    stats = dict(zip(STAT_NAMES, values))
+    return {name: math.nan if name == "d_loss" and not stats["d_updates"] else stats[name] for name in PRINTED}
+
+
+def epoch_statistics(sums: Sequence[float], last: Sequence[float], counted: dict[str, int]) -> dict[str, Any]:
+    """An epoch's training columns of metrics.csv, in their order: from its step statistics summed over the epoch
+    (``sums``) and its last step's (``last``), both in STAT_NAMES order, and the loop's counts (``counted``: the
+    LOOP columns)."""
+    summed = dict(zip(STAT_NAMES, sums))
+    made = step_means(sums, counted["steps"]) | {s.name: int(summed[s.name]) for s in EPOCH_STATISTICS
+                                                 if s.made == COUNTED}
+    final = printed_step(last)
+    row: dict[str, Any] = {}
+    for stat in EPOCH_STATISTICS:
+        if stat.made == LOOP:
+            row[stat.name] = counted[stat.name]
+        elif stat.made == LAST_STEP:
+            row[stat.name] = final[stat.of[0]]
+        elif stat.made == MEAN_OF:
+            row[stat.name] = sum(made[name] for name in stat.of) / len(stat.of)
+        else:
+            row[stat.name] = made[stat.name]
+    return row
 
 
 def now() -> str:
@@ -65,9 +148,45 @@ class DataRecord:
     sha256: str = ""  # of the images trained on, checked on resume; "" in runs of an older version
 
     @property
-    def protocol(self) -> str:
-        """The data the run trained on: runs are compared only within one protocol."""
+    def description(self) -> str:
+        """The data in words, e.g. 'mnist test (512 images)': half of a run set's name (runs.Run.run_set)."""
         return f"{self.dataset} {self.split} ({self.images} images)"
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """The manifest's ``evaluation``: the evaluators that scored the run, the partition of the images they were
+    built under (evaluator.PARTITION_OF_SPLIT), and how many images each score used. A run trained with scoring off
+    has none."""
+
+    evaluator_sha256: str  # the primary evaluator's
+    partition: str  # train-split | test-thirds
+    heldout_accuracy: float  # the primary evaluator's, on the reference images
+    n_fake: int
+    n_real: int
+    panel_sha256: list[str] = field(default_factory=list)  # every member's, primary first; [] before the panel
+    panel_heldout_accuracy: list[float] = field(default_factory=list)
+    reference_overlap: int = 0  # training images that are also reference images
+    eval_every: int | None = None  # how often training scored; None: scored by `study eval` only
+
+    @property
+    def panel(self) -> list[str]:
+        """Every member's SHA-256, primary first (a run scored before the panel names its one evaluator)."""
+        return self.panel_sha256 or [self.evaluator_sha256]
+
+    @classmethod
+    def from_dict(cls, value: object, where: Path) -> "EvaluationRecord":
+        """The entry read back; a damaged one is a StudyError naming what is wrong."""
+        if not isinstance(value, dict):
+            raise StudyError(f"{where}: 'evaluation' must be a JSON object")
+        if "partition" not in value:  # manifests written before the rename say "protocol"
+            value = {("partition" if key == "protocol" else key): item for key, item in value.items()}
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in value and
+                   f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise StudyError(f"{where}: 'evaluation' lacks {', '.join(missing)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in names})
 
 
 @dataclass
@@ -92,20 +211,20 @@ class Manifest:
     cpu_threads: int | None = None
     compiled: bool = False
     deterministic_algorithms: bool = True
-    evaluation: dict | None = None  # evaluator identity, protocol and n; None: trained with scoring off
+    evaluation: EvaluationRecord | None = None  # None: trained with scoring off
     started_at: str = ""
     resumed_at: list[str] = field(default_factory=list)
     ended_at: str | None = None
     error: str | None = None
     alternatives: list[str] = field(default_factory=list)  # alternative readings of the write-up applied
-    protocol: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps
+    schedule: str = "epochs"  # epochs: an epoch is one pass over the images; steps: the original's steps
     steps_per_epoch: int | None = None
     seed_contract: int = 0  # harness.seeding.SEED_CONTRACT when trained; manifests from before it have none: 0
 
     @property
-    def training_protocol(self) -> str:
-        """What an epoch means in this run, for every table that compares runs."""
-        return "step-matched" if self.protocol == "steps" else "equal epochs"
+    def schedule_description(self) -> str:
+        """What an epoch means in this run, in words: the other half of a run set's name (runs.Run.run_set)."""
+        return "step-matched" if self.schedule == "steps" else "equal epochs"
 
     def to_dict(self) -> dict:
         value = dataclasses.asdict(self)
@@ -135,7 +254,34 @@ class Manifest:
         problem = _field_problem(value)
         if problem:
             raise StudyError(f"{where}: {problem}")
-        return cls(**{k: v for k, v in value.items() if k in names and k != "data"}, data=data)
+        evaluation = value.get("evaluation")
+        if evaluation is not None:
+            evaluation = EvaluationRecord.from_dict(evaluation, where)
+        if "schedule" not in value:  # manifests written before the rename say "protocol"
+            value = {("schedule" if key == "protocol" else key): item for key, item in value.items()}
+        return cls(**{k: v for k, v in value.items() if k in names and k not in ("data", "evaluation")}, data=data,
+                   evaluation=evaluation)
+
+
+CHECKPOINT_KEYS = ("gan", "rng", "epoch", "metrics", "log", "timings", "pending_batches")  # and "run", its run id
+
+
+@dataclass
+class Checkpoint:
+    """checkpoints/last.pt, typed: the run after its last completed epoch. Everything a resume continues from, and
+    the truth its tables are written from. On disk it is a dict of CHECKPOINT_KEYS and "run" (to_dict)."""
+
+    run_id: str
+    epoch: int
+    gan: dict  # models, optimizers and the variant's kept draws (steps.Gan.state_dict)
+    rng: dict  # every RNG stream (seeding.capture_rng)
+    metrics: list[dict]  # the rows of the three tables
+    log: list[dict]
+    timings: list[dict]
+    pending_batches: torch.Tensor  # the rest of the pass an epoch ended inside (data.BatchOrder.pending)
+
+    def to_dict(self) -> dict:
+        return {"run": self.run_id, **{key: getattr(self, key) for key in CHECKPOINT_KEYS}}
 
 
 VERSION_KEYS = ("python", "torch", "torchvision")  # what every report's provenance table shows
@@ -313,6 +459,27 @@ class RunFolder:
 
     def write_manifest(self, manifest: Manifest) -> None:
         write_json(self.manifest_path, manifest.to_dict())
+
+    def read_checkpoint(self, run_id: str) -> Checkpoint:
+        """The checkpoint of this very run. One of an older version names no run, so nothing shows it is run
+        ``run_id``'s (another seed's would continue silently): it is refused, like one that lacks a key."""
+        path = self.checkpoint_path
+        state = load_checkpoint(path)
+        missing = [key for key in CHECKPOINT_KEYS if key not in state] if isinstance(state, dict) \
+            else list(CHECKPOINT_KEYS)
+        if missing:
+            raise StudyError(f"checkpoint {path} lacks {', '.join(missing)}; put back the run's own checkpoint or "
+                             f"pass --force to retrain run {run_id}")
+        if "run" not in state:
+            raise StudyError(f"checkpoint {path} names no run (an older version of the suite wrote it), so it cannot "
+                             f"be checked to be run {run_id}'s; retrain it with `study run --force`")
+        if state["run"] != run_id:
+            raise StudyError(f"checkpoint {path} is of run {state['run']}, not {run_id}; put back the run's own "
+                             f"checkpoint or pass --force to retrain it")
+        return Checkpoint(run_id, **{key: state[key] for key in CHECKPOINT_KEYS})
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        save_checkpoint(self.checkpoint_path, checkpoint.to_dict())
 
     def write_tables(self, metrics: list[dict], columns: list[str], log: list[dict], timings: list[dict]) -> None:
         write_csv(self.metrics_path, metrics, columns)

@@ -80,10 +80,18 @@ class Run:
     @property
     def evaluator_sha256(self) -> str | None:
         """The SHA-256 of the evaluator whose scores ``metrics`` holds (None: not scored, or not by that member)."""
-        evaluation = self.manifest.evaluation or {}
-        panel = evaluation.get("panel_sha256") or [evaluation.get("evaluator_sha256")]
+        evaluation = self.manifest.evaluation
         index = PANEL_SEEDS.index(self.evaluator_seed)
-        return panel[index] if index < len(panel) else None
+        return evaluation.panel[index] if evaluation is not None and index < len(evaluation.panel) else None
+
+    @property
+    def calibration_key(self) -> tuple[str, str, int, str, int] | None:
+        """(dataset, evaluator partition, evaluator seed, evaluator SHA-256, n) of the calibration rows the run is
+        read against (scoring.read_calibration's arguments after the results folder); None: not scored."""
+        evaluation, sha256 = self.manifest.evaluation, self.evaluator_sha256
+        if evaluation is None or sha256 is None:
+            return None
+        return self.manifest.data.dataset, evaluation.partition, self.evaluator_seed, sha256, evaluation.n_fake
 
     @property
     def run_id(self) -> str:
@@ -98,9 +106,10 @@ class Run:
         return self.manifest.seed
 
     @property
-    def protocol(self) -> str:
-        """The data and what an epoch means: runs are compared only within one protocol."""
-        return f"{self.manifest.data.protocol}, {self.manifest.training_protocol}"
+    def run_set(self) -> str:
+        """The name of the set of runs it is compared within: its data and what an epoch means, e.g. 'mnist test
+        (512 images), step-matched'. A report covers one run set."""
+        return f"{self.manifest.data.description}, {self.manifest.schedule_description}"
 
     @property
     def epochs(self) -> int:
@@ -110,7 +119,7 @@ class Run:
     def arm(self) -> Arm:
         """An unfinished run belongs to the arm of the length it was asked for, beside seeds that got further."""
         epochs = self.manifest.epochs_requested if self.unfinished else self.epochs
-        return Arm(self.variant, tuple(self.manifest.fixes), tuple(self.manifest.alternatives), self.protocol,
+        return Arm(self.variant, tuple(self.manifest.fixes), tuple(self.manifest.alternatives), self.run_set,
                    epochs)
 
     @property
@@ -196,9 +205,9 @@ def runs_scored_with(results: Path, evaluator_sha256: str) -> list[str]:
     scored = []
     for folder in run_folders(results):
         try:
-            evaluation = folder.read_manifest().evaluation or {}
+            evaluation = folder.read_manifest().evaluation
         except StudyError:
             continue
-        if evaluator_sha256 in (evaluation.get("panel_sha256") or [evaluation.get("evaluator_sha256")]):
+        if evaluation is not None and evaluator_sha256 in evaluation.panel:
             scored.append(folder.run_id)
     return scored

@@ -19,12 +19,12 @@ from harness.evaluator import (
     Tick,
     evaluator_dir,
     load_evaluator,
-    protocol_sets,
+    partition_sets,
     unit_images,
 )
 from harness.images import to_unit
 from harness.panel import MEMBER_SCORES, WRITEUP_PREFIX, member_column
-from harness.run_folder import WRITEUP_COLUMNS
+from harness.run_folder import WRITEUP_COLUMNS, EvaluationRecord
 from harness.sampling import dedicated_seed, generate, private_generator
 from harness.steps import Gan
 from harness.storage import read_json, write_json
@@ -50,12 +50,12 @@ class ReferenceSet:
     def load(cls, results: Path, data_root: Path, dataset: str, n: int | None,
              evaluator: tuple[Evaluator, EvaluatorInfo] | None = None) -> "ReferenceSet":
         model, info = evaluator or load_evaluator(results, dataset)
-        sets = protocol_sets(data_root, dataset, info.protocol)
+        sets = partition_sets(data_root, dataset, info.partition)
         reference = sets.reference_images
         n = len(reference) if n is None else n
         if n > len(reference):
-            raise StudyError(f"n = {n} exceeds the {len(reference)} real reference images of the {info.protocol} "
-                             f"protocol for {dataset}; use --n {len(reference)} or less")
+            raise StudyError(f"n = {n} exceeds the {len(reference)} real reference images of the {info.partition} "
+                             f"partition for {dataset}; use --n {len(reference)} or less")
         return cls.of_images(model, info, unit_images(reference[:n]), sets.first_test_index)
 
     @classmethod
@@ -160,13 +160,14 @@ class RunEvaluation:
             scores |= {key: value for key, value in drawn.items() if key in WRITEUP_COLUMNS}
         return scores
 
-    def describe(self) -> dict:
+    def record(self, eval_every: int | None) -> EvaluationRecord:
+        """What the manifest says of this scoring; ``eval_every``: how often training scores (None: never)."""
         info = self.reference.info
-        return {"evaluator_sha256": info.sha256, "panel_sha256": [r.info.sha256 for r in self.references],
-                "protocol": info.protocol, "heldout_accuracy": info.heldout_accuracy,
-                "panel_heldout_accuracy": [r.info.heldout_accuracy for r in self.references],
-                "n_fake": len(self.reference), "n_real": len(self.reference),
-                "reference_overlap": self.reference_overlap}
+        return EvaluationRecord(evaluator_sha256=info.sha256, panel_sha256=[r.info.sha256 for r in self.references],
+                                partition=info.partition, heldout_accuracy=info.heldout_accuracy,
+                                panel_heldout_accuracy=[r.info.heldout_accuracy for r in self.references],
+                                n_fake=len(self.reference), n_real=len(self.reference),
+                                reference_overlap=self.reference_overlap, eval_every=eval_every)
 
 
 def load_references(results: Path, data_root: Path, dataset: str, n: int | None, panel: Panel) -> list[ReferenceSet]:
@@ -299,14 +300,14 @@ def largest_calibration_n(info: EvaluatorInfo) -> int:
     return min(info.reference_images, info.calibration_images)
 
 
-def calibration_path(results: Path, dataset: str, protocol: str, seed: int, n: int) -> Path:
-    return evaluator_dir(results, dataset, protocol, seed) / f"calibration-n{n}.json"
+def calibration_path(results: Path, dataset: str, partition: str, seed: int, n: int) -> Path:
+    return evaluator_dir(results, dataset, partition, seed) / f"calibration-n{n}.json"
 
 
-def read_calibration(results: Path, dataset: str, protocol: str, seed: int, sha256: str, n: int) -> list[dict] | None:
+def read_calibration(results: Path, dataset: str, partition: str, seed: int, sha256: str, n: int) -> list[dict] | None:
     """The stored calibration rows of an evaluator at n, or None (absent, damaged, or of another evaluator)."""
     try:
-        stored = read_json(calibration_path(results, dataset, protocol, seed, n))
+        stored = read_json(calibration_path(results, dataset, partition, seed, n))
     except StudyError:
         return None
     if not isinstance(stored, dict) or stored.get("evaluator_sha256") != sha256 or stored.get("n") != n \
@@ -329,12 +330,12 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
     if n > largest_calibration_n(info):
         raise StudyError(f"n = {n} exceeds the {largest_calibration_n(info)} real images calibration can draw on "
                          f"for this evaluator; use --n {largest_calibration_n(info)} or less")
-    sets = protocol_sets(data_root, info.dataset, info.protocol)
+    sets = partition_sets(data_root, info.dataset, info.partition)
     computed = calibration_rows(references, unit_images(sets.calibration_images), sets.calibration_labels,
                                 tick=tick)
     for reference, rows in zip(references, computed):
         member = reference.info
-        path = calibration_path(results, member.dataset, member.protocol, member.seed, n)
+        path = calibration_path(results, member.dataset, member.partition, member.seed, n)
         write_json(path, {"evaluator_sha256": member.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
         evaluator_cache.share(path.parent, path.name)
     return computed
@@ -342,8 +343,8 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
 
 def stored_calibration(results: Path, info: EvaluatorInfo, n: int) -> list[dict] | None:
     """The member's calibration rows at n: its own, else those its cache entry holds (copied beside it)."""
-    rows = read_calibration(results, info.dataset, info.protocol, info.seed, info.sha256, n)
-    path = calibration_path(results, info.dataset, info.protocol, info.seed, n)
+    rows = read_calibration(results, info.dataset, info.partition, info.seed, info.sha256, n)
+    path = calibration_path(results, info.dataset, info.partition, info.seed, n)
     if rows is None and evaluator_cache.fetch(path.parent, path.name):
-        rows = read_calibration(results, info.dataset, info.protocol, info.seed, info.sha256, n)
+        rows = read_calibration(results, info.dataset, info.partition, info.seed, info.sha256, n)
     return rows

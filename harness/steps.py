@@ -16,12 +16,8 @@ from torch import nn
 
 from harness.errors import StudyError
 from harness.optim import DataAliasAdam
+from harness.run_folder import STAT_NAMES
 from harness.variant import Fixes, Recipe, Variant
-
-# Per-step statistics, summed over an epoch on the device. The d_loss terms count only steps where D updated;
-# d_loss_stale is the D loss as last computed, counted on every step (stale between D updates), as infogan logs it.
-STAT_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_updates", "g_loss", "d_real", "d_fake", "d_real_acc",
-              "d_fake_acc", "d_loss_stale")
 
 
 @dataclass
@@ -96,6 +92,7 @@ def _compile(variant: Variant, recipe: Recipe, *modules: nn.Module) -> None:
 
 def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tuple | None,
            g_loss: torch.Tensor) -> torch.Tensor:
+    """The step's statistics (run_folder.EPOCH_STATISTICS says what each is), stacked in STAT_NAMES order."""
     p_real = gan.variant.real_prob(out_real.detach(), gan.fixes)
     p_fake = gan.variant.real_prob(out_fake.detach(), gan.fixes)
     if d_terms is None:
@@ -105,8 +102,11 @@ def _stats(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, d_terms: tu
         d_values = [t.detach() for t in d_terms] + [torch.ones((), device=gan.device)]
         gan.held_d_loss = d_values[0]
     assert gan.held_d_loss is not None, "step 0 of an epoch always updates D"
-    return torch.stack(d_values + [g_loss.detach(), p_real.mean(), p_fake.mean(), (p_real >= 0.5).float().mean(),
-                                   (p_fake <= 0.5).float().mean(), gan.held_d_loss])
+    values = dict(zip(("d_loss", "d_loss_real", "d_loss_fake", "d_updates"), d_values)) | {
+        "g_loss": g_loss.detach(), "d_real": p_real.mean(), "d_fake": p_fake.mean(),
+        "d_real_acc": (p_real >= 0.5).float().mean(), "d_fake_acc": (p_fake <= 0.5).float().mean(),
+        "d_loss_stale": gan.held_d_loss}
+    return torch.stack([values[name] for name in STAT_NAMES])
 
 
 def _update_d(gan: Gan, out_real: torch.Tensor, out_fake: torch.Tensor, retain_graph: bool) -> tuple:

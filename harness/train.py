@@ -1,4 +1,11 @@
-"""The training driver: one run = (variant, fixes, dataset, split, limit, seed), trained epoch by epoch, resumable.
+"""The training driver: one run = (variant, fixes, dataset, split, limit, schedule, seed), trained epoch by epoch,
+resumable.
+
+Two parts: the epoch loop (``train_epochs``: each epoch's steps, its statistics, its scores when due) and the run
+session (``RunSession``: the bookkeeping of one attempt at a run, apart from the loop: where it starts, afresh or
+from its checkpoint, its manifest and status, and what each finished epoch leaves in the run folder). Before either,
+``training`` locks the run and decides whether to skip it (complete; its tables repaired from its checkpoint if
+damaged), resume it or train it afresh, and refuses what would change its numbers.
 
 Per-step statistics stay on the device and are read once per epoch (and when the progress bar refreshes). After
 each epoch the run folder gets metrics.csv, writeup_log.csv, timings.csv, sample grids and a checkpoint holding the
@@ -16,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import torch
 
@@ -27,27 +34,26 @@ from harness.evaluator import ensure_panel, load_panel
 from harness.planning import RunSpec
 from harness.run_folder import (
     COMPLETE,
+    STAT_NAMES,
+    Checkpoint,
     DataRecord,
+    EvaluationRecord,
     Manifest,
     RunFolder,
+    epoch_statistics,
     metric_columns,
     now,
+    printed_step,
     refuse_results_inside_a_run,
+    step_means,
 )
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import RunEvaluation, ensure_calibration, load_references
 from harness.seed_contract import make_draws, second_run, start_script
 from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
-from harness.steps import STAT_NAMES, Gan, latent_sizes, train_step
-from harness.storage import (
-    check_writable,
-    code_version,
-    library_versions,
-    load_checkpoint,
-    save_checkpoint,
-    write_json,
-)
-from harness.tensorboard import epoch_logger
+from harness.steps import Gan, latent_sizes, train_step
+from harness.storage import check_writable, code_version, library_versions, write_json
+from harness.tensorboard import EpochLogger, epoch_logger
 from harness.variant import Recipe, Variant
 
 T = TypeVar("T")
@@ -104,42 +110,23 @@ class SilentProgress:
     def end_run(self, outcome): pass
 
 
-def _means(totals: list[float], steps: int) -> dict[str, float]:
-    sums = dict(zip(STAT_NAMES, totals))
-    updates = sums["d_updates"]
-    per_update = {name: sums[name] / updates if updates else math.nan for name in ("d_loss", "d_loss_real",
-                                                                                  "d_loss_fake")}
-    per_step = {name: sums[name] / steps for name in ("g_loss", "d_real", "d_fake", "d_real_acc", "d_fake_acc",
-                                                       "d_loss_stale")}
-    return per_update | per_step
-
-
+# The epoch loop -----------------------------------------------------------------------------------------------------
 def _live_means(totals: torch.Tensor, steps: int) -> dict[str, float]:
-    return _means(totals.tolist(), steps)
-
-
-def _single_step(values: list[float]) -> dict[str, float]:
-    """One step's values as the original prints them; its D loss exists only if D updated on that step."""
-    stats = dict(zip(STAT_NAMES, values))
-    return {"d_loss": stats["d_loss"] if stats["d_updates"] else math.nan, "g_loss": stats["g_loss"],
-            "d_real": stats["d_real"], "d_fake": stats["d_fake"]}
+    return step_means(totals.tolist(), steps)
 
 
 def _epoch_row(variant: Variant, epoch: int, totals: list[float], last: list[float], steps: int,
                images: int) -> dict:
-    row = {"epoch": epoch, **_means(totals, steps)}
-    row["d_accuracy"] = (row["d_real_acc"] + row["d_fake_acc"]) / 2
-    last_step = _single_step(last)
-    row.update(d_loss_last=last_step["d_loss"], g_loss_last=last_step["g_loss"], steps=steps,
-               d_updates=int(totals[STAT_NAMES.index("d_updates")]), images=images)
+    """metrics.csv's row of an epoch as training writes it: its statistics, then the write-up's own columns."""
+    row = epoch_statistics(totals, last, {"epoch": epoch, "steps": steps, "images": images})
     row.update({name: compute(row) for name, compute in variant.writeup_columns.items()})
     return row
 
 
-def steps_per_epoch(recipe: Recipe, images: int, protocol: str) -> int:
+def steps_per_epoch(recipe: Recipe, images: int, schedule: str) -> int:
     """Equal epochs: one pass over the available images. Step-matched: as many steps as the original's epoch over
     its own training set had."""
-    return math.ceil((recipe.original_images if protocol == "steps" else images) / recipe.batch_size)
+    return math.ceil((recipe.original_images if schedule == "steps" else images) / recipe.batch_size)
 
 
 def epoch_steps(gan: Gan, data: DeviceImages, order: BatchOrder | None = None, steps: int | None = None,
@@ -176,7 +163,7 @@ def plan_epoch(gan: Gan, order: BatchOrder, steps: int) -> tuple[list[torch.Tens
     device in one copy: what a captured step needs, static inputs. It equals per-step drawing when the steps draw
     nothing else from the same streams: on CUDA always (dropout draws from the device's generator); on the CPU
     unless a pass starts after the epoch's first step of a variant with dropout (udacity, nll-softmax under
-    --protocol steps), whose masks come from the stream of that pass's DataLoader draw (tests/test_engine.py)."""
+    --schedule steps), whose masks come from the stream of that pass's DataLoader draw (tests/test_engine.py)."""
     batches: list[torch.Tensor] = []
     noise: list[torch.Tensor] = []
     for indices in order.batches(steps):
@@ -203,11 +190,44 @@ def run_epoch(gan: Gan, data: DeviceImages, order: BatchOrder, steps: int, epoch
         yield
         resumed = time.perf_counter()
     row = _epoch_row(gan.variant, epoch, totals.tolist(), stats.tolist(), steps, len(data))
-    log_rows = [{"epoch": epoch, "step": step, **_single_step(values.tolist())}
+    log_rows = [{"epoch": epoch, "step": step, **printed_step(values.tolist())}
                 for step, values in sorted(logged.items())]
     return row, log_rows, seconds + time.perf_counter() - resumed
 
 
+def evaluation_due(spec: RunSpec, epoch: int) -> bool:
+    """Every eval_every epochs, at the last epoch, and at each epoch a claim of the write-up looks at."""
+    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs
+                                      or epoch in spec.variant.claim_epochs)
+
+
+def train_epochs(spec: RunSpec, gan: Gan, data: DeviceImages, session: RunSession,
+                 progress: Progress) -> Turns[RunOutcome]:
+    """The epochs of the run that ``session`` has not recorded yet: each trained (pausing after every step, see
+    ``Turns``), scored when due, and handed to the session to record."""
+    steps = steps_per_epoch(gan.recipe, len(data), spec.schedule)
+    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, session.pending)
+    second_run_after = gan.recipe.second_run_after
+    with session:
+        progress.begin_run(spec.label, spec.epochs, session.epochs_done, steps)
+        for epoch in range(session.epochs_done + 1, spec.epochs + 1):
+            progress.begin_epoch(epoch)
+            if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
+                gan = second_run(gan, spec.seed, spec.compile)
+                order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
+            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
+            eval_started = time.perf_counter()
+            if session.evaluation is not None and evaluation_due(spec, epoch):
+                progress.evaluating(epoch)
+                row.update(session.evaluation.score(gan, spec.seed))
+            session.end_epoch(gan, order, row, logged, {"epoch": epoch, "seconds": seconds,
+                                                        "images_per_s": len(data) / seconds,
+                                                        "eval_seconds": time.perf_counter() - eval_started})
+            progress.end_epoch(row)
+    return session.outcome()
+
+
+# The run session ----------------------------------------------------------------------------------------------------
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
     if not spec.eval_every:
         return None
@@ -219,22 +239,16 @@ def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
     return RunEvaluation.prepare(references, split.images, spec.split)
 
 
-def evaluation_due(spec: RunSpec, epoch: int) -> bool:
-    """Every eval_every epochs, at the last epoch, and at each epoch a claim of the write-up looks at."""
-    return bool(spec.eval_every) and (epoch % spec.eval_every == 0 or epoch == spec.epochs
-                                      or epoch in spec.variant.claim_epochs)
-
-
-def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
+def _manifest(spec: RunSpec, recipe: Recipe, split: Split, previous: Manifest | None,
               evaluation: RunEvaluation | None, epochs_done: int) -> Manifest:
     quirks = [{"name": q.name, "status": q.status, "fix": q.fix, "fixed": q.fix in spec.fixes, "what": q.what}
               for q in spec.variant.quirks]
     fixes, alternatives = spec.variant.split_toggles(spec.fixes)
     return Manifest(
         run_id=spec.run_id, status="running", variant=spec.variant.name, writeup=spec.variant.writeup,
-        fixes=list(fixes), alternatives=list(alternatives), protocol=spec.protocol, seed_contract=SEED_CONTRACT,
-        steps_per_epoch=steps_per_epoch(gan.recipe, len(split.images), spec.protocol), quirks=quirks,
-        seed=spec.seed, recipe=dataclasses.asdict(gan.recipe),
+        fixes=list(fixes), alternatives=list(alternatives), schedule=spec.schedule, seed_contract=SEED_CONTRACT,
+        steps_per_epoch=steps_per_epoch(recipe, len(split.images), spec.schedule), quirks=quirks,
+        seed=spec.seed, recipe=dataclasses.asdict(recipe),
         epochs_requested=spec.epochs, epochs_done=epochs_done,
         data=DataRecord(dataset=spec.dataset, split=spec.split, images=len(split.images), limit=spec.limit,
                         root=str(spec.data_root.absolute()), files=list(split.files),
@@ -243,7 +257,7 @@ def _manifest(spec: RunSpec, gan: Gan, split: Split, previous: Manifest | None,
         cpu_threads=torch.get_num_threads(), compiled=spec.compile,
         deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
         versions=library_versions(), code_version=code_version(),
-        evaluation={"eval_every": spec.eval_every, **evaluation.describe()} if evaluation else None,
+        evaluation=evaluation.record(spec.eval_every) if evaluation else None,
         started_at=previous.started_at if previous else now(),
         resumed_at=(previous.resumed_at + [now()]) if previous else [])
 
@@ -348,43 +362,23 @@ def _check_same_data(run_id: str, previous: Manifest, split: Split, data_root: P
 def _check_same_scoring(spec: RunSpec, previous: Manifest, evaluation: RunEvaluation | None) -> None:
     """A resumed run scores its new epochs as it scored its earlier ones: scoring on or off, same evaluator and
     n (how often it scores may change: more epochs make 'auto' score less often)."""
-    was, now_is = previous.evaluation or {}, evaluation.describe() if evaluation else {}
+    was, now_is = previous.evaluation, evaluation.record(spec.eval_every) if evaluation else None
     retrain = f"pass --force to retrain run {spec.run_id}"
-    if bool(was) != bool(now_is):
+    if (was is None) != (now_is is None):
         state = "on" if was else "off"
         raise StudyError(f"run {spec.run_id} was trained with scoring {state}; resume it with scoring {state} "
                          f"(--eval-every {'auto' if was else 0}) or {retrain}")
-    if not was:
+    if was is None or now_is is None:
         return
-    _check_same_evaluators(spec.run_id, was, now_is["panel_sha256"], spec.results)
-    if was["n_fake"] != now_is["n_fake"]:
-        raise StudyError(f"run {spec.run_id} was scored with {was['n_fake']} samples, not {now_is['n_fake']}; resume "
-                         f"it with --eval-samples {was['n_fake']} or {retrain}")
+    _check_same_evaluators(spec.run_id, was, now_is.panel, spec.results)
+    if was.n_fake != now_is.n_fake:
+        raise StudyError(f"run {spec.run_id} was scored with {was.n_fake} samples, not {now_is.n_fake}; resume it "
+                         f"with --eval-samples {was.n_fake} or {retrain}")
 
 
-RESUME_KEYS = ("gan", "rng", "epoch", "metrics", "log", "timings", "pending_batches")
-
-
-def _resume_state(folder: RunFolder, run_id: str) -> dict:
-    """The checkpoint of this very run, with everything a resume reads. One of an older version names no run, so
-    nothing shows it is this run's (another seed's would continue silently): it is refused."""
-    state = load_checkpoint(folder.checkpoint_path)
-    missing = [key for key in RESUME_KEYS if key not in state] if isinstance(state, dict) else list(RESUME_KEYS)
-    if missing:
-        raise StudyError(f"checkpoint {folder.checkpoint_path} lacks {', '.join(missing)}; put back the run's own "
-                         f"checkpoint or pass --force to retrain run {run_id}")
-    if "run" not in state:
-        raise StudyError(f"checkpoint {folder.checkpoint_path} names no run (an older version of the suite wrote "
-                         f"it), so it cannot be checked to be run {run_id}'s; retrain it with `study run --force`")
-    if state["run"] != run_id:
-        raise StudyError(f"checkpoint {folder.checkpoint_path} is of run {state['run']}, not {run_id}; put back the "
-                         f"run's own checkpoint or pass --force to retrain it")
-    return state
-
-
-def _load_models(gan: Gan, state: dict, folder: RunFolder) -> None:
+def _load_models(gan: Gan, checkpoint: Checkpoint, folder: RunFolder) -> None:
     try:
-        gan.load_state_dict(state["gan"])
+        gan.load_state_dict(checkpoint.gan)
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StudyError(f"checkpoint {folder.checkpoint_path} does not hold {gan.variant.name}'s models ({first}); "
@@ -399,9 +393,9 @@ def _repair_tables(spec: RunSpec, manifest: Manifest) -> None:
     if not folder.checkpoint_path.is_file():
         raise StudyError(f"run {spec.run_id}: metrics.csv does not hold epochs 1-{manifest.epochs_done} and there is "
                          f"no checkpoint to repair it from; pass --force to retrain it")
-    state = _resume_state(folder, spec.run_id)  # another run's checkpoint must not rewrite this one's tables
-    folder.write_tables(state["metrics"], metric_columns(list(spec.variant.writeup_columns)), state["log"],
-                        state["timings"])
+    checkpoint = folder.read_checkpoint(spec.run_id)  # another run's checkpoint must not rewrite this one's tables
+    folder.write_tables(checkpoint.metrics, metric_columns(list(spec.variant.writeup_columns)), checkpoint.log,
+                        checkpoint.timings)
 
 
 def _check_batches(spec: RunSpec, images: int) -> None:
@@ -418,57 +412,75 @@ def _train(spec: RunSpec, split: Split, previous: Manifest | None, progress: Pro
            folder: RunFolder) -> Turns[RunOutcome]:
     make_deterministic()
     gan = start_script(spec.variant, spec.fixes, spec.seed, spec.device, spec.compile)
-    grid_noise = fixed_noise(gan, spec.seed)
+    session = RunSession(spec, folder, split, previous, gan)
     data = DeviceImages(split.images, spec.device, gan.recipe.pixel_range, gan.recipe.flatten_real)
-    evaluation = prepare_evaluation(spec, split)
-    if previous is not None and previous.epochs_done:  # epochs already scored
-        _check_same_scoring(spec, previous, evaluation)
-    rows: list[dict] = []
-    log_rows: list[dict] = []
-    timing_rows: list[dict] = []
-    start_epoch = 0
-    columns = metric_columns(list(spec.variant.writeup_columns))
-    pending = None
-    if previous is not None and previous.epochs_done:  # its checkpoint was checked to exist
-        state = _resume_state(folder, spec.run_id)
-        _load_models(gan, state, folder)
-        restore_rng(state["rng"])
-        start_epoch, rows, log_rows, timing_rows = state["epoch"], state["metrics"], state["log"], state["timings"]
-        pending = state["pending_batches"]
-        folder.write_tables(rows, columns, log_rows, timing_rows)  # the checkpoint is the truth: tables follow it
-    steps = steps_per_epoch(gan.recipe, len(data), spec.protocol)
-    order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device, pending)
-    second_run_after = gan.recipe.second_run_after
-    with folder.recording(_manifest(spec, gan, split, previous, evaluation, start_epoch)) as manifest, \
-            epoch_logger(folder, spec.tensorboard) as log_epoch:
-        progress.begin_run(spec.label, spec.epochs, start_epoch, steps)
-        for epoch in range(start_epoch + 1, spec.epochs + 1):
-            progress.begin_epoch(epoch)
-            if epoch - 1 == second_run_after:  # e.g. infogan's 40 epochs: train.py run twice
-                gan = second_run(gan, spec.seed, spec.compile)
-                order = BatchOrder(len(data), gan.recipe.batch_size, gan.recipe.shuffle, spec.device)
-            row, logged, seconds = yield from run_epoch(gan, data, order, steps, epoch, progress)
-            eval_started = time.perf_counter()
-            if evaluation is not None and evaluation_due(spec, epoch):
-                progress.evaluating(epoch)
-                row.update(evaluation.score(gan, spec.seed))
-            rows.append(row)
-            log_rows.extend(logged)
-            timing_rows.append({"epoch": epoch, "seconds": seconds, "images_per_s": len(data) / seconds,
-                                "eval_seconds": time.perf_counter() - eval_started})
-            save_epoch_samples(gan, folder, epoch, spec.epochs, spec.seed, grid_noise)
-            save_checkpoint(folder.checkpoint_path, {"run": spec.run_id, "gan": gan.state_dict(), "rng": capture_rng(),
-                                                     "epoch": epoch,
-                                                     "metrics": rows, "log": log_rows, "timings": timing_rows,
-                                                     "pending_batches": order.pending.cpu()})
-            folder.write_tables(rows, columns, log_rows, timing_rows)
-            manifest.epochs_done = epoch
-            folder.write_manifest(manifest)
-            log_epoch(row, folder.sample_path(epoch))
-            progress.end_epoch(row)
-    return RunOutcome(spec.run_id, folder, "complete", spec.epochs, rows[-1] if rows else None)
+    return (yield from train_epochs(spec, gan, data, session, progress))
 
 
+class RunSession:
+    """One attempt at a run: its bookkeeping, apart from the epoch loop (``train_epochs``). Made before the loop:
+    the fixed noise of its sample grids, its scoring, and, resuming, the checkpoint's models, RNG streams and tables
+    (the tables written again from it: the checkpoint is the truth). While the loop runs (``with session``), the
+    manifest says running, then how the attempt ended; ``end_epoch`` records each finished epoch."""
+
+    manifest: Manifest  # while the loop runs
+    log_epoch: EpochLogger
+
+    def __init__(self, spec: RunSpec, folder: RunFolder, split: Split, previous: Manifest | None, gan: Gan):
+        self.spec, self.folder, self.split, self.previous, self.recipe = spec, folder, split, previous, gan.recipe
+        self.grid_noise = fixed_noise(gan, spec.seed)
+        self.evaluation = prepare_evaluation(spec, split)
+        self.columns = metric_columns(list(spec.variant.writeup_columns))
+        self.rows: list[dict] = []
+        self.log_rows: list[dict] = []
+        self.timing_rows: list[dict] = []
+        self.epochs_done = 0
+        self.pending: torch.Tensor | None = None  # the rest of the pass the last epoch ended inside
+        self._open = contextlib.ExitStack()
+        if previous is not None and previous.epochs_done:  # its checkpoint was checked to exist
+            _check_same_scoring(spec, previous, self.evaluation)
+            self._resume(gan)
+
+    def _resume(self, gan: Gan) -> None:
+        checkpoint = self.folder.read_checkpoint(self.spec.run_id)
+        _load_models(gan, checkpoint, self.folder)
+        restore_rng(checkpoint.rng)
+        self.epochs_done, self.pending = checkpoint.epoch, checkpoint.pending_batches
+        self.rows, self.log_rows, self.timing_rows = checkpoint.metrics, checkpoint.log, checkpoint.timings
+        self.folder.write_tables(self.rows, self.columns, self.log_rows, self.timing_rows)
+
+    def __enter__(self) -> RunSession:
+        manifest = _manifest(self.spec, self.recipe, self.split, self.previous, self.evaluation, self.epochs_done)
+        with contextlib.ExitStack() as opening:  # what opened is closed again if the rest fails to open
+            self.manifest = opening.enter_context(self.folder.recording(manifest))
+            self.log_epoch = opening.enter_context(epoch_logger(self.folder, self.spec.tensorboard))
+            self._open = opening.pop_all()
+        return self
+
+    def __exit__(self, *error: Any) -> bool | None:
+        return self._open.__exit__(*error)
+
+    def end_epoch(self, gan: Gan, order: BatchOrder, row: dict, logged: list[dict], timing: dict) -> None:
+        """A finished epoch into the run folder: its rows, sample grids, the checkpoint, the manifest's count of
+        epochs done and TensorBoard."""
+        epoch = row["epoch"]
+        self.rows.append(row)
+        self.log_rows.extend(logged)
+        self.timing_rows.append(timing)
+        save_epoch_samples(gan, self.folder, epoch, self.spec.epochs, self.spec.seed, self.grid_noise)
+        self.folder.write_checkpoint(Checkpoint(self.spec.run_id, epoch, gan.state_dict(), capture_rng(), self.rows,
+                                                self.log_rows, self.timing_rows, order.pending.cpu()))
+        self.folder.write_tables(self.rows, self.columns, self.log_rows, self.timing_rows)
+        self.epochs_done = self.manifest.epochs_done = epoch
+        self.folder.write_manifest(self.manifest)
+        self.log_epoch(row, self.folder.sample_path(epoch))
+
+    def outcome(self) -> RunOutcome:
+        return RunOutcome(self.spec.run_id, self.folder, "complete", self.spec.epochs,
+                          self.rows[-1] if self.rows else None)
+
+
+# `study eval` -------------------------------------------------------------------------------------------------------
 def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None,
                  device: torch.device, data_root: Path | None = None) -> dict:
     """Score a run's last checkpoint again (``study eval``) and store the scores in its last metrics row (an
@@ -481,13 +493,14 @@ def evaluate_run(folder: RunFolder, variant_named: Callable[[str], Variant], n: 
         return _evaluate(folder, variant_named, n, device, data_root)
 
 
-def _check_same_evaluators(run_id: str, evaluation: dict | None, panel_sha256: list[str], results: Path) -> None:
+def _check_same_evaluators(run_id: str, evaluation: EvaluationRecord | None, panel_sha256: list[str],
+                           results: Path) -> None:
     """Scores are comparable only within one evaluator: a run keeps the panel it was first scored with."""
-    recorded = (evaluation or {}).get("panel_sha256") or [(evaluation or {}).get("evaluator_sha256")]
-    if recorded[0] and recorded != panel_sha256:
-        raise StudyError(f"run {run_id} was scored with evaluators {', '.join(h[:12] for h in recorded)}, but those "
-                         f"under {results / 'evaluators'} are now {', '.join(h[:12] for h in panel_sha256)}; put "
-                         f"the run's evaluators back to score it, or retrain it with `study run --force`")
+    if evaluation is not None and evaluation.panel != panel_sha256:
+        raise StudyError(f"run {run_id} was scored with evaluators {', '.join(h[:12] for h in evaluation.panel)}, "
+                         f"but those under {results / 'evaluators'} are now "
+                         f"{', '.join(h[:12] for h in panel_sha256)}; put the run's evaluators back to score it, or "
+                         f"retrain it with `study run --force`")
 
 
 def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int | None, device: torch.device,
@@ -505,18 +518,19 @@ def _evaluate(folder: RunFolder, variant_named: Callable[[str], Variant], n: int
     _check_same_data(manifest.run_id, manifest, split, data_root)
     _check_same_evaluators(manifest.run_id, manifest.evaluation, [info.sha256 for _, info in panel], results)
     evaluation = RunEvaluation.prepare(references, split.images, data.split)
-    state = _resume_state(folder, manifest.run_id)
+    checkpoint = folder.read_checkpoint(manifest.run_id)
     gan = Gan.create(variant, frozenset(manifest.fixes) | frozenset(manifest.alternatives), device)
-    _load_models(gan, state, folder)
+    _load_models(gan, checkpoint, folder)
     scores = evaluation.score(gan, manifest.seed)
+    eval_every = manifest.evaluation.eval_every if manifest.evaluation else None  # training's, kept
     if manifest.status != COMPLETE:  # the run resumes later: its tables must stay what training wrote
-        write_json(folder.eval_path, {"run_id": manifest.run_id, "epoch": state["epoch"], "scores": scores,
-                                      "evaluation": evaluation.describe()})
-        return {"run_id": folder.run_id, "epoch": state["epoch"], **scores}
-    state["metrics"][-1].update(scores)
-    save_checkpoint(folder.checkpoint_path, state)
-    folder.write_tables(state["metrics"], metric_columns(list(variant.writeup_columns)), state["log"],
-                        state["timings"])
-    manifest.evaluation = {**(manifest.evaluation or {}), **evaluation.describe()}
+        write_json(folder.eval_path, {"run_id": manifest.run_id, "epoch": checkpoint.epoch, "scores": scores,
+                                      "evaluation": dataclasses.asdict(evaluation.record(eval_every))})
+        return {"run_id": folder.run_id, "epoch": checkpoint.epoch, **scores}
+    checkpoint.metrics[-1].update(scores)
+    folder.write_checkpoint(checkpoint)
+    folder.write_tables(checkpoint.metrics, metric_columns(list(variant.writeup_columns)), checkpoint.log,
+                        checkpoint.timings)
+    manifest.evaluation = evaluation.record(eval_every)
     folder.write_manifest(manifest)
-    return {"run_id": folder.run_id, "epoch": state["epoch"], **scores}
+    return {"run_id": folder.run_id, "epoch": checkpoint.epoch, **scores}

@@ -54,7 +54,7 @@ class Quirk:
 
 
 # Checks: each claim in a form a run can confirm or refute. ``epoch`` None means the end of the write-up's own
-# recipe (its epoch count), never "wherever a shorter run stopped". Under the step-matched protocol epoch N is the
+# recipe (its epoch count), never "wherever a shorter run stopped". Under the step-matched schedule epoch N is the
 # original's epoch N in optimizer steps.
 @dataclass(frozen=True)
 class Band:

@@ -12,15 +12,15 @@ from harness.evaluator import evaluator_dir
 from harness.images import save_grid
 from harness.panel import PRIMARY_SEED
 from harness.planning import RunSpec
-from harness.run_folder import COMPLETE, DataRecord, Manifest, RunFolder, metric_columns
+from harness.run_folder import COMPLETE, DataRecord, EvaluationRecord, Manifest, RunFolder, metric_columns
 from harness.scoring import CALIBRATION_VERSION
 from harness.seeding import SEED_CONTRACT
 from harness.storage import write_json
 from variants import get_variant
 
 EVALUATOR, N = "ab" * 32, 500  # the evaluator every fake run is scored by, and the n it scores at
-SCORED = {"evaluator_sha256": EVALUATOR, "protocol": "test-thirds", "heldout_accuracy": 0.98, "n_fake": N,
-          "n_real": N, "reference_overlap": 0}
+SCORED = EvaluationRecord(evaluator_sha256=EVALUATOR, partition="test-thirds", heldout_accuracy=0.98, n_fake=N,
+                          n_real=N)
 # A calibration ladder at n = 500 (FIDs): real 5, pixel noise 20/50/120/400, blurs 80/300, uniform noise 1000.
 LADDER = {"real": 5.0, "noise sigma 0.1": 20.0, "noise sigma 0.2": 50.0, "noise sigma 0.4": 120.0,
           "noise sigma 0.8": 400.0, "blur sigma 1": 80.0, "blur sigma 2": 300.0, "uniform noise": 1000.0}
@@ -41,8 +41,8 @@ def steady_rows(epochs: int, seed: int, final: Mapping[str, float] | None = None
 def write_run(results: Path, variant: str, seed: int, *, epochs: int = 3, final: Mapping[str, float] | None = None,
               rows: Sequence[Mapping[str, float]] | None = None, log: Sequence[Mapping[str, float]] | None = None,
               fixes: Sequence[str] = (), alternatives: Sequence[str] = (), status: str = COMPLETE,
-              epochs_done: int | None = None, images: int = 512, protocol: str = "epochs",
-              evaluation: Mapping | None = SCORED, grids: bool = True) -> Path:
+              epochs_done: int | None = None, images: int = 512, schedule: str = "epochs",
+              evaluation: EvaluationRecord | None = SCORED, grids: bool = True) -> Path:
     """A run folder of ``variant`` trained on ``images`` test digits, named as `study run` names it. Epoch i records
     rows[i - 1] (default: steady_rows(epochs, seed, final)); ``log`` holds its printed values (default: one a
     epoch). A run that is not complete has recorded ``epochs_done`` (default 1) in its manifest while its tables hold
@@ -54,7 +54,7 @@ def write_run(results: Path, variant: str, seed: int, *, epochs: int = 3, final:
     declared = get_variant(variant)
     spec = RunSpec(variant=declared, fixes=frozenset((*fixes, *alternatives)), seed=seed, epochs=epochs,
                    dataset="mnist", split="test", limit=images, device=torch.device("cpu"), results=results,
-                   data_root=Path("data"), protocol=protocol)
+                   data_root=Path("data"), schedule=schedule)
     folder = RunFolder.of(results, spec.run_id)
     folder.write_tables([{"epoch": epoch, **row} for epoch, row in enumerate(rows, start=1)],
                         metric_columns(list(declared.writeup_columns)), list(log), [])
@@ -68,7 +68,7 @@ def write_run(results: Path, variant: str, seed: int, *, epochs: int = 3, final:
         epochs_done=(epochs if complete else 1) if epochs_done is None else epochs_done,
         data=DataRecord(dataset="mnist", split="test", images=images, limit=images, root="data"),
         device="cpu (2 threads)", cpu_threads=2, versions={"torch": "2.x", "torchvision": "0.x", "python": "3.11"},
-        code_version="abc123", evaluation=dict(evaluation) if evaluation is not None else None, protocol=protocol,
+        code_version="abc123", evaluation=evaluation, schedule=schedule,
         steps_per_epoch=int(rows[0]["steps"]) if "steps" in rows[0] else None))
     return folder.path
 

@@ -1,5 +1,5 @@
 """Verdicts: every claim's check passes on a case that satisfies it and fails on one that does not; claims are judged
-at the epoch they speak of; the digit criterion tells digits from noise; the step-matched protocol; alternatives."""
+at the epoch they speak of; the digit criterion tells digits from noise; the step-matched schedule; alternatives."""
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +31,7 @@ from harness.claims import (
     judge,
 )
 from harness.data import BatchOrder, DeviceImages, load_split
-from harness.evaluator import load_panel, protocol_sets, unit_images
+from harness.evaluator import load_panel, partition_sets, unit_images
 from harness.original_logs import read_original_log
 from harness.panel import PANEL_SEEDS
 from harness.report import write_report
@@ -248,7 +248,7 @@ def test_printed_values_need_their_step_to_exist(tmp_path):
     claim = next(c for c in variant.claims if c.key == "final-print")
     write_designed_run(tmp_path, variant, Printed("d_loss", 1.0, step=0), 0, 100, True)  # printed: steps 0, 1
     verdict = judge(claim, load_runs(tmp_path)[0], variant)
-    assert verdict.kind == NOT_CHECKABLE and "--protocol steps" in verdict.reason
+    assert verdict.kind == NOT_CHECKABLE and "--schedule steps" in verdict.reason
 
 
 # Checks whose sizes come from the write-ups' own logs -----------------------------------------------------------------
@@ -425,7 +425,7 @@ def real_reference(tmp_path_factory):
     build_panel(results, Path(root), epochs=4)
     references = load_references(results, Path(root), "mnist", N, load_panel(results, "mnist"))
     reference, calibration = references[0], ensure_calibration(results, Path(root), references)[0]
-    held_out = unit_images(protocol_sets(Path(root), "mnist", "test-thirds").train_images[N:2 * N])
+    held_out = unit_images(partition_sets(Path(root), "mnist", "test-thirds").train_images[N:2 * N])
     return reference, calibration, held_out
 
 
@@ -511,7 +511,7 @@ def test_every_control_is_judged_right_by_every_evaluator_of_the_published_panel
     assert misses == KNOWN_MISSES
 
 
-# The step-matched protocol ------------------------------------------------------------------------------------------
+# The step-matched schedule ------------------------------------------------------------------------------------------
 def test_batch_order_continues_passes_across_epochs_like_fresh_dataloaders():
     torch.manual_seed(3)
     loader = DataLoader(list(range(10)), batch_size=4, shuffle=True)
@@ -530,12 +530,12 @@ def test_step_matched_runs_have_the_originals_steps_and_resume_exactly(tmp_path)
     # batch 1024 (an alternative reading): 59 steps an epoch, passes of 2 batches over 1,100 images, so every
     # epoch ends inside a pass
     spec = dataclasses.replace(make_spec("nll-softmax", data_root, tmp_path / "whole", epochs=3, limit=1100,
-                                         fixes=frozenset({"batch-1024"})), protocol="steps")
+                                         fixes=frozenset({"batch-1024"})), schedule="steps")
     whole = train_run(spec)
     metrics = load_runs(tmp_path / "whole")[0][0].metrics
     assert list(metrics["steps"]) == [math.ceil(60_000 / 1024)] * 3 and list(metrics["images"]) == [1100] * 3
     manifest = whole.folder.read_manifest()
-    assert manifest.protocol == "steps" and manifest.steps_per_epoch == 59 and whole.run_id.endswith("-steps__seed0")
+    assert manifest.schedule == "steps" and manifest.steps_per_epoch == 59 and whole.run_id.endswith("-steps__seed0")
     cut = dataclasses.replace(spec, results=tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
         train_run(cut, InterruptAt(epoch=2, step=30))
@@ -543,8 +543,8 @@ def test_step_matched_runs_have_the_originals_steps_and_resume_exactly(tmp_path)
     assert cut.folder.metrics_path.read_bytes() == whole.folder.metrics_path.read_bytes()
 
 
-def test_step_matched_verdicts_name_their_protocol(data_root, tmp_path):
-    spec = dataclasses.replace(make_spec("nll-softmax", data_root, tmp_path, epochs=1, limit=300), protocol="steps")
+def test_step_matched_verdicts_name_their_run_set(data_root, tmp_path):
+    spec = dataclasses.replace(make_spec("nll-softmax", data_root, tmp_path, epochs=1, limit=300), schedule="steps")
     train_run(spec)
     write_report(tmp_path, tmp_path / "out", VARIANTS, None, "md")
     text = (tmp_path / "out" / "report.md").read_text()

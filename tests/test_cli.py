@@ -71,7 +71,7 @@ def test_show_says_which_runs_each_claim_needs():
     nll = {claim["key"]: claim for claim in json.loads(study("show", "nll-softmax", "--json").stdout)["claims"]}
     printed = [claim["runs"] for claim in nll.values() if "printed at step" in claim["check"]]
     assert printed and all(runs.endswith("with the original's steps per epoch (the train split's 60,000 images, or "
-                                         "--protocol steps)") for runs in printed)
+                                         "--schedule steps)") for runs in printed)
     text = " ".join(study("show", "infogan").stdout.split())
     assert "runs the --alt two-runs-of-20 runs, which reach epoch 40" in text
 
@@ -130,6 +130,8 @@ def test_run_with_progress_bar(data_root, tmp_path):
     (["run", "udacity", "--seed", "x"], ["--seed must be an integer from 0 to 4294967295", "'x'"]),
     (["run", "udacity", "--seed", "4294967296"], ["--seed must be an integer from 0 to 4294967295"]),
     (["run", "udacity", "--bogus"], ["No such option: --bogus"]),
+    (["run", "udacity", "--protocol", "steps"], ["--protocol is now --schedule"]),  # renamed options
+    (["report", "--protocol", "256 images"], ["--protocol is now --run-set"]),
     (["run", "udacity", "--seed", "0", "--seed", "0"], ["--seed 0 is given more than once"]),
     (["run", "udacity", "--epochs", "1.5"], ["--epochs must be an integer >= 1"]),
     (["run", "udacity", "--epochs", "0"], ["--epochs must be an integer >= 1"]),

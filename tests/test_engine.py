@@ -63,8 +63,8 @@ def assert_same_run(ours: RunFolder, alone: RunFolder) -> None:
 
 
 def run_spec(variant: str, data_root: Path, results: Path, **options) -> RunSpec:
-    """make_spec's run on one thread; ``options`` may also set RunSpec's protocol and scoring fields."""
-    spec_fields = {key: options.pop(key) for key in ("protocol", "eval_every", "eval_samples") if key in options}
+    """make_spec's run on one thread; ``options`` may also set RunSpec's schedule and scoring fields."""
+    spec_fields = {key: options.pop(key) for key in ("schedule", "eval_every", "eval_samples") if key in options}
     return dataclasses.replace(make_spec(variant, data_root, results, **options), threads=ONE_THREAD, **spec_fields)
 
 
@@ -114,14 +114,14 @@ def test_a_turn_that_crosses_an_epoch_boundary_and_a_second_run_of_the_script(da
 
 
 def test_step_matched_passes_that_start_mid_epoch(data_root, tmp_path):
-    """--protocol steps, its epochs ending inside a pass that the next epoch continues (the pending batches kept in
+    """--schedule steps, its epochs ending inside a pass that the next epoch continues (the pending batches kept in
     the checkpoint). The write-ups' 60,000-image epochs cost 118-1,875 steps, minutes here; the same arithmetic over
     a 160-image original gives torch7-mlp 5 steps an epoch over 64 images, 2 a pass, shuffled: epochs 1 and 3 end
     inside a pass, and epoch 2 starts its first pass at its second step."""
     torch7 = get_variant("torch7-mlp")
     short = dataclasses.replace(torch7, recipe=dataclasses.replace(torch7.recipe, original_images=160))
     steps = dataclasses.replace(run_spec("torch7-mlp", data_root, tmp_path / "engine", epochs=3, limit=64,
-                                         protocol="steps"), variant=short)
+                                         schedule="steps"), variant=short)
     specs = [steps, run_spec("udacity", data_root, tmp_path / "engine", epochs=2, limit=128, seed=1)]
     together(specs)
     assert len(load_checkpoint(steps.folder.checkpoint_path)["pending_batches"]) == 32  # mid-pass at the end

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.errors import StudyError
-from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator, protocol_sets
+from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator, partition_sets
 from harness.panel import PANEL_SEEDS
 from harness.run_folder import EVAL_COLUMNS
 from harness.scoring import CONTROLS, LADDER_DRAWS
@@ -24,13 +24,22 @@ def test_building_twice_gives_the_same_hash_and_tampering_is_caught(data_root, t
     first = build_evaluator(tmp_path / "a", data_root, "mnist", "test", epochs=2)
     second = build_evaluator(tmp_path / "b", data_root, "mnist", "test", epochs=2)
     assert first.sha256 == second.sha256 and len(first.sha256) == 64
-    assert (first.protocol, first.train_images, first.reference_images, first.calibration_images) == \
+    assert (first.partition, first.train_images, first.reference_images, first.calibration_images) == \
         ("test-thirds", TEST_IMAGES * 4 // 10, TEST_IMAGES * 3 // 10, TEST_IMAGES * 3 // 10)
     assert load_evaluator(tmp_path / "a", "mnist")[1] == first
     info_file = evaluator_dir(tmp_path / "a", "mnist", "test-thirds") / "evaluator.json"
     info_file.write_text(info_file.read_text().replace(first.sha256, "0" * 64))
     with pytest.raises(StudyError, match="does not match its recorded SHA-256"):
         load_evaluator(tmp_path / "a", "mnist")
+
+
+def test_an_evaluator_recorded_before_the_rename_still_loads(data_root, tmp_path):
+    """evaluator.json named the partition "protocol" (the published study's evaluators still do)."""
+    built = build_evaluator(tmp_path, data_root, "mnist", "test", epochs=1)
+    record = evaluator_dir(tmp_path, "mnist", "test-thirds") / "evaluator.json"
+    old = {("protocol" if key == "partition" else key): value for key, value in json.loads(record.read_text()).items()}
+    record.write_text(json.dumps(old))
+    assert load_evaluator(tmp_path, "mnist")[1] == built
 
 
 def test_a_different_training_gives_a_different_hash(data_root, tmp_path):
@@ -40,9 +49,9 @@ def test_a_different_training_gives_a_different_hash(data_root, tmp_path):
         load_evaluator(tmp_path / "a", "mnist")[1].sha256  # the panel's members differ by their seed alone
 
 
-def test_the_three_sets_of_a_protocol_are_disjoint(data_root):
-    for protocol in ("test-thirds", "train-split"):
-        sets = protocol_sets(data_root, "mnist", protocol)
+def test_the_three_sets_of_a_partition_are_disjoint(data_root):
+    for partition in ("test-thirds", "train-split"):
+        sets = partition_sets(data_root, "mnist", partition)
         images = [sets.train_images, sets.reference_images, sets.calibration_images]
         flat = [{bytes(image.numpy()) for image in part} for part in images]
         assert all(not flat[i] & flat[j] for i in range(3) for j in range(i + 1, 3))
@@ -62,7 +71,8 @@ def test_runs_score_on_schedule_and_record_the_evaluator(data_root, tmp_path):
     assert scored["nn_median"] > 0 and scored["nn_median_heldout"] > 0 and scored["nn_median_train"] > 0
     manifest = json.loads((outcome.folder.manifest_path).read_text())
     panel = [load_evaluator(tmp_path, "mnist", seed=seed)[1] for seed in PANEL_SEEDS]
-    assert panel[0].protocol == "train-split"  # a run on the train split builds that protocol's evaluators
+    assert panel[0].partition == "train-split"  # a run on the train split builds that partition's evaluators
+    assert manifest["evaluation"]["partition"] == "train-split"
     assert manifest["evaluation"]["evaluator_sha256"] == panel[0].sha256
     assert manifest["evaluation"]["panel_sha256"] == [info.sha256 for info in panel]
     for member in PANEL_SEEDS[1:]:  # each member's own scores, not copies of the primary's
@@ -111,7 +121,7 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     assert missing.exit_code == 1 and "study evaluator build" in missing.stderr
     build = runner.invoke(cli.app, ["evaluator", "build", "--results", str(tmp_path), "--data-root", str(data_root),
                                     "--split", "test", "--epochs", "2"])
-    assert build.exit_code == 0 and build.stdout.count("test-thirds protocol") == len(PANEL_SEEDS)
+    assert build.exit_code == 0 and build.stdout.count("test-thirds partition") == len(PANEL_SEEDS)
     result = runner.invoke(cli.app, args + ["--json", "--n", "40"])
     assert result.exit_code == 0, result.output
     panel = json.loads(result.stdout)

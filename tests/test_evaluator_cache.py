@@ -19,7 +19,7 @@ from harness.evaluator import (
     evaluator_key,
     load_evaluator,
     load_panel,
-    protocol_sets,
+    partition_sets,
 )
 from harness.panel import PANEL_SEEDS
 from harness.scoring import ensure_calibration, load_references
@@ -64,7 +64,7 @@ def test_a_results_folder_keeps_the_evaluators_it_holds(data_root, tmp_path):
 
 
 def test_an_entry_is_never_replaced(data_root, tmp_path):
-    key = evaluator_key(protocol_sets(data_root, "mnist", "test-thirds"), "mnist", "test-thirds", 0, 1)
+    key = evaluator_key(partition_sets(data_root, "mnist", "test-thirds"), "mnist", "test-thirds", 0, 1)
 
     def writer(text: str):
         return lambda folder: [(folder / name).write_text(text) for name in ("evaluator.pt", "evaluator.json")]
@@ -75,10 +75,10 @@ def test_an_entry_is_never_replaced(data_root, tmp_path):
 
 
 def test_the_key_holds_what_a_build_depends_on(data_root):
-    sets = protocol_sets(data_root, "mnist", "test-thirds")
+    sets = partition_sets(data_root, "mnist", "test-thirds")
     names = {evaluator_key(sets, "mnist", "test-thirds", seed, epochs).entry_name
              for seed in (0, 1) for epochs in (None, 1)}
-    other_images = protocol_sets(data_root, "fashion-mnist", "test-thirds")
+    other_images = partition_sets(data_root, "fashion-mnist", "test-thirds")
     names.add(evaluator_key(other_images, "mnist", "test-thirds", 0, None).entry_name)
     assert len(names) == 5
     assert evaluator_key(sets, "mnist", "test-thirds", 0, None).epochs == 12  # the default for few images

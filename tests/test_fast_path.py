@@ -14,10 +14,10 @@ from harness.bench import suite_loop
 from harness.data import DeviceImages, load_split
 from harness.errors import StudyError
 from harness.original_loop import OriginalRun
-from harness.run_folder import RunFolder, run_folders
+from harness.run_folder import STAT_NAMES, RunFolder, run_folders
 from harness.seed_contract import make_draws, start_script
 from harness.seeding import seed_everything
-from harness.steps import STAT_NAMES, Gan, train_step
+from harness.steps import Gan, train_step
 from harness.storage import load_checkpoint
 from harness.train import epoch_steps, train_run
 from tests.conftest import make_spec, small_limit

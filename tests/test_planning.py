@@ -8,7 +8,7 @@ import pytest
 from harness.config import ArmChoice, load_config
 from harness.errors import StudyError
 from harness.planning import RunChoices, plan_study
-from harness.report import SIGNIFICANT_P
+from harness.report_analysis import SIGNIFICANT_P
 from harness.stats import needed_for_holm, smallest_mann_whitney_p
 from harness.storage import PROJECT_ROOT
 from tests.test_cli import assert_one_line_error, run_args, study
@@ -19,7 +19,7 @@ STUDY = """
 seeds = [0, 1]
 split = "test"
 limit = 64
-protocol = "steps"
+schedule = "steps"
 threads = 1
 
 [[arms]]
@@ -49,7 +49,7 @@ def test_arms_plan_every_arm_with_every_seed_in_the_files_order(tmp_path):
     assert [spec.run_id for spec in specs] == [
         f"{arm}__mnist-test-first64-steps__seed{seed}"
         for arm in ("udacity", "nll-softmax+g-backward+real-label", "udacity+shuffle") for seed in (0, 1)]
-    assert {(spec.limit, spec.protocol, spec.threads) for spec in specs} == {(64, "steps", 1)}
+    assert {(spec.limit, spec.schedule, spec.threads) for spec in specs} == {(64, "steps", 1)}
 
 
 def test_naming_variants_trains_their_arms_only_and_fix_trains_one_arm(tmp_path):
@@ -67,6 +67,7 @@ def test_naming_variants_trains_their_arms_only_and_fix_trains_one_arm(tmp_path)
     ("[[arms]]\nvariant = 'udacity'\nfix = ['shuffle']\n", "[[arms]] number 1 must have variant"),
     ("arms = 3\n", "'arms' must be one or more [[arms]] tables"),
     ("[run]\nlimit = 0\n", "[run] limit must be a positive integer"),
+    ("[run]\nprotocol = 'steps'\n", "[run] protocol is now called schedule"),  # its name before the rename
 ])
 def test_a_bad_study_file_is_one_line(tmp_path, text, needle):
     result = study(*run_args(tmp_path, tmp_path / "results", "--config", str(write_config(tmp_path, text))))

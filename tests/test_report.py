@@ -55,11 +55,11 @@ def test_report_is_deterministic_and_writes_figures(fake_study, tmp_path):
     assert html.startswith("<!doctype html>") and "<table>" in html and "figures/curves.png" in html
 
 
-def test_the_protocol_option_reports_another_set_and_filters_that_keep_nothing_say_so(tmp_path):
+def test_the_run_set_option_reports_another_set_and_filters_that_keep_nothing_say_so(tmp_path):
     for seed in range(2):
         write_run(tmp_path, "udacity", seed, grids=False)
     write_run(tmp_path, "udacity", 0, images=256, epochs=1, final={"fid": 999.0})  # a smoke run beside them
-    result = study("report", "--results", str(tmp_path), "--protocol", "256 images", "--out", str(tmp_path / "smoke"))
+    result = study("report", "--results", str(tmp_path), "--run-set", "256 images", "--out", str(tmp_path / "smoke"))
     assert result.exit_code == 0, result.output
     assert summary(tmp_path / "smoke")["FID mean"].tolist() == [999.0]
     assert "mnist test (512 images), equal epochs: 2 runs" in (tmp_path / "smoke" / "report.md").read_text()

@@ -4,6 +4,7 @@ paired by seed, the pairwise comparisons."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,8 @@ def test_each_member_of_the_panel_and_each_moved_cut_gives_its_own_verdict(tmp_p
         for row in rows:
             row.update({member_column(1, score): row[score] for score in MEMBER_SCORES if score in row})
             row.update({member_column(1, "fid"): 200.0, "steps": 8})
-        write_run(tmp_path, "udacity", seed, rows=rows, evaluation=SCORED | {"panel_sha256": [EVALUATOR, EVALUATOR1]},
-                  grids=False)
+        write_run(tmp_path, "udacity", seed, rows=rows, grids=False,
+                  evaluation=replace(SCORED, panel_sha256=[EVALUATOR, EVALUATOR1]))
     udacity = arm_named(analysis_of(tmp_path), "udacity")
     assert udacity.members == (0, 1)
     assert {view: verdict.verdict for view, verdict in udacity.verdicts.items()} == {

@@ -1,4 +1,4 @@
-"""Which runs one report covers: one set (the protocol with the most runs) and the others named, the filters, the
+"""Which runs one report covers: one run set (the one with the most runs) and the others named, the filters, the
 runs left out with their reason, arms that never pool runs of different lengths."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ def test_one_set_per_report_and_the_others_named(tmp_path):
         write_run(tmp_path, "dcgan-xavier", seed, grids=False)
     write_run(tmp_path, "udacity", 0, images=256, epochs=1, final={"fid": 999.0}, grids=False)  # a smoke run
     runs = ReportRuns(tmp_path, VARIANTS, None, EVERY_RUN)
-    assert runs.protocol == "mnist test (512 images), equal epochs" and len(runs.runs) == 4
+    assert runs.run_set == "mnist test (512 images), equal epochs" and len(runs.runs) == 4
     assert runs.others == [("mnist test (256 images), equal epochs", 1)]  # never mixed into the covered set
-    smoke = ReportRuns(tmp_path, VARIANTS, None, Selection(protocol="256 images"))  # a part of the protocol's text
+    smoke = ReportRuns(tmp_path, VARIANTS, None, Selection(run_set="256 images"))  # a part of the run set's name
     assert [run.final["fid"] for run in smoke.runs] == [999.0]
     assert smoke.others == [("mnist test (512 images), equal epochs", 4)]
     assert [run.final["fid"] for run in ReportRuns(tmp_path, VARIANTS, None, Selection(epochs=1)).runs] == [999.0]
@@ -41,7 +41,7 @@ def test_runs_of_different_lengths_are_never_pooled(tmp_path):
     runs = ReportRuns(tmp_path, VARIANTS, None, EVERY_RUN)
     seeds = {runs.labels[arm]: [run.seed for run in group] for arm, group in runs.arms.items()}
     assert seeds == {"udacity (3 epochs)": [0, 1], "udacity (5 epochs)": [2], "dcgan-xavier": [0]}
-    assert runs.others == []  # variants at their own lengths share one protocol
+    assert runs.others == []  # variants at their own lengths share one run set
 
 
 def test_the_commands_that_train_more_of_the_set_carry_its_options(tmp_path):

@@ -286,4 +286,4 @@ def test_other_sets_under_the_results_folder_are_named_with_the_command_that_rep
     write_run(tmp_path, "udacity", 0, images=256, epochs=1, final={"fid": 999.0}, grids=False)
     text = report_sections.coverage_text(ReportRuns(tmp_path, VARIANTS, None, EVERY_RUN))
     assert text.startswith("This report covers 2 complete runs trained on mnist test (512 images)")
-    assert f'`study report --results {tmp_path} --protocol "mnist test (256 images), equal epochs"' in text
+    assert f'`study report --results {tmp_path} --run-set "mnist test (256 images), equal epochs"' in text

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from harness.optim import DataAliasAdam
-from harness.steps import STAT_NAMES, Gan, train_step
+from harness.run_folder import STAT_NAMES
+from harness.steps import Gan, train_step
 from harness.variant import Variant, count_params
 from variants import VARIANTS, dcgan_xavier, infogan, nll_softmax, torch7_mlp, udacity
 

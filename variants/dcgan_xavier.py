@@ -259,7 +259,7 @@ VARIANT = Variant(
               Trend("writeup_fid", "falls", from_epoch=1, epoch=20, at=(1, 11, 20), min_change=0.16, relative=True,
                     span=Steps(share=1.0, resolution=0.08))),
         Claim("xavier-beats-he", "Xavier Normal Initialization performed better than He Normal Initialization",
-              "the faithful arm's final FID is below the --alt he-init arm's (same seeds and protocol); a claim "
+              "the faithful arm's final FID is below the --alt he-init arm's (same seeds, data and schedule); a claim "
               "check judges one arm at a time, so the report's 'which variants differ' section compares "
               "dcgan-xavier with dcgan-xavier~he-init (train both: study run dcgan-xavier, and again with "
               "--alt he-init)"),
