@@ -264,14 +264,21 @@ def _printed_values(check: Printed, run: Run, epoch: int) -> tuple[float, list[f
     if check.step is not None:
         rows = rows[rows["step"] == check.step]
         if rows.empty:
-            raise Unmeasurable(f"no printed step {check.step} in epoch {epoch}: an epoch of these runs has "
-                               f"{int(run.metrics['steps'].iloc[-1])} steps (train with --schedule steps)")
+            raise Unmeasurable(f"no printed step {check.step} in epoch {epoch}: {_epoch_steps(run)} (train with "
+                               f"--schedule steps)")
     value = float(rows[check.column].iloc[0]) if check.column in rows else math.nan
     if math.isnan(value):
         raise Unmeasurable(f"{check.column} was not recorded at epoch {epoch}")
     frame = run.metrics if check.step is None else run.log
     nearby = frame[(frame["epoch"] > epoch - check.nearby) & (frame["epoch"] <= epoch)]
     return value, nearby[check.column].dropna().tolist()
+
+
+def _epoch_steps(run: Run) -> str:
+    """How many steps an epoch of the run has, as its metrics record (a run of an older format may not)."""
+    steps = run.metrics["steps"].dropna() if "steps" in run.metrics else pd.Series(dtype=float)
+    return f"an epoch of these runs has {int(steps.iloc[-1])} steps" if len(steps) else \
+        "these runs record no steps per epoch"
 
 
 def _judge_printed(check: Printed, runs: list[Run], epoch: int) -> tuple[str, tuple, str]:

@@ -11,18 +11,21 @@ steps (its finished epochs and the one under way); for an arm not trained yet, i
 slower than their warm-up the trained arms ran (a machine whose load changed); the mean scoring, epoch end and
 setup so far.
 
-Runs trained several at once (--jobs N, Ray, the engine) report only their end, so their time left is laid out
-differently (``RunsForecast``): each run's time alone, as above, spread over the runs that train together as the
-executor shares the machine (``Capacity``), then scaled by what the runs that have ended took.
+Runs trained several at once (--jobs N, Ray, the engine) train out of this process's sight, so their time left is
+laid out differently (``RunsForecast``): each run's time alone, as above, spread over the runs that train together
+as the executor shares the machine (``Capacity``), then scaled by how much longer than projected the epochs the runs
+record took (their timings.csv, read every few seconds), or, where no epoch can be seen, the runs that have ended.
 """
 from __future__ import annotations
 
+import csv
 import itertools
 import math
 import statistics
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 import torch
@@ -62,6 +65,8 @@ class PlannedRun:
     epochs: int  # asked for
     first_epoch: int  # epochs it has already (resumed from there); all of them for a complete run it skips
     scored: frozenset[int]  # the epochs it scores at
+    run_id: str = ""
+    timings: Path | None = None  # where it records its epochs' seconds as it trains (the --force replacement's)
 
     def scorings_after(self, epoch: int) -> int:
         return sum(e > epoch for e in self.scored)
@@ -87,9 +92,11 @@ def epochs_already(spec: RunSpec, force: bool) -> int:
 
 def planned_run(spec: RunSpec, images: int, force: bool) -> PlannedRun:
     recipe = spec.variant.recipe_for(spec.fixes)
+    training = spec.folder.replacement() if force else spec.folder
     return PlannedRun(spec.label, spec.arm_name, steps_per_epoch(recipe, images, spec.schedule), spec.epochs,
                       epochs_already(spec, force),
-                      frozenset(e for e in range(1, spec.epochs + 1) if evaluation_due(spec, e)))
+                      frozenset(e for e in range(1, spec.epochs + 1) if evaluation_due(spec, e)),
+                      spec.run_id, training.timings_path)
 
 
 def time_steps(specs: list[RunSpec], images: list[torch.Tensor], tick: Tick | None = None) -> list[float]:
@@ -344,31 +351,112 @@ def alone_seconds(plan: list[PlannedRun], warm_up: WarmUp) -> list[float]:
 
 
 class RunsForecast:
-    """The command's time left where the runs train elsewhere, several at once, and report only their end (--jobs,
-    Ray, the engine): each run's time alone (``alone_seconds``) laid out over the capacity (``finish_times``), every
-    time scaled by how much longer than projected the runs that ended took: when the k-th run that had work ends,
-    the scale is the time since the start over the k-th projected end (a machine slower than its warm-up slows
-    every run alike). Until then, the warm-up's figures. ``clock`` is replaceable for tests."""
+    """The command's time left where the runs train elsewhere, several at once (--jobs, Ray, the engine): what each
+    run has left of its time alone (``alone_seconds``), laid out over the capacity (``finish_times``) and scaled by
+    how much longer than projected the runs' epochs took. A run's time left is its epochs after the last one seen,
+    less what it has trained since then (or since it started, if none was seen yet) at the speed it shares. The
+    scale is the seconds of every epoch seen (as the run recorded them, its scoring included) over their seconds alone
+    at the speed of the runs training beside them; until an epoch is seen, the runs that ended tell it (their time
+    from start to end over their projected time: runs whose folders this machine does not see), else the warm-up's
+    figures hold. Runs start in their order as places free up, as a process pool, Ray's queue and the engine take
+    them. A failed run has nothing left. ``clock`` is replaceable for tests."""
 
     def __init__(self, plan: list[PlannedRun], warm_up: WarmUp, capacity: Capacity,
                  clock: Callable[[], float] = time.monotonic):
-        ends = finish_times(alone_seconds(plan, warm_up), capacity)
-        self.projected = max(ends, default=0.0)
-        self.ends_with_work = sorted(end for end, run in zip(ends, plan) if run.steps)
-        self.clock, self.started = clock, clock()
-        self.trained, self.scale = 0, 1.0
+        self.plan, self.capacity, self.clock = plan, capacity, clock
+        self.at_warm_up = Forecast(plan, warm_up)  # never fed: each run's seconds at the warm-up's figures
+        self.alone = alone_seconds(plan, warm_up)
+        self.projected = max(finish_times(self.alone, capacity), default=0.0)
+        self.epochs = [run.first_epoch for run in plan]  # each run's epochs, as far as they have been seen
+        self.seen_at: list[float | None] = [None] * len(plan)  # when each was last seen further on
+        self.ended = [False] * len(plan)
+        self.started = clock()
+        self.started_at = {i: self.started for i in range(min(capacity.at_once, len(plan)))}
+        self.measured = self.expected = 0.0  # seconds of the epochs seen: as they took, as projected
+        self.ends_scale: float | None = None
 
-    def run_ended(self, trained: bool) -> None:
+    def index_of(self, run_id: str) -> int | None:
+        return next((i for i, run in enumerate(self.plan) if run.run_id == run_id), None)
+
+    def training(self) -> int:
+        """How many runs are training now (at least one)."""
+        return max(1, sum(1 for i in self.started_at if not self.ended[i]))
+
+    def recorded(self, index: int, epochs: list[tuple[int, float]]) -> bool:
+        """Run ``index`` recorded these (epoch, seconds) so far; True when some were not seen before."""
+        run = self.plan[index]
+        new = [(epoch, seconds) for epoch, seconds in epochs if self.epochs[index] < epoch <= run.epochs]
+        if not new or self.ended[index]:
+            return False
+        share = self.capacity.speed(self.training())
+        for epoch, seconds in new:
+            self.measured += seconds
+            self.expected += (self.at_warm_up.after(run, epoch - 1) - self.at_warm_up.after(run, epoch)) / share
+        self.epochs[index], self.seen_at[index] = max(epoch for epoch, _ in new), self.clock()
+        return True
+
+    def run_ended(self, index: int | None, trained: bool) -> None:
         """A run ended; ``trained``: it had work (a complete run skipped has none, and tells nothing)."""
-        if not trained or self.trained == len(self.ends_with_work):
+        if index is None or self.ended[index]:
             return
-        projected = self.ends_with_work[self.trained]
-        self.trained += 1
-        if projected > 0:
-            self.scale = (self.clock() - self.started) / projected
+        if trained and index in self.started_at and self.alone[index] > 0:
+            took = self.clock() - self.started_at[index]
+            projected = self.alone[index] / self.capacity.speed(self.training())
+            self.ends_scale = took / projected
+        self.epochs[index] = self.plan[index].epochs
+        self.end(index)
+
+    def run_failed(self, index: int | None) -> None:
+        """A run stopped: what it had left will not be trained."""
+        if index is not None and not self.ended[index]:
+            self.end(index)
+
+    def end(self, index: int) -> None:
+        self.ended[index] = True
+        waiting = next((i for i in range(len(self.plan)) if i not in self.started_at), None)
+        if waiting is not None:  # its place goes to the next run in order
+            self.started_at[waiting] = self.clock()
+
+    @property
+    def scale(self) -> float:
+        if self.expected > 0:
+            return self.measured / self.expected
+        return self.ends_scale if self.ends_scale is not None else 1.0
+
+    def left_alone(self, index: int) -> float:
+        """Run ``index``'s time alone still to train."""
+        if self.ended[index]:
+            return 0.0
+        left = self.at_warm_up.after(self.plan[index], self.epochs[index])
+        since = self.seen_at[index] if self.seen_at[index] is not None else self.started_at.get(index)
+        if since is not None:  # training since: at the speed it shares, as slow as the scale says
+            left -= (self.clock() - since) * self.capacity.speed(self.training()) / self.scale
+        return max(0.0, left)
 
     def command_left(self) -> float:
-        return max(0.0, self.scale * self.projected - (self.clock() - self.started))
+        lefts = [self.left_alone(i) for i in range(len(self.plan))]
+        return self.scale * max(finish_times(lefts, self.capacity), default=0.0)
+
+    def epochs_line(self) -> str:
+        return f"epochs {sum(self.epochs):,} of {sum(run.epochs for run in self.plan):,}"
+
+    def watch_epochs(self) -> bool:
+        """Read the epochs every run training now has recorded; True when a run was seen further on."""
+        moved = False
+        for index, run in enumerate(self.plan):
+            if run.timings is not None and index in self.started_at and not self.ended[index]:
+                moved |= self.recorded(index, recorded_epochs(run.timings))
+        return moved
+
+
+def recorded_epochs(timings: Path) -> list[tuple[int, float]]:
+    """(epoch, seconds with its scoring) of each epoch a timings.csv records; none while it is not written yet."""
+    try:
+        with timings.open(newline="") as file:
+            return [(int(row["epoch"]), float(row["seconds"]) + float(row["eval_seconds"] or 0))
+                    for row in csv.DictReader(file)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 @dataclass(frozen=True)
@@ -413,5 +501,5 @@ def plan_lines(projection: Projection, capacity: Capacity, per_step: bool) -> li
     lines.append("  not yet counted: each run's setup and epoch ends, timed on the first run (the ETA shown while "
                  "training counts them, and every figure as measured)" if per_step else
                  "  not yet counted: each run's setup and epoch ends; the time left shown while training is scaled "
-                 "by what the runs that have ended took")
+                 "by how long the runs took to reach each epoch they record, and their ends")
     return lines

@@ -4,6 +4,7 @@ moves; or one line per finished run with --quiet. Times left come from harness.f
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from typing import Callable, Iterable, Iterator, Self
 
@@ -37,6 +38,7 @@ from harness.train import RunOutcome, RunSpec, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
 LINE_SECONDS = 5.0  # off a terminal, a line at least this often while a long step moves
+WATCH_SECONDS = 5.0  # how often the manifests of runs trained elsewhere are read for their epochs
 
 
 def summary_line(outcome: RunOutcome) -> str:
@@ -367,49 +369,79 @@ class RunColumn(ProgressColumn):
 
 class RunsWatch(Watch):
     """Runs trained elsewhere or in turn (--jobs, Ray, the engine), or one at a time with --quiet: a line per
-    finished or failed run; with a projection, the time left in the command after each (on a terminal, in a bar
-    over the runs instead)."""
+    finished or failed run; with a projection, the time left in the command after each, and every ``watch_seconds``
+    the epochs the runs' manifests record, which correct it (on a terminal, in a bar over the runs; off one, a line
+    whenever a run is seen further on)."""
 
     def __init__(self, console: Console, runs: int, projection: Projection | None, bar: bool,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, watch_seconds: float = WATCH_SECONDS):
         super().__init__(console, runs, projection, clock)
         self.forecast: RunsForecast | None = None
         self.bars = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                              RunColumn(self.command_left), console=console, disable=not bar)
         self.task = self.bars.add_task("runs", total=runs)
         self.ended = 0
+        self.lock = threading.Lock()  # the forecast is fed by the executor's callbacks and by the watcher
+        self.stopping = threading.Event()
+        self.watch_seconds = watch_seconds
+        self.watcher = threading.Thread(target=self.watch_epochs, daemon=True)
 
     def __enter__(self) -> Self:
         self.bars.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        if self.watcher.is_alive():
+            self.watcher.join()
         self.bars.stop()
 
     def command_left(self) -> float | None:
-        return self.forecast.command_left() if self.forecast is not None else None
+        with self.lock:
+            return self.forecast.command_left() if self.forecast is not None else None
 
     def begin(self, capacity: Capacity) -> None:
         super().begin(capacity)
         if self.projection is not None:
             self.forecast = RunsForecast(self.projection.plan, self.projection.warm_up, capacity, self.clock)
+            self.watcher.start()
+
+    def watch_epochs(self) -> None:
+        while not self.stopping.wait(self.watch_seconds):
+            assert self.forecast is not None
+            with self.lock:
+                moved = self.forecast.watch_epochs()
+            if moved and self.bars.disable:
+                self.say()
 
     def progress(self, index: int) -> SilentProgress:
         return SilentProgress()  # its line comes when it is done
 
     def done(self, outcome: RunOutcome) -> None:
         if self.forecast is not None:
-            self.forecast.run_ended(outcome.status != "skipped")
+            with self.lock:
+                self.forecast.run_ended(self.forecast.index_of(outcome.run_id), outcome.status != "skipped")
         self.console.print(summary_line(outcome), highlight=False, soft_wrap=True)
         self.advance()
 
     def failed(self, spec: RunSpec, reason: str) -> None:
         super().failed(spec, reason)
+        if self.forecast is not None:
+            with self.lock:
+                self.forecast.run_failed(self.forecast.index_of(spec.run_id))
         self.advance()
 
     def advance(self) -> None:
         self.ended += 1
         self.bars.advance(self.task)
-        if self.bars.disable and self.forecast is not None:
-            self.console.print(f"runs: {self.ended} of {self.runs} ended, {duration(self.command_left())} left in "
-                               f"the command", highlight=False, soft_wrap=True)
+        if self.bars.disable:
+            self.say()
+
+    def say(self) -> None:
+        """Off a terminal: the runs ended, the epochs seen and the command's time left, in one line."""
+        if self.forecast is None:
+            return
+        with self.lock:
+            epochs = self.forecast.epochs_line()
+        self.console.print(f"runs: {self.ended} of {self.runs} ended, {epochs}, {duration(self.command_left())} "
+                           f"left in the command", highlight=False, soft_wrap=True)

@@ -180,8 +180,8 @@ class ReportRuns:
         if len(epochs) == 1 and not at_recipe:  # runs at their write-ups' own length need no --epochs
             flags.append(f"--epochs {epochs.pop()}")
         threads = {r.manifest.cpu_threads for r in self.runs if r.manifest.device_type == "cpu"}
-        if len(threads) == 1:  # CPU results depend on the thread count
-            flags.append(f"--threads {threads.pop()}")
+        if len(threads) == 1 and None not in threads:  # CPU results depend on the thread count (older runs
+            flags.append(f"--threads {threads.pop()}")  # may not record it)
         if len(self.eval_ns()) == 1:
             flags.append(f"--eval-samples {self.eval_ns()[0]}")
         flags += [f"--data-root {data.root}", f"--results {self.results}"]

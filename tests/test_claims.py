@@ -249,6 +249,22 @@ def test_printed_values_need_their_step_to_exist(tmp_path):
     write_designed_run(tmp_path, variant, Printed("d_loss", 1.0, step=0), 0, 100, True)  # printed: steps 0, 1
     verdict = judge(claim, load_runs(tmp_path)[0], variant)
     assert verdict.kind == NOT_CHECKABLE and "--schedule steps" in verdict.reason
+    assert "an epoch of these runs has 10000 steps" in verdict.reason  # what write_designed_run records
+
+
+@pytest.mark.parametrize("steps", ["missing", "empty"])
+def test_a_missing_printed_step_is_not_checkable_whatever_the_steps_column_holds(tmp_path, steps):
+    """Runs whose metrics lack the steps per epoch (or hold none) still get a reason, not a crash."""
+    variant = VARIANTS["udacity"]
+    claim = next(c for c in variant.claims if c.key == "final-print")
+    write_designed_run(tmp_path, variant, Printed("d_loss", 1.0, step=0), 0, 100, True)
+    runs = load_runs(tmp_path)[0]
+    if steps == "missing":
+        del runs[0].metrics["steps"]
+    else:
+        runs[0].metrics["steps"] = np.nan
+    verdict = judge(claim, runs, variant)
+    assert verdict.kind == NOT_CHECKABLE and "these runs record no steps per epoch" in verdict.reason
 
 
 # Checks whose sizes come from the write-ups' own logs -----------------------------------------------------------------

@@ -1,7 +1,11 @@
 """The command's time left (harness/forecast.py) and the plain lines of long steps, on a clock the test moves."""
 from __future__ import annotations
 
+import dataclasses
 import io
+import re
+import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -17,8 +21,10 @@ from harness.forecast import (
     duration,
     finish_times,
     plan_lines,
+    planned_run,
 )
-from harness.progress import LINE_SECONDS, REFRESH_SECONDS, BarProgress, LineProgress, Ticker
+from harness.progress import LINE_SECONDS, REFRESH_SECONDS, BarProgress, LineProgress, RunsWatch, Ticker
+from tests.conftest import make_spec
 from tests.test_startup import assert_fits
 
 
@@ -108,7 +114,7 @@ def test_taking_turns_a_short_run_ends_first_and_the_rest_speed_up():
 
 
 def test_runs_at_once_are_projected_and_rescaled_by_the_runs_that_ended():
-    """Four runs of a (25 s alone each) and one of b (20 s), two places of a core each: a 0-1 and 2-3 end at 25 and
+    """Where no run's epochs can be seen (a cluster's folders need not be on this machine): four runs of a (25 s alone each) and one of b (20 s), two places of a core each: a 0-1 and 2-3 end at 25 and
     50 s, b at 70 s. The machine turns out twice as slow: the first run ends at 50 s, and every projected time
     doubles."""
     clock = Clock()
@@ -116,15 +122,95 @@ def test_runs_at_once_are_projected_and_rescaled_by_the_runs_that_ended():
     forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
     assert forecast.command_left() == 70.0
     clock.now = 50.0
-    forecast.run_ended(trained=True)
+    forecast.run_ended(0, trained=True)
     assert forecast.command_left() == 2 * 70.0 - 50.0
-    forecast.run_ended(trained=False)  # a complete run skipped tells nothing about the machine
+    forecast.run_ended(1, trained=False)  # a complete run skipped tells nothing about the machine
     assert forecast.command_left() == 90.0
     lines = plan_lines(Projection(plan, WARM_UP, "cpu (1 thread)", [512]), Capacity(2, 2, 1, how="two at once"),
                        False)
     assert lines[1] == "projected: 0:01:10 on cpu (1 thread), from a warm-up timed here just now:"
     assert "  a: 1e+03 ms/step x 80 steps = 0:01:20" in lines and "  two at once" in lines
-    assert "scaled by what the runs that have ended took" in lines[-1]
+    assert "scaled by how long the runs took to reach each epoch they record" in lines[-1]
+
+
+def write_timings(timings: Path, seconds: list[float], first: int = 1) -> None:
+    """A timings.csv whose epochs from ``first`` on took these seconds (half training, half scoring)."""
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    rows = [f"{first + i},{s / 2},1.0,{s / 2}" for i, s in enumerate(seconds)]
+    timings.write_text("\n".join(["epoch,seconds,images_per_s,eval_seconds", *rows]) + "\n")
+
+
+def watched_plan(tmp_path: Path, plan: list[PlannedRun] = PLAN) -> list[PlannedRun]:
+    """The runs, each recording its epochs' seconds in a timings.csv of its own."""
+    return [dataclasses.replace(run, run_id=f"run{i}", timings=tmp_path / f"run{i}" / "timings.csv")
+            for i, run in enumerate(plan)]
+
+
+def test_runs_at_once_are_rescaled_by_each_epoch_they_record(tmp_path):
+    """Two places of a core each: a seed 0 and a seed 1 (25 s alone: 10 s an epoch, then 5 s of scoring) train
+    together, b seed 0 (20 s) after them: 45 s projected. a seed 0 records its first epoch at 20 s, 20 s long
+    where 10 were projected: the machine is twice as slow, long before any run ends, and every run's time left
+    doubles, less what each has trained since it was seen (or since it started)."""
+    clock, plan = Clock(), watched_plan(tmp_path)
+    forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
+    assert forecast.command_left() == 45.0
+    clock.now = 5.0
+    assert not forecast.watch_epochs()  # nothing recorded yet: the warm-up's figures
+    assert forecast.command_left() == 40.0
+    write_timings(plan[0].timings, [20.0])
+    clock.now = 20.0
+    assert forecast.watch_epochs() and not forecast.watch_epochs()  # seen once
+    assert forecast.scale == 2.0 and forecast.command_left() == 2 * 45.0 - 20.0
+    assert forecast.epochs_line() == "epochs 1 of 5"
+    clock.now = 25.0
+    assert forecast.command_left() == 65.0  # counting down between epochs
+    clock.now = 30.0
+    forecast.run_ended(forecast.index_of("run1"), trained=True)  # b seed 0 takes its place at 30 s
+    assert forecast.epochs_line() == "epochs 3 of 5"
+    assert forecast.command_left() == 2.0 * 20.0  # a seed 0: 15 - 10 / 2 = 10 s alone left; b seed 0: 20
+
+
+def test_a_resumed_run_counts_only_the_epochs_it_trains_now(tmp_path):
+    clock, plan = Clock(), watched_plan(tmp_path, [PlannedRun("a seed 0", "a", 10, 3, 1, frozenset())])
+    forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
+    write_timings(plan[0].timings, [99.0, 30.0])  # epoch 1 was trained before this command
+    clock.now = 30.0
+    assert forecast.watch_epochs() and forecast.scale == 3.0 and forecast.command_left() == 3.0 * 10.0
+
+
+def test_a_failed_run_drops_what_it_had_left(tmp_path):
+    """a seed 0 fails after its first epoch (10 s of its 25): b seed 0 takes its place, and a seed 1 (15 s of
+    25 left) ends before it (20 s)."""
+    clock, plan = Clock(), watched_plan(tmp_path)
+    forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
+    write_timings(plan[0].timings, [10.0])
+    clock.now = 10.0
+    forecast.watch_epochs()
+    forecast.run_failed(forecast.index_of("run0"))
+    assert forecast.command_left() == 20.0
+
+
+def test_off_a_terminal_runs_trained_elsewhere_print_a_line_when_an_epoch_is_recorded(tmp_path):
+    output, plan = io.StringIO(), watched_plan(tmp_path)
+    watch = RunsWatch(Console(file=output, width=200), len(plan), Projection(plan, WARM_UP, "cpu", [512]), bar=False,
+                      watch_seconds=0.01)
+    with watch:
+        watch.begin(Capacity(2, cores=2, threads=1))
+        write_timings(plan[1].timings, [12.0])
+        for _ in range(500):  # the watcher reads the manifests every 0.01 s
+            if "epochs 1 of 5" in output.getvalue():
+                break
+            time.sleep(0.01)
+    assert re.search(r"^runs: 0 of 3 ended, epochs 1 of 5, \d:\d\d:\d\d left in the command$", output.getvalue(),
+                     re.MULTILINE), output.getvalue()
+    assert not watch.watcher.is_alive()
+
+
+def test_a_forced_run_is_watched_where_it_trains(tmp_path):
+    spec = make_spec("udacity", tmp_path / "data", tmp_path / "results")
+    assert planned_run(spec, 512, force=False).timings == spec.folder.timings_path
+    assert planned_run(spec, 512, force=True).timings == spec.folder.replacement().timings_path
+    assert planned_run(spec, 512, force=True).run_id == spec.run_id
 
 
 def test_durations_read_as_the_bars_print_them():

@@ -2,7 +2,10 @@
 runs left out with their reason, arms that never pool runs of different lengths."""
 from __future__ import annotations
 
+import dataclasses
+
 from harness.report_runs import EVERY_RUN, ReportRuns, Selection
+from harness.run_folder import RunFolder
 from tests.fakes import write_run
 from variants import VARIANTS
 
@@ -52,3 +55,11 @@ def test_the_commands_that_train_more_of_the_set_carry_its_options(tmp_path):
     assert runs.run_flags() == f"--dataset mnist --split test --limit 512 --epochs 3 --threads 2 --eval-samples 500 " \
                                f"--data-root data --results {tmp_path}"
     assert runs.seed_flag() == "--seeds 2"
+
+
+def test_cpu_runs_that_do_not_record_their_thread_count_get_no_threads_option(tmp_path):
+    for seed in range(2):
+        folder = RunFolder(write_run(tmp_path, "udacity", seed, grids=False))
+        folder.write_manifest(dataclasses.replace(folder.read_manifest(), cpu_threads=None))
+    flags = ReportRuns(tmp_path, VARIANTS, None, EVERY_RUN).run_flags()
+    assert "--threads" not in flags and flags.startswith("--dataset mnist --split test --limit 512 --epochs 3 --eval")
