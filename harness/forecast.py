@@ -437,8 +437,13 @@ class RunsForecast:
         lefts = [self.left_alone(i) for i in range(len(self.plan))]
         return self.scale * max(finish_times(lefts, self.capacity), default=0.0)
 
+    def epoch_counts(self) -> tuple[int, int]:
+        """The runs' epochs as far as they have been seen, and those asked for."""
+        return sum(self.epochs), sum(run.epochs for run in self.plan)
+
     def epochs_line(self) -> str:
-        return f"epochs {sum(self.epochs):,} of {sum(run.epochs for run in self.plan):,}"
+        seen, asked = self.epoch_counts()
+        return f"epochs {seen:,} of {asked:,}"
 
     def watch_epochs(self) -> bool:
         """Read the epochs every run training now has recorded; True when a run was seen further on."""

@@ -38,7 +38,7 @@ from harness.train import RunOutcome, RunSpec, SilentProgress
 
 REFRESH_SECONDS = 0.5  # live losses are read from the device at most this often
 LINE_SECONDS = 5.0  # off a terminal, a line at least this often while a long step moves
-WATCH_SECONDS = 5.0  # how often the manifests of runs trained elsewhere are read for their epochs
+WATCH_SECONDS = 5.0  # how often the timings.csv of runs trained elsewhere are read for their epochs
 
 
 def summary_line(outcome: RunOutcome) -> str:
@@ -370,16 +370,17 @@ class RunColumn(ProgressColumn):
 class RunsWatch(Watch):
     """Runs trained elsewhere or in turn (--jobs, Ray, the engine), or one at a time with --quiet: a line per
     finished or failed run; with a projection, the time left in the command after each, and every ``watch_seconds``
-    the epochs the runs' manifests record, which correct it (on a terminal, in a bar over the runs; off one, a line
-    whenever a run is seen further on)."""
+    the epochs the runs' timings record, which correct it (on a terminal, in a bar over the runs' epochs; off one, a
+    line whenever a run is seen further on)."""
 
     def __init__(self, console: Console, runs: int, projection: Projection | None, bar: bool,
                  clock: Callable[[], float] = time.monotonic, watch_seconds: float = WATCH_SECONDS):
         super().__init__(console, runs, projection, clock)
         self.forecast: RunsForecast | None = None
-        self.bars = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             RunColumn(self.command_left), console=console, disable=not bar)
-        self.task = self.bars.add_task("runs", total=runs)
+        self.bars = Progress(TextColumn("runs {task.fields[ended]}/{task.fields[runs]}, epochs"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), RunColumn(self.command_left),
+                             console=console, disable=not bar)
+        self.task = self.bars.add_task("runs", total=None, ended=0, runs=runs)
         self.ended = 0
         self.lock = threading.Lock()  # the forecast is fed by the executor's callbacks and by the watcher
         self.stopping = threading.Event()
@@ -404,6 +405,7 @@ class RunsWatch(Watch):
         super().begin(capacity)
         if self.projection is not None:
             self.forecast = RunsForecast(self.projection.plan, self.projection.warm_up, capacity, self.clock)
+            self.show_epochs()
             self.watcher.start()
 
     def watch_epochs(self) -> None:
@@ -411,8 +413,10 @@ class RunsWatch(Watch):
             assert self.forecast is not None
             with self.lock:
                 moved = self.forecast.watch_epochs()
-            if moved and self.bars.disable:
-                self.say()
+            if moved:
+                self.show_epochs()
+                if self.bars.disable:
+                    self.say()
 
     def progress(self, index: int) -> SilentProgress:
         return SilentProgress()  # its line comes when it is done
@@ -433,9 +437,17 @@ class RunsWatch(Watch):
 
     def advance(self) -> None:
         self.ended += 1
-        self.bars.advance(self.task)
+        self.bars.update(self.task, ended=self.ended)
+        self.show_epochs()
         if self.bars.disable:
             self.say()
+
+    def show_epochs(self) -> None:
+        """The bar follows the runs' epochs as far as they have been seen (a run's end counts all of its)."""
+        if self.forecast is not None:
+            with self.lock:
+                seen, asked = self.forecast.epoch_counts()
+            self.bars.update(self.task, completed=seen, total=asked)
 
     def say(self) -> None:
         """Off a terminal: the runs ended, the epochs seen and the command's time left, in one line."""

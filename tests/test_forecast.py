@@ -204,6 +204,8 @@ def test_off_a_terminal_runs_trained_elsewhere_print_a_line_when_an_epoch_is_rec
     assert re.search(r"^runs: 0 of 3 ended, epochs 1 of 5, \d:\d\d:\d\d left in the command$", output.getvalue(),
                      re.MULTILINE), output.getvalue()
     assert not watch.watcher.is_alive()
+    bar = watch.bars.tasks[0]  # on a terminal, the bar follows the epochs seen
+    assert (bar.completed, bar.total) == (1, 5)
 
 
 def test_a_forced_run_is_watched_where_it_trains(tmp_path):
