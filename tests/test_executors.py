@@ -97,6 +97,6 @@ def test_run_with_jobs_prints_the_plan_for_runs_in_parallel_and_the_time_left(da
     assert re.search(r"projected: \d+:\d\d:\d\d on cpu \(1 thread\), from a warm-up timed here just now:", out)
     assert re.search(r"--jobs 2: 2 runs at once of 1 thread each on \d+ cores, assumed to share them evenly", out)
     assert out.index("projected:") < out.index("__seed0: complete")
-    assert re.search(r"runs: 1 of 2 ended, \d+:\d\d:\d\d left in the command", out)
-    assert "runs: 2 of 2 ended, 0:00:00 left in the command" in out
+    assert re.search(r"runs: 1 of 2 ended, epochs 1 of 2, \d+:\d\d:\d\d left in the command", out)
+    assert "runs: 2 of 2 ended, epochs 2 of 2, 0:00:00 left in the command" in out
     assert re.search(r"2 runs done in \d+:\d\d:\d\d \(projected before training: \d+:\d\d:\d\d\)", out)
