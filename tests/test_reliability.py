@@ -305,7 +305,9 @@ def test_eval_of_an_unfinished_run_writes_beside_its_tables(data_root, tmp_path,
     _interrupted(spec)
     build_panel(spec.results, data_root)
     before = _run_files(spec.folder)
-    monkeypatch.chdir(spec.folder.path)  # `cd results/runs/X && study eval .`
+    assert study("eval", str(spec.folder.path), "--n", "16").exit_code == 0  # by its path: the tables stay whole
+    assert _run_files(spec.folder) == before
+    monkeypatch.chdir(spec.folder.path)  # and from inside: `cd results/runs/X && study eval .`
     assert study("eval", ".", "--n", "16").exit_code == 0
     assert _run_files(spec.folder) == before
     assert json.loads(spec.folder.eval_path.read_text())["epoch"] == 1
