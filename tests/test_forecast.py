@@ -114,9 +114,9 @@ def test_taking_turns_a_short_run_ends_first_and_the_rest_speed_up():
 
 
 def test_runs_at_once_are_projected_and_rescaled_by_the_runs_that_ended():
-    """Where no run's epochs can be seen (a cluster's folders need not be on this machine): four runs of a (25 s alone each) and one of b (20 s), two places of a core each: a 0-1 and 2-3 end at 25 and
-    50 s, b at 70 s. The machine turns out twice as slow: the first run ends at 50 s, and every projected time
-    doubles."""
+    """Where no run's epochs can be seen (a cluster's folders need not be on this machine): four runs of a (25 s
+    alone each) and one of b (20 s), two places of a core each: a 0-1 and 2-3 end at 25 and 50 s, b at 70 s. The
+    machine turns out twice as slow: the first run ends at 50 s, and every projected time doubles."""
     clock = Clock()
     plan = [PlannedRun(f"a seed {seed}", "a", 10, 2, 0, frozenset({2})) for seed in range(4)] + PLAN[2:]
     forecast = RunsForecast(plan, WARM_UP, Capacity(2, cores=2, threads=1), clock)
