@@ -366,7 +366,6 @@ class RunsForecast:
         self.plan, self.capacity, self.clock = plan, capacity, clock
         self.at_warm_up = Forecast(plan, warm_up)  # never fed: each run's seconds at the warm-up's figures
         self.alone = alone_seconds(plan, warm_up)
-        self.projected = max(finish_times(self.alone, capacity), default=0.0)
         self.epochs = [run.first_epoch for run in plan]  # each run's epochs, as far as they have been seen
         self.seen_at: list[float | None] = [None] * len(plan)  # when each was last seen further on
         self.ended = [False] * len(plan)
