@@ -26,6 +26,7 @@ from harness.signals import StoppedBeforeTraining, Terminated, preparing, termin
 from harness.storage import check_writable
 
 if TYPE_CHECKING:
+    from harness.evaluator import EvaluatorInfo
     from harness.forecast import Projection
     from harness.planning import RunSpec
     from harness.progress import RunsWatch, StepWatch
@@ -680,10 +681,12 @@ def calibrate(
     the evaluators and the reference (the floor), Gaussian pixel noise of sigma 0.1-0.8, two blurs, and uniform
     noise images (the ceiling), each the mean of 5 draws; then the control sets whose verdict is known. Scored
     against the first n reference images, exactly what runs scored at n compare against. Saved beside each
-    evaluator for the report; runs compute it for their own n."""
-    from harness.evaluator import PARTITION_OF_SPLIT, load_panel
+    evaluator for the report; runs compute it for their own n. The same sets are then scored by a second kind of
+    network (an MLP, trained like the panel, built here the first time), which the report sets beside the panel's
+    ladder and controls: does their order, and does each control's verdict, hold for another architecture?"""
+    from harness.evaluator import PARTITION_OF_SPLIT, ensure_cross_check, load_panel
     from harness.progress import Ticker
-    from harness.scoring import LADDER_DRAWS, ensure_calibration, largest_calibration_n, load_references
+    from harness.scoring import LADDER_DRAWS, ReferenceSet, ensure_calibration, largest_calibration_n, load_references
 
     settings = load_config(config)
     name = dataset or settings.dataset
@@ -700,14 +703,30 @@ def calibrate(
     root = resolve_data_root(data_root, settings)
     with Ticker(stderr, f"scoring the calibration sets ({count} images each, {LADDER_DRAWS} draws of the ladder, "
                         f"{len(panel)} evaluators)", "sets") as ticker:
-        rows = ensure_calibration(folder, root, load_references(folder, root, name, count, panel),
-                                  ticker.part("calibration sets"))
+        references = load_references(folder, root, name, count, panel)
+        rows = ensure_calibration(folder, root, references, ticker.part("calibration sets"))
+    with Ticker(stderr, "the same sets through a second architecture", "steps") as ticker:
+        cross_check = ensure_cross_check(folder, root, panel[0][1], ticker.part("building it"))
+        cross_reference = ReferenceSet.of_images(*cross_check, references[0].images, references[0].first_test_index)
+        rows.append(ensure_calibration(folder, root, [cross_reference], ticker.part("calibration sets"))[0])
+    panel.append(cross_check)
     if as_json:
-        print(json.dumps({info.seed: member for (_, info), member in zip(panel, rows)}, indent=2))
+        print(json.dumps({member_key(info): member for (_, info), member in zip(panel, rows)}, indent=2))
         return
     for (_, info), member in zip(panel, rows):
-        stdout.print(score_table(f"Calibration, {name} {info.partition}, evaluator seed {info.seed} ({info.short}), "
-                                 f"n = {count}", "name", member))
+        stdout.print(score_table(f"Calibration, {name} {info.partition}, evaluator {member_label(info)} "
+                                 f"({info.short}), n = {count}", "name", member))
+
+
+def member_key(info: EvaluatorInfo) -> str:
+    """A panel member by its seed ("1"), the second architecture by its name ("mlp")."""
+    from harness.panel import PANEL_ARCHITECTURE
+
+    return str(info.seed) if info.architecture_name == PANEL_ARCHITECTURE else info.architecture_name
+
+
+def member_label(info: EvaluatorInfo) -> str:
+    return f"seed {info.seed}" if member_key(info).isdigit() else f"{info.architecture_name} (second architecture)"
 
 
 if __name__ == "__main__":  # `python -m harness.cli`, as `study bench --startup` times it

@@ -3,7 +3,9 @@
 Scores from different classifiers cannot be compared, so each evaluator is identified by the SHA-256 of its weights
 and every run and report names it. One evaluator is one training seed's opinion, so runs are scored by a panel of
 them (PANEL_SEEDS: the same network and data, other initial weights and data order); the first is the primary one
-whose scores the tables show, the others say whether a verdict depends on which evaluator judged it.
+whose scores the tables show, the others say whether a verdict depends on which evaluator judged it. A second
+architecture (CROSS_CHECK_ARCHITECTURE, an MLP trained the same way) scores the calibration ladder and the controls
+only, so that the report can show whether the ladder's order and the digit levels depend on the network's kind.
 
 The evaluators' partition (PARTITION_OF_SPLIT: which one follows from the split runs train on) divides the images
 three ways, so that nothing is judged by a network trained on it:
@@ -34,12 +36,15 @@ from torch import nn
 from harness import evaluator_cache
 from harness.data import load_split
 from harness.errors import StudyError
-from harness.evaluator_cache import EvaluatorKey
-from harness.panel import PANEL_SEEDS, PRIMARY_SEED
+from harness.evaluator_cache import EvaluatorKey, member_name
+from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_ARCHITECTURE, PANEL_SEEDS, PRIMARY_SEED
 from harness.seeding import make_deterministic
 from harness.storage import check_writable, read_json, save_checkpoint, write_json
 
-ARCHITECTURE = "conv5x5(1->16)-ReLU-maxpool2, conv5x5(16->32)-ReLU-maxpool2, FC512->128-ReLU (features), FC128->10"
+ARCHITECTURES = {  # name: what it is (recorded in every evaluator.json)
+    "cnn": "conv5x5(1->16)-ReLU-maxpool2, conv5x5(16->32)-ReLU-maxpool2, FC512->128-ReLU (features), FC128->10",
+    "mlp": "FC784->256-ReLU, FC256->128-ReLU (features), FC128->10",
+}
 PARTITION_OF_SPLIT = {"train": "train-split", "test": "test-thirds"}
 BATCH, MAX_LR = 64, 3e-3
 TEST_THIRDS = (4000, 7000)  # where the reference and the calibration images start in the test split
@@ -48,11 +53,20 @@ Tick = Callable[[int, int], None]  # (done, total) of a long step, so that a pro
 TRAINING_CODE = ("evaluator.py", "seeding.py")  # the harness files whose code trains an evaluator (its cache key)
 
 
+def _body(architecture: str) -> nn.Sequential:
+    """The feature network of ``architecture`` (one of ARCHITECTURES), ending in FEATURE_DIM ReLU features."""
+    if architecture == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 5), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())
+    if architecture == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, FEATURE_DIM), nn.ReLU())
+    raise StudyError(f"unknown evaluator architecture '{architecture}'; known: {', '.join(ARCHITECTURES)}")
+
+
 class Evaluator(nn.Module):
-    def __init__(self):
+    def __init__(self, architecture: str = PANEL_ARCHITECTURE):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 5), nn.ReLU(),
-                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())
+        self.body = _body(architecture)
         self.head = nn.Linear(FEATURE_DIM, CLASSES)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -88,6 +102,11 @@ class EvaluatorInfo:
     @property
     def short(self) -> str:
         return self.sha256[:12]
+
+    @property
+    def architecture_name(self) -> str:
+        """The key of ARCHITECTURES this record's description is (records store the description)."""
+        return next((name for name, text in ARCHITECTURES.items() if text == self.architecture), self.architecture)
 
     @classmethod
     def from_dict(cls, value: object) -> "EvaluatorInfo":
@@ -141,13 +160,13 @@ def default_epochs(train_images: int) -> int:
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int,
-                     tick: Tick | None = None) -> Evaluator:
+                     tick: Tick | None = None, architecture: str = PANEL_ARCHITECTURE) -> Evaluator:
     """Adam with a one-cycle schedule, the seed's initial weights and data order: the same weights on the same
     machine. ``tick`` hears of every step."""
     make_deterministic()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Evaluator()
+        model = Evaluator(architecture)
         generator = torch.Generator().manual_seed(seed)
         steps = epochs * math.ceil(len(images) / BATCH)
         optimizer = torch.optim.Adam(model.parameters(), lr=MAX_LR)
@@ -168,8 +187,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int, se
     return model.eval()
 
 
-def evaluator_dir(results: Path, dataset: str, partition: str, seed: int = PRIMARY_SEED) -> Path:
-    return results / "evaluators" / f"{dataset}-{partition}-seed{seed}"
+def evaluator_dir(results: Path, dataset: str, partition: str, seed: int = PRIMARY_SEED,
+                  architecture: str = PANEL_ARCHITECTURE) -> Path:
+    return results / "evaluators" / member_name(dataset, partition, seed, architecture)
 
 
 def training_code_sha256() -> str:
@@ -187,20 +207,21 @@ def sets_sha256(sets: PartitionSets) -> str:
     return digest.hexdigest()
 
 
-def evaluator_key(sets: PartitionSets, dataset: str, partition: str, seed: int, epochs: int | None) -> EvaluatorKey:
+def evaluator_key(sets: PartitionSets, dataset: str, partition: str, seed: int, epochs: int | None,
+                  architecture: str = PANEL_ARCHITECTURE) -> EvaluatorKey:
     """What a build of this evaluator depends on (``epochs`` None: the default for its training images)."""
     return EvaluatorKey(dataset, partition, seed, epochs or default_epochs(len(sets.train_images)), sets_sha256(sets),
-                        training_code_sha256(), torch.__version__)
+                        training_code_sha256(), torch.__version__, architecture)
 
 
 def train_evaluator(sets: PartitionSets, key: EvaluatorKey, tick: Tick | None = None) -> tuple[Evaluator,
                                                                                               EvaluatorInfo]:
     started = time.perf_counter()
-    model = train_classifier(sets.train_images, sets.train_labels, key.epochs, key.seed, tick)
+    model = train_classifier(sets.train_images, sets.train_labels, key.epochs, key.seed, tick, key.architecture)
     _, logits = model.features_and_logits(unit_images(sets.reference_images))
     accuracy = (logits.argmax(1) == sets.reference_labels.long()).double().mean().item()
     info = EvaluatorInfo(sha256=weights_sha256(model), dataset=key.dataset, partition=key.partition,
-                         architecture=ARCHITECTURE, seed=key.seed, epochs=key.epochs,
+                         architecture=ARCHITECTURES[key.architecture], seed=key.seed, epochs=key.epochs,
                          train_images=len(sets.train_images), reference_images=len(sets.reference_images),
                          calibration_images=len(sets.calibration_images),
                          heldout_accuracy=accuracy, cpu_threads=torch.get_num_threads(),
@@ -245,15 +266,16 @@ def find_partition(results: Path, dataset: str) -> str | None:
     return None
 
 
-def load_evaluator(results: Path, dataset: str, partition: str | None = None,
-                   seed: int = PRIMARY_SEED) -> tuple[Evaluator, EvaluatorInfo]:
+def load_evaluator(results: Path, dataset: str, partition: str | None = None, seed: int = PRIMARY_SEED,
+                   architecture: str = PANEL_ARCHITECTURE) -> tuple[Evaluator, EvaluatorInfo]:
     partition = partition or find_partition(results, dataset)
     if partition is None:
         raise StudyError(f"no {dataset} evaluator under {results / 'evaluators'}; build them with `study evaluator "
                          f"build --dataset {dataset} --split SPLIT` (train needs the train split, test uses the "
                          f"test split's first 4,000 images)")
-    folder = evaluator_dir(results, dataset, partition, seed)
-    build = f"`study evaluator build --dataset {dataset} --split {split_of(partition)}`"
+    folder = evaluator_dir(results, dataset, partition, seed, architecture)
+    build = f"`study evaluator build --dataset {dataset} --split {split_of(partition)}`" \
+        if architecture == PANEL_ARCHITECTURE else f"`study calibrate --dataset {dataset}`"
     rebuild = f"delete {folder} and rebuild it with {build}"
     if not (folder / "evaluator.json").is_file():
         raise StudyError(f"no evaluator {folder} (seed {seed} of the panel); build it with {build}")
@@ -264,7 +286,7 @@ def load_evaluator(results: Path, dataset: str, partition: str | None = None,
     weights = folder / evaluator_cache.WEIGHTS
     if not weights.is_file():  # a results folder kept without its weights: found again in the cache by SHA-256
         weights = evaluator_cache.weights_of(info.sha256) or weights
-    model = Evaluator()
+    model = Evaluator(architecture)
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as error:  # a damaged file can fail in many ways
@@ -301,6 +323,20 @@ def ensure_panel(results: Path, data_root: Path, dataset: str, split: str,
                 if ticks is not None and seed in to_build else None
             provide(members[seed], sets, keys[seed], tick)
     return load_panel(results, dataset, partition)
+
+
+def ensure_cross_check(results: Path, data_root: Path, primary: EvaluatorInfo,
+                       tick: Tick | None = None) -> tuple[Evaluator, EvaluatorInfo]:
+    """The second-architecture evaluator of the primary's partition, trained as the primary was (its seed and
+    epochs), built (into the cache first) where the results folder lacks it; ``tick`` follows a build."""
+    dataset, partition = primary.dataset, primary.partition
+    member = evaluator_dir(results, dataset, partition, primary.seed, CROSS_CHECK_ARCHITECTURE)
+    if not (member / evaluator_cache.RECORD).is_file():
+        check_writable(results)
+        sets = partition_sets(data_root, dataset, partition)
+        provide(member, sets, evaluator_key(sets, dataset, partition, primary.seed, primary.epochs,
+                                            CROSS_CHECK_ARCHITECTURE), tick)
+    return load_evaluator(results, dataset, partition, primary.seed, CROSS_CHECK_ARCHITECTURE)
 
 
 def provide(member: Path, sets: PartitionSets, key: EvaluatorKey, tick: Tick | None) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import StudyError
+from harness.panel import PANEL_ARCHITECTURE
 from harness.storage import atomic_write_bytes, read_json, user_cache, write_json
 
 RECORD, WEIGHTS, KEY, SOURCE = "evaluator.json", "evaluator.pt", "key.json", "cache.json"
@@ -43,11 +44,18 @@ class EvaluatorKey:
     images_sha256: str  # of the partition's three image sets, so a data folder of other images builds anew
     code_sha256: str  # of the source files that train it: any edit to them builds anew
     torch_version: str
+    architecture: str = PANEL_ARCHITECTURE  # a key of evaluator.ARCHITECTURES
 
     @property
     def entry_name(self) -> str:
         digest = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()
-        return f"{self.dataset}-{self.partition}-seed{self.seed}-{digest[:16]}"
+        return f"{member_name(self.dataset, self.partition, self.seed, self.architecture)}-{digest[:16]}"
+
+
+def member_name(dataset: str, partition: str, seed: int, architecture: str) -> str:
+    """An evaluator's folder name: the panel's CNN by dataset, partition and seed; another architecture named too."""
+    kind = "" if architecture == PANEL_ARCHITECTURE else f"{architecture}-"
+    return f"{dataset}-{partition}-{kind}seed{seed}"
 
 
 def cache_folder() -> Path:

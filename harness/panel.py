@@ -8,6 +8,8 @@ import pandas as pd
 
 PANEL_SEEDS = (0, 1, 2)  # evaluator training seeds; the first is the primary evaluator
 PRIMARY_SEED = PANEL_SEEDS[0]
+PANEL_ARCHITECTURE = "cnn"  # the panel's network (harness/evaluator.py ARCHITECTURES)
+CROSS_CHECK_ARCHITECTURE = "mlp"  # a second kind of network that scores the calibration ladder and controls only
 MEMBER_SCORES = ("fid", "kid", "kid_std", "inception_score", "precision", "recall", "density", "coverage",
                  "classes_covered", "class_tv", "confidence", *[f"class_{c}" for c in range(10)])  # those that
 # depend on the evaluator (the rest are measured in pixels, the same for every member)

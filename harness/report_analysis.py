@@ -522,6 +522,7 @@ class Analysis:
     comparisons: list[Comparison]
     logs: list[LogComparison]
     controls: Mapping[LadderKey, list[ControlJudgement]]
+    cross_controls: Mapping[LadderKey, list[ControlJudgement]]  # the same, as the second architecture judges them
     best: list[BestEpoch]
     final_fids: list[dict]  # arm label, seed and final FID ("value") of every scored run
     samples: Mapping[str, SampleStrip | None]  # arm label -> its strip
@@ -534,4 +535,5 @@ def analyse(runs: ReportRuns) -> Analysis:
         coverage=fix_coverage(runs, [test.arm for test in fixes]), comparisons=compare_faithful_arms(runs),
         logs=place_original_logs(runs),
         controls={key: judge_controls(ladder) for key, ladder in runs.ladders.items() if ladder is not None},
+        cross_controls={key: judge_controls(check.ladder) for key, check in runs.cross_checks.items() if check},
         best=best_epochs(runs), final_fids=final_fids(runs), samples=sample_strips(runs))

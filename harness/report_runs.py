@@ -15,10 +15,14 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from harness.arms import Arm
-from harness.panel import PANEL_SEEDS
+from harness.errors import StudyError
+from harness.evaluator import EvaluatorInfo, evaluator_dir
+from harness.evaluator_cache import RECORD
+from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_SEEDS, PRIMARY_SEED
 from harness.report_render import fmt
 from harness.runs import Run, load_runs, row_named
 from harness.scoring import read_calibration
+from harness.storage import read_json
 from harness.variant import Variant
 
 FLOOR, CEILING = "real", "uniform noise"  # calibration rows: real vs real, and noise images
@@ -85,6 +89,14 @@ class Ladder:
         return f"between {below[-1][0]} at {fmt(below[-1][1])} and {above[0][0]} at {fmt(above[0][1])}"
 
 
+@dataclass(frozen=True)
+class CrossCheck:
+    """The ladder and controls at one n as the second architecture scored them (harness/evaluator.py)."""
+
+    info: EvaluatorInfo
+    ladder: Ladder
+
+
 def metric_value(row: pd.Series, column: str) -> float:
     try:
         value = DERIVED[column](row) if column in DERIVED else row[column]
@@ -125,6 +137,7 @@ class ReportRuns:
         self.ladders = {key: self.read_ladder(*key) for key in {self.ladder_key(r.judged_by(seed))
                                                                 for r in self.runs for seed in PANEL_SEEDS}
                         if key is not None}
+        self.cross_checks = {key: self.read_cross_check(*key) for key in self.ladders if key[2] == PRIMARY_SEED}
 
     def ordered(self, arms: Iterable[Arm]) -> list[Arm]:
         return sorted(arms, key=lambda arm: arm.sort_key(list(self.variants)))
@@ -151,6 +164,17 @@ class ReportRuns:
     def read_ladder(self, dataset: str, partition: str, seed: int, sha256: str, n: int) -> Ladder | None:
         rows = read_calibration(self.results, dataset, partition, seed, sha256, n)
         return Ladder(n, rows) if rows else None
+
+    def read_cross_check(self, dataset: str, partition: str, seed: int, _: str, n: int) -> CrossCheck | None:
+        """The second architecture's calibration at n beside the primary's ladder, or None (`study calibrate`
+        not run for it)."""
+        folder = evaluator_dir(self.results, dataset, partition, seed, CROSS_CHECK_ARCHITECTURE)
+        try:
+            info = EvaluatorInfo.from_dict(read_json(folder / RECORD))
+        except (StudyError, TypeError):
+            return None
+        rows = read_calibration(self.results, dataset, partition, seed, info.sha256, n, CROSS_CHECK_ARCHITECTURE)
+        return CrossCheck(info, Ladder(n, rows)) if rows else None
 
     def ladder(self, runs: list[Run]) -> Ladder | None:
         """The ladder the first of ``runs`` was scored against (the runs of one arm share one)."""

@@ -22,6 +22,7 @@ from harness.report_analysis import (
     ClaimCounts,
     ClaimJudgement,
     Comparison,
+    ControlJudgement,
     FixCoverage,
     FixTest,
     Interaction,
@@ -42,7 +43,16 @@ from harness.report_render import (
     interval_cells,
     mean_sd_cells,
 )
-from harness.report_runs import CEILING, FLOOR, SUMMARY_METRICS, Ladder, ReportRuns, metric_value, slug
+from harness.report_runs import (
+    CEILING,
+    FLOOR,
+    SUMMARY_METRICS,
+    Ladder,
+    LadderKey,
+    ReportRuns,
+    metric_value,
+    slug,
+)
 from harness.runs import EMPTY_DENSITY, SATURATED_PRECISION, UNDERTRAINED_FRACTION
 from harness.stats import needed_for_holm, smallest_mann_whitney_p, t_quantile
 
@@ -367,7 +377,7 @@ def best_epochs(analysis: Analysis) -> list[Block]:
 def calibration(analysis: Analysis) -> list[Block]:
     blocks: list[Block] = []
     for key, ladder in sorted(analysis.runs.ladders.items(), key=lambda item: item[0]):
-        dataset, partition, _, sha256, n = key
+        dataset, partition, seed, sha256, n = key
         if ladder is None:
             blocks.append(Note(f"No calibration rows for evaluator {sha256[:12]} at n = {n}, the n these runs "
                                f"were scored at; `study calibrate --n {n} --results {analysis.runs.results}` computes "
@@ -379,18 +389,61 @@ def calibration(analysis: Analysis) -> list[Block]:
                                    ("density", "density"), ("coverage", "coverage"),
                                    ("classes_covered", "classes covered"))}} for row in ladder.rows
                               if row["kind"] == "ladder"])
-        blocks.append(Table(f"calibration_n{n}", frame,
+        blocks.append(Table(f"calibration_n{n}_evaluator{seed}", frame,
                             f"Calibration at n = {n} (the runs' own n), evaluator {sha256[:12]} ({dataset} "
-                            f"{partition}): real digits vs the reference is the floor, uniform noise the ceiling"))
-        blocks.append(controls_table(analysis, key, ladder))
+                            f"{partition}, seed {seed}): real digits vs the reference is the floor, uniform noise "
+                            f"the ceiling"))
+        blocks.append(controls_table(analysis.controls[key], ladder, f"evaluator{seed}", f"evaluator {sha256[:12]}"))
+        if key in analysis.runs.cross_checks:
+            blocks.extend(cross_check(analysis, key, ladder))
     return blocks
 
 
-def controls_table(analysis: Analysis, key: tuple, ladder: Ladder) -> Table:
+def cross_check(analysis: Analysis, key: LadderKey, ladder: Ladder) -> list[Block]:
+    """The ladder and the controls through a second kind of network: do the rungs keep their order, and each
+    control its verdict, when the features come from an MLP instead of the panel's CNN?"""
+    check, n = analysis.runs.cross_checks[key], ladder.n
+    if check is None:
+        return [Note(f"No second-architecture calibration at n = {n}: `study calibrate --n {n} --results "
+                     f"{analysis.runs.results}` trains an MLP evaluator as the panel's CNNs were trained and scores "
+                     f"the same sets through it, to show whether the ladder and the controls' verdicts hold for "
+                     f"another kind of network.")]
+    name = check.info.architecture_name.upper()
+    kids, other_fids, other_kids = ladder.scores("kid"), check.ladder.fids, check.ladder.scores("kid")
+    frame = pd.DataFrame([{"set": rung, "FID, CNN": fid, f"FID, {name}": other_fids[rung], "KID, CNN": kids[rung],
+                           f"KID, {name}": other_kids[rung]} for rung, fid in ladder.fids.items()])
+    judged = analysis.cross_controls[key]
+    right = (sum(j.right for j in analysis.controls[key]), sum(j.right for j in judged))
+    caption = (f"The ladder at n = {n} through the panel's primary CNN ({key[3][:12]}) and a second architecture, "
+               f"{check.info.architecture} ({check.info.short}, trained on the same {check.info.train_images} "
+               f"digits for {check.info.epochs} epochs, held-out accuracy {100 * check.info.heldout_accuracy:.1f}%)")
+    return [Table(f"calibration_n{n}_{check.info.architecture_name}", frame, caption),
+            Text(f"{ladder_order(ladder, check.ladder, name)} Controls judged right: {right[1]} of {len(judged)} "
+                 f"by the {name}, {right[0]} of {len(judged)} by the CNN (the runs are scored by the CNN panel "
+                 f"only: the {name} checks the yardstick, not the runs)."),
+            controls_table(judged, check.ladder, check.info.architecture_name,
+                           f"second architecture {name} {check.info.short}")]
+
+
+def ladder_order(cnn: Ladder, other: Ladder, name: str) -> str:
+    """Whether two evaluators rank the ladder's rungs alike (Kendall's tau), naming the rungs that swap."""
+    from scipy.stats import kendalltau
+
+    first, second = cnn.fids, other.fids
+    rungs = list(first)
+    tau = kendalltau([first[r] for r in rungs], [second[r] for r in rungs]).statistic
+    by_cnn, by_other = sorted(rungs, key=lambda r: first[r]), sorted(rungs, key=lambda r: second[r])
+    if by_cnn == by_other:
+        return f"Both networks put the {len(rungs)} rungs in the same order (Kendall tau {tau:.2f})."
+    return (f"The rungs' order differs (Kendall tau {tau:.2f} over {len(rungs)} rungs): by FID the CNN ranks them "
+            f"{' < '.join(by_cnn)}; the {name} {' < '.join(by_other)}.")
+
+
+def controls_table(judgements: list[ControlJudgement], ladder: Ladder, name: str, who: str) -> Table:
     """The control sets through the digit levels and failure labels, beside what each must get: the criteria
-    shown to judge known cases right on this evaluator and n."""
+    shown to judge known cases right on this evaluator (``who``) and n."""
     rows = []
-    for judged in analysis.controls[key]:
+    for judged in judgements:
         row, control = judged.row, judged.control
         expected = [level for level in DIGIT_LEVELS if level in control.passes]
         rows.append({"set": row["name"], "what it is": control.why, "FID": row["fid"],
@@ -401,8 +454,8 @@ def controls_table(analysis: Analysis, key: tuple, ladder: Ladder) -> Table:
                      "failure label": judged.label or "-",
                      "should be": f"{', '.join(expected) or 'no digits level'}; {control.failure or 'not failed'}",
                      "judged right": "yes" if judged.right else "NO"})
-    return Table(f"controls_n{ladder.n}", pd.DataFrame(rows),
-                 f"Controls at n = {ladder.n}, evaluator {key[3][:12]}: sets whose verdict is known, through the "
+    return Table(f"controls_n{ladder.n}_{name}", pd.DataFrame(rows),
+                 f"Controls at n = {ladder.n}, {who}: sets whose verdict is known, through the "
                  f"digit levels of the claims and the failure labels of the runs (spread: median distance to "
                  f"the nearest other sample over real digits')")
 

@@ -23,7 +23,7 @@ from harness.evaluator import (
     unit_images,
 )
 from harness.images import to_unit
-from harness.panel import MEMBER_SCORES, WRITEUP_PREFIX, member_column
+from harness.panel import MEMBER_SCORES, PANEL_ARCHITECTURE, WRITEUP_PREFIX, member_column
 from harness.run_folder import WRITEUP_COLUMNS, EvaluationRecord
 from harness.sampling import dedicated_seed, generate, private_generator
 from harness.steps import Gan
@@ -300,14 +300,16 @@ def largest_calibration_n(info: EvaluatorInfo) -> int:
     return min(info.reference_images, info.calibration_images)
 
 
-def calibration_path(results: Path, dataset: str, partition: str, seed: int, n: int) -> Path:
-    return evaluator_dir(results, dataset, partition, seed) / f"calibration-n{n}.json"
+def calibration_path(results: Path, dataset: str, partition: str, seed: int, n: int,
+                     architecture: str = PANEL_ARCHITECTURE) -> Path:
+    return evaluator_dir(results, dataset, partition, seed, architecture) / f"calibration-n{n}.json"
 
 
-def read_calibration(results: Path, dataset: str, partition: str, seed: int, sha256: str, n: int) -> list[dict] | None:
+def read_calibration(results: Path, dataset: str, partition: str, seed: int, sha256: str, n: int,
+                     architecture: str = PANEL_ARCHITECTURE) -> list[dict] | None:
     """The stored calibration rows of an evaluator at n, or None (absent, damaged, or of another evaluator)."""
     try:
-        stored = read_json(calibration_path(results, dataset, partition, seed, n))
+        stored = read_json(calibration_path(results, dataset, partition, seed, n, architecture))
     except StudyError:
         return None
     if not isinstance(stored, dict) or stored.get("evaluator_sha256") != sha256 or stored.get("n") != n \
@@ -335,7 +337,7 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
                                 tick=tick)
     for reference, rows in zip(references, computed):
         member = reference.info
-        path = calibration_path(results, member.dataset, member.partition, member.seed, n)
+        path = calibration_path(results, *member_identity(member), n, member.architecture_name)
         write_json(path, {"evaluator_sha256": member.sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
         evaluator_cache.share(path.parent, path.name)
     return computed
@@ -343,8 +345,14 @@ def ensure_calibration(results: Path, data_root: Path, references: list[Referenc
 
 def stored_calibration(results: Path, info: EvaluatorInfo, n: int) -> list[dict] | None:
     """The member's calibration rows at n: its own, else those its cache entry holds (copied beside it)."""
-    rows = read_calibration(results, info.dataset, info.partition, info.seed, info.sha256, n)
-    path = calibration_path(results, info.dataset, info.partition, info.seed, n)
+    identity, architecture = member_identity(info), info.architecture_name
+    rows = read_calibration(results, *identity, info.sha256, n, architecture)
+    path = calibration_path(results, *identity, n, architecture)
     if rows is None and evaluator_cache.fetch(path.parent, path.name):
-        rows = read_calibration(results, info.dataset, info.partition, info.seed, info.sha256, n)
+        rows = read_calibration(results, *identity, info.sha256, n, architecture)
     return rows
+
+
+def member_identity(info: EvaluatorInfo) -> tuple[str, str, int]:
+    """(dataset, partition, seed): where an evaluator's calibration is kept, with its architecture."""
+    return info.dataset, info.partition, info.seed

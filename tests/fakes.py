@@ -3,14 +3,15 @@ grids) and the evaluator's calibration beside them, so the report and the claims
 Every test that needs a run it does not train builds it here."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
 
-from harness.evaluator import evaluator_dir
+from harness.evaluator import ARCHITECTURES, EvaluatorInfo, evaluator_dir
 from harness.images import save_grid
-from harness.panel import PRIMARY_SEED
+from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_ARCHITECTURE, PRIMARY_SEED
 from harness.planning import RunSpec
 from harness.run_folder import COMPLETE, DataRecord, EvaluationRecord, Manifest, RunFolder, metric_columns
 from harness.scoring import CALIBRATION_VERSION
@@ -80,10 +81,22 @@ def ladder_rows(fids: Mapping[str, float] = LADDER) -> list[dict]:
 
 
 def write_calibration(results: Path, rows: list[dict], n: int = N, sha256: str = EVALUATOR,
-                      seed: int = PRIMARY_SEED) -> None:
+                      seed: int = PRIMARY_SEED, architecture: str = PANEL_ARCHITECTURE) -> None:
     """The calibration rows `study run` stores beside the evaluator that scored the runs, at n."""
-    write_json(evaluator_dir(results, "mnist", "test-thirds", seed) / f"calibration-n{n}.json",
+    write_json(evaluator_dir(results, "mnist", "test-thirds", seed, architecture) / f"calibration-n{n}.json",
                {"evaluator_sha256": sha256, "n": n, "version": CALIBRATION_VERSION, "rows": rows})
+
+
+def write_cross_check(results: Path, rows: list[dict], n: int = N) -> None:
+    """The second-architecture evaluator's record and its calibration at n, as `study calibrate` leaves them."""
+    sha256 = "cd" * 32
+    info = EvaluatorInfo(sha256=sha256, dataset="mnist", partition="test-thirds",
+                         architecture=ARCHITECTURES[CROSS_CHECK_ARCHITECTURE], seed=PRIMARY_SEED, epochs=12,
+                         train_images=4000, reference_images=3000, calibration_images=3000, heldout_accuracy=0.94,
+                         cpu_threads=2, torch_version="2.x", build_seconds=1.0)
+    write_json(evaluator_dir(results, "mnist", "test-thirds", PRIMARY_SEED, CROSS_CHECK_ARCHITECTURE) /
+               "evaluator.json", asdict(info))
+    write_calibration(results, rows, n, sha256, architecture=CROSS_CHECK_ARCHITECTURE)
 
 
 def write_fake_study(root: Path) -> Path:

@@ -6,18 +6,39 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from harness import cli
 from harness.errors import StudyError
-from harness.evaluator import build_evaluator, evaluator_dir, load_evaluator, partition_sets
-from harness.panel import PANEL_SEEDS
+from harness.evaluator import (
+    ARCHITECTURES,
+    FEATURE_DIM,
+    Evaluator,
+    build_evaluator,
+    evaluator_dir,
+    load_evaluator,
+    partition_sets,
+)
+from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_SEEDS
 from harness.run_folder import EVAL_COLUMNS
 from harness.scoring import CONTROLS, LADDER_DRAWS
 from harness.train import train_run
 from tests.conftest import TEST_IMAGES, build_panel, make_spec
 
 runner = CliRunner()
+
+
+def test_each_architecture_has_the_layers_it_is_described_by():
+    # cnn: conv 1->16 (5x5) 416, conv 16->32 (5x5) 12,832, FC 512->128 65,664, head 1,290;
+    # mlp: FC 784->256 200,960, FC 256->128 32,896, head 1,290
+    assert {name: sum(p.numel() for p in Evaluator(name).parameters()) for name in ARCHITECTURES} == \
+        {"cnn": 80_202, "mlp": 235_146}
+    for name in ARCHITECTURES:
+        features, logits = Evaluator(name).features_and_logits(torch.rand(3, 1, 28, 28))
+        assert features.shape == (3, FEATURE_DIM) and logits.shape == (3, 10) and features.min() >= 0  # ReLU
+    with pytest.raises(StudyError, match="unknown evaluator architecture 'resnet'"):
+        Evaluator("resnet")
 
 
 def test_building_twice_gives_the_same_hash_and_tampering_is_caught(data_root, tmp_path):
@@ -125,7 +146,7 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     result = runner.invoke(cli.app, args + ["--json", "--n", "40"])
     assert result.exit_code == 0, result.output
     panel = json.loads(result.stdout)
-    assert list(panel) == [str(seed) for seed in PANEL_SEEDS]
+    assert list(panel) == [*map(str, PANEL_SEEDS), CROSS_CHECK_ARCHITECTURE]  # the panel, then the second kind
     for rows in panel.values():
         ladder = [r for r in rows if r["kind"] == "ladder"]
         assert [r["name"] for r in ladder[:2]] == ["real", "noise sigma 0.1"] and ladder[-1]["name"] == "uniform noise"
@@ -137,6 +158,12 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     assert panel["0"][0]["fid"] != panel["1"][0]["fid"]  # each member measures in its own features
     for seed in PANEL_SEEDS:
         assert (evaluator_dir(tmp_path, "mnist", "test-thirds", seed) / "calibration-n40.json").is_file()
+    second = load_evaluator(tmp_path, "mnist", architecture=CROSS_CHECK_ARCHITECTURE)[1]
+    assert (second.architecture, second.epochs, second.seed) == (ARCHITECTURES["mlp"], 2, 0)  # trained as the panel
+    assert (evaluator_dir(tmp_path, "mnist", "test-thirds", 0, "mlp") / "calibration-n40.json").is_file()
+    assert panel["mlp"][0]["fid"] != panel["0"][0]["fid"]
+    text = runner.invoke(cli.app, args + ["--n", "40"])
+    assert text.exit_code == 0 and "evaluator mlp (second architecture)" in text.stdout
     too_many = runner.invoke(cli.app, args + ["--n", str(TEST_IMAGES)])
     assert too_many.exit_code == 1 and "real images calibration can draw on" in too_many.stderr
 

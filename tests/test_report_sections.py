@@ -3,7 +3,9 @@ hold them), rendered without drawing a figure."""
 from __future__ import annotations
 
 import io
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ from harness.report_sections import (
     steps_words,
 )
 from harness.runs import load_runs
-from tests.fakes import ladder_rows, steady_rows, write_calibration, write_run
+from tests.fakes import ladder_rows, steady_rows, write_calibration, write_cross_check, write_run
 from tests.test_report_analysis import analysis_of
 from variants import VARIANTS
 
@@ -152,6 +154,37 @@ def test_the_why_of_a_claim_no_run_checks_does_not_repeat_checked_as(tmp_path):
     contradicted = claims.loc["cnn-fewer-parameters"]
     assert contradicted["verdict"] == CONTRADICTED and contradicted["why"] != contradicted["checked as"]
     assert (claims["why"] != claims["checked as"]).all()
+
+
+PUBLISHED_CALIBRATION = Path(__file__).resolve().parents[1] / "docs" / "study" / "results" / "evaluators" / \
+    "mnist-test-thirds-seed0" / "calibration-n3000.json"
+
+
+def test_the_second_architecture_is_set_beside_the_ladder_and_the_controls(fake_study):
+    cnn = json.loads(PUBLISHED_CALIBRATION.read_text())["rows"]  # real rows: every control judged right by the CNN
+    write_calibration(fake_study, cnn)
+    missing = text_of(report_sections.calibration(analysis_of(fake_study)))
+    assert "No second-architecture calibration at n = 500: `study calibrate --n 500 --results" in missing
+    swapped = {"blur sigma 2": 800.0, "noise sigma 0.8": 900.0}  # two rungs in the other order
+    mlp = [{**row, "fid": swapped.get(row["name"], row["fid"] * 1.5)} for row in cnn]
+    half_noise = next(row for row in mlp if row["name"] == "half noise")
+    half_noise.update(next(row for row in cnn if row["name"] == "speckled digits"))  # a negative scored as digits
+    half_noise["name"] = "half noise"
+    write_cross_check(fake_study, mlp)
+    blocks = report_sections.calibration(analysis_of(fake_study))
+    text, tables = text_of(blocks), tables_of(blocks)
+    ladder = tables["calibration_n500_mlp"].set_index("set")
+    assert ladder.loc["blur sigma 2", "FID, MLP"] == 800.0 and \
+        ladder.loc["real", "FID, CNN"] == pytest.approx(next(r["fid"] for r in cnn if r["name"] == "real"))
+    rungs = list(ladder.index)
+    tau = scipy.stats.kendalltau(ladder["FID, CNN"], ladder["FID, MLP"]).statistic
+    assert f"The rungs' order differs (Kendall tau {tau:.2f} over {len(rungs)} rungs)" in text and tau < 1
+    assert "the MLP real < noise sigma 0.1 < noise sigma 0.2 < blur sigma 1 < noise sigma 0.4 < blur sigma 2 < " \
+           "noise sigma 0.8 < uniform noise" in text
+    assert "Controls judged right: 8 of 9 by the MLP, 9 of 9 by the CNN" in text
+    controls = tables["controls_n500_mlp"].set_index("set")
+    assert controls.loc["half noise", "judged right"] == "NO" and (controls["judged right"] == "yes").sum() == 8
+    assert {"calibration_n500_evaluator0", "controls_n500_evaluator0"} <= set(tables)  # one file per evaluator
 
 
 def test_missing_calibration_says_how_to_get_it(fake_study):
