@@ -641,9 +641,10 @@ def evaluate(
 def slim(
     run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR...", help="Finished run folders.")],
 ):
-    """Make finished runs small enough to publish: delete their fixed-noise sample grids at the epochs that were not
-    scored (the first epoch's, the scored epochs' and the write-up's own pictures stay; the report draws its sample
-    strips and animations from what is left). Checkpoints stay on disk; leave them out of version control."""
+    """Make finished runs small enough to publish: delete their fixed-noise sample grids and the write-up-style
+    pictures at the epochs that were not scored (the first epoch's and the scored epochs' stay, the last among them;
+    the report draws its sample strips and animations from what is left). Checkpoints stay on disk; leave them out
+    of version control."""
     import pandas as pd
 
     from harness.run_folder import COMPLETE, RunFolder
@@ -656,9 +657,11 @@ def slim(
             if folder.read_manifest().status != COMPLETE:
                 raise StudyError(f"run {folder.run_id} is not finished; slim it once `study run` has completed it")
             metrics = pd.read_csv(folder.metrics_path)
-            scored = set(metrics.loc[metrics["fid"].notna(), "epoch"].astype(int)) | {1}
+            scored_columns = [c for c in ("fid", "writeup_fid") if c in metrics]
+            scored = set(metrics.loc[metrics[scored_columns].notna().any(axis=1), "epoch"].astype(int)) | {1}
             dropped = folder.drop_grids_except(scored)
-        stdout.print(f"{folder.run_id}: {dropped} grids deleted, {len(folder.sample_grids())} kept", highlight=False)
+        stdout.print(f"{folder.run_id}: {dropped} pictures deleted, {len(folder.sample_grids())} grids kept",
+                     highlight=False)
 
 
 @app.command("calibrate")

@@ -298,6 +298,12 @@ def _field_problem(value: dict) -> str | None:
     return None
 
 
+def _grid_epoch(path: Path) -> int | None:
+    """The epoch in a sample grid's name (epoch-0005.png, writeup-epoch-0005.png); None for any other name."""
+    number = path.stem.rsplit("-", 1)[-1]
+    return int(number) if number.isdigit() else None
+
+
 class RunFolder:
     """One run's folder under results/runs/."""
 
@@ -337,10 +343,12 @@ class RunFolder:
         return sorted((int(p.stem.split("-")[1]), p) for p in self.samples_path.glob("epoch-*.png"))
 
     def drop_grids_except(self, epochs: set[int]) -> int:
-        """Delete the fixed-noise grids of every epoch not in ``epochs`` (the write-up's own pictures stay); how
-        many were deleted. Only grids this suite wrote are touched: files named as sample_path names them."""
-        dropped = [path for epoch, path in self.sample_grids()
-                   if epoch not in epochs and path == self.sample_path(epoch)]
+        """Delete the fixed-noise grids and the write-up's own pictures of every epoch not in ``epochs``; how many
+        files were deleted. Only files this suite wrote are touched: names as sample_path and writeup_sample_path
+        give them."""
+        dropped = [path for path in self.samples_path.glob("*epoch-*.png")
+                   if (epoch := _grid_epoch(path)) is not None and epoch not in epochs
+                   and path in (self.sample_path(epoch), self.writeup_sample_path(epoch))]
         for path in dropped:
             path.unlink()
         return len(dropped)
