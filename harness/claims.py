@@ -401,7 +401,8 @@ def _listed(items: Sequence[object]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _level_words(level: str) -> str:
+def level_words(level: str) -> str:
+    """A digit level with every threshold it applies, in words."""
     criterion = DIGIT_LEVELS[level]
     return (f"the {level} level (FID below the '{criterion.row}' calibration row's, {criterion.classes} classes, "
             f"mean top-class probability at least {criterion.confidence}, inception score and coverage at least "
@@ -471,13 +472,13 @@ def _describe_digits(check: Digits, epoch: int) -> str:
         "the study's samples"
     verb = "meet" if check.expect == "met" else "fail"
     return f"Scores {samples} at epoch {epoch} against the calibration rows of the same evaluator and n; passes " \
-           f"when they {verb} {_level_words(check.level)}."
+           f"when they {verb} {level_words(check.level)}."
 
 
 def _describe_classes(check: Classes, epoch: int) -> str:
     return f"Reads the evaluator's class histogram of the samples at epoch {epoch}; passes when each of " \
            f"{_listed(check.classes)} gets at least {check.min_share:.0%} of the samples and the samples meet " \
-           f"{_level_words(check.level)}."
+           f"{level_words(check.level)}."
 
 
 def _describe_printed(check: Printed, epoch: int) -> str:

@@ -4,7 +4,9 @@ Each author's log is one real run of the recipe (on a GPU, unseeded, on MNIST's 
 value it logged, at an epoch (and for a printed single-batch value, at a batch index) the suite's runs also reach,
 this places the author's number among the seeds of the faithful reproduction: inside their range or not, and its
 position (the share of seeds below it: 0.5 is the middle). It looks like one more seed where it lies inside the
-seeds' range at most of the points compared.
+seeds' range at most of the points compared and above (or below) every seed at no more than twice the share of
+points where one more seed would be: 1 in n + 1 beside n seeds, since a further seed is equally likely to take any
+rank among them.
 """
 from __future__ import annotations
 
@@ -83,11 +85,13 @@ class ColumnSummary:
     median_position: float
     first_epoch: int
     last_epoch: int
+    one_side: float  # points where one more seed would lie above (equally, below) every seed: sum of 1 / (n + 1)
 
     @property
     def typical(self) -> bool:
-        """The author's run looks like one more seed: inside the seeds' range at most points."""
-        return self.inside >= self.points / 2
+        """The author's run looks like one more seed: inside the seeds' range at most points, and not above (or
+        below) every seed much more often than a further seed would be."""
+        return self.inside >= self.points / 2 and max(self.above, self.below) <= 2 * self.one_side
 
 
 def summarise(placements: list[Placement]) -> list[ColumnSummary]:
@@ -97,7 +101,7 @@ def summarise(placements: list[Placement]) -> list[ColumnSummary]:
         summaries.append(ColumnSummary(
             column, len(mine), sum(p.inside for p in mine), sum(p.author > max(p.seeds) for p in mine),
             sum(p.author < min(p.seeds) for p in mine), statistics.median(p.position for p in mine),
-            min(p.epoch for p in mine), max(p.epoch for p in mine)))
+            min(p.epoch for p in mine), max(p.epoch for p in mine), sum(1 / (len(p.seeds) + 1) for p in mine)))
     return summaries
 
 

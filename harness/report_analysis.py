@@ -82,7 +82,10 @@ class View:
 
     @property
     def label(self) -> str:
-        return f"cuts {self.shift:+d} rung" if self.shift else f"evaluator seed {self.member}"
+        if not self.shift:
+            return f"evaluator seed {self.member}"
+        rungs = f"{abs(self.shift)} rung{'s' if abs(self.shift) > 1 else ''}"
+        return f"cuts {rungs} {'stricter' if self.shift < 0 else 'looser'}"  # a lower FID cut is stricter
 
 
 PRIMARY = View()

@@ -115,7 +115,7 @@ VARIANT = Variant(
     claims=(
         Claim("blurry-5", "After at around 5 epochs you should start to see blurr digits.",
               "epoch-5 samples are digit-like: FID below blurred real digits at the same n, 10 classes, "
-              "confident, most samples among real digits and covering them", Digits("digit-like", epoch=5)),
+              "confident, inception score and coverage near real digits'", Digits("digit-like", epoch=5)),
         Claim("pleasant-80", "after 80 epochs the results look pleasant.",
               "epoch-80 samples are recognisable digits: FID below real digits under pixel noise 0.4, 10 classes, "
               "confident, inception score and coverage near real digits'", Digits("recognisable", epoch=80)),

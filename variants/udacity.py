@@ -140,7 +140,7 @@ VARIANT = Variant(
         Claim("blob-to-digits", "It starts out as all noise. Then it learns to make only the center white ... "
                                 "You can start to see some number like structures",
               "epoch-20 samples are digit-like: FID below blurred real digits at the same n, 10 classes, "
-              "confident, most samples among real digits and covering them", Digits("digit-like", epoch=20)),
+              "confident, inception score and coverage near real digits'", Digits("digit-like", epoch=20)),
         Claim("final-digits", "the generator is able to reproduce numbers like 1, 7, 3, 2",
               "the final samples are digit-like (FID below blurred real digits at the same n, 10 classes, "
               "confident, inception score and coverage near real digits') and include 1, 7, 3 and 2: each gets at "
