@@ -464,12 +464,15 @@ class BestEpoch:
 
 
 def best_epochs(runs: ReportRuns) -> list[BestEpoch]:
+    """The runs whose final FID is above their best: a run whose last epoch ties its best lost nothing (a generator
+    that never trains scores the same at every epoch) and is not listed."""
     found = []
     for run in runs.runs:
         if "fid" not in run.metrics or run.metrics["fid"].notna().sum() < 2:
             continue
-        best = run.metrics.loc[run.metrics["fid"].idxmin()]
-        if int(best["epoch"]) != run.epochs:
+        scored = run.metrics[run.metrics["fid"].notna()]
+        best = scored.loc[scored["fid"].idxmin()]
+        if int(best["epoch"]) != run.epochs and float(scored["fid"].iloc[-1]) > float(best["fid"]):
             found.append(BestEpoch(run, float(best["fid"]), int(best["epoch"])))
     return found
 

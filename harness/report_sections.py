@@ -248,20 +248,22 @@ def what_it_allows(analysis: Analysis) -> str:
     if not comparisons:
         text = "There are no two scored faithful arms to compare."
     else:
-        text = seed_power_words(comparisons)
+        text = seed_power_words(comparisons, noise_like(list(analysis.arms.values())))
     data = runs.runs[0].manifest.data
     if data.split != "train" or data.images < FULL_TRAIN_IMAGES:
         text += " " + data_caveat(runs, data.images)
     return text
 
 
-def seed_power_words(comparisons: list[Comparison]) -> str:
+def seed_power_words(comparisons: list[Comparison], noise: set[str]) -> str:
     """Whether the seeds of each compared pair allow a Holm-corrected difference at all: a perfect separation of n
-    and m seeds gives the two-sided Mann-Whitney p = 2 / C(n + m, n), which Holm multiplies by the comparisons."""
+    and m seeds gives the two-sided Mann-Whitney p = 2 / C(n + m, n), which Holm multiplies by the comparisons.
+    A difference between two arms in ``noise`` (noise_like) is counted apart: it orders two failures."""
     count, holm_threshold = len(comparisons), SIGNIFICANT_P / len(comparisons)
     best = min(comparisons, key=lambda c: c.smallest_p)
     reachable = [c for c in comparisons if c.smallest_after_holm < SIGNIFICANT_P]
-    shown = sum(c.holm_p < SIGNIFICANT_P for c in comparisons)
+    shown = [c for c in comparisons if c.holm_p < SIGNIFICANT_P]
+    failures = sum({c.label_a, c.label_b} <= noise for c in shown)
     across = f"Holm's correction across the {count} comparison{'s' if count != 1 else ''} of section 9"
     if not reachable:
         return (f"No pair can reach p < {SIGNIFICANT_P} after {across}: a perfect separation of "
@@ -274,7 +276,9 @@ def seed_power_words(comparisons: list[Comparison]) -> str:
     text = (f"With the seeds each pair has, {len(reachable)} of the {count} comparisons can reach p < "
             f"{SIGNIFICANT_P} after {across} (a perfect separation of {len(best.a)} and {len(best.b)} seeds gives "
             f"p = {fmt(best.smallest_p)}; the most significant comparison needs p < {fmt(holm_threshold)}), and "
-            f"{shown} of them {'does' if shown == 1 else 'do'}; section 9 names them.")
+            f"{len(shown)} of them {'does' if len(shown) == 1 else 'do'}"
+            + (f" ({failures} of those between two arms no closer to digits than noise, an order of two failures)"
+               if failures else "") + "; section 9 names them.")
     if out_of_reach:
         text += (" Out of reach with these seeds: " + ", ".join(f"{c.label_a} vs {c.label_b}" for c in out_of_reach)
                  + f" ({max(c.seeds_needed for c in out_of_reach)} seeds per arm needed).")
@@ -425,11 +429,15 @@ def summary(analysis: Analysis) -> list[Block]:
 
 def best_epochs(analysis: Analysis) -> list[Block]:
     """Where a run's best FID came before its last epoch: how much it lost, and when (else nothing to say)."""
-    rows = [{"arm": analysis.runs.labels[best.run.arm], "seed": best.run.seed, "best FID": best.best_fid,
-             "at epoch": best.epoch, "final FID": metric_value(best.run.final, "fid")} for best in analysis.best]
+    rows = []
+    for best in analysis.best:
+        final = metric_value(best.run.final, "fid")
+        rows.append({"arm": analysis.runs.labels[best.run.arm], "seed": best.run.seed, "best FID": best.best_fid,
+                     "at epoch": best.epoch, "final FID": final, "lost (% of best)": 100 * (final / best.best_fid - 1)})
     if not rows:
-        return [Text("Every scored run had its best FID at its last epoch.")]
-    return [Table("best_fid", pd.DataFrame(rows), "Runs whose best FID came before their last epoch")]
+        return [Text("Every scored run had its best FID at its last epoch (or tied it there).")]
+    return [Table("best_fid", pd.DataFrame(rows), "Runs whose final FID is above their best, which came earlier "
+                                                  "(runs that tie their best at the end are not listed)")]
 
 
 def calibration(analysis: Analysis) -> list[Block]:

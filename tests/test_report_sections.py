@@ -389,3 +389,15 @@ def test_a_difference_between_two_noise_like_arms_is_called_an_order_of_failures
     failures = conclusions.loc[("torch7-mlp", "nll-softmax"), "conclusion"]
     assert failures.startswith("differ") and failures.endswith("so this orders two failures")
     assert not conclusions.loc[("torch7-mlp", "udacity"), "conclusion"].endswith("two failures")
+    assert "and 3 of them do (1 of those between two arms no closer to digits than noise, an order of two " \
+           "failures)" in text_of(report_sections.answer(analysis_of(tmp_path)))
+
+
+def test_only_runs_that_end_above_their_best_fid_are_listed_with_what_they_lost(tmp_path):
+    for seed, fids in enumerate(([50.0, 40.0, 45.0], [30.0, 30.0, 30.0], [50.0, 40.0, 30.0])):
+        rows = [{**row, "fid": fid} for row, fid in zip(steady_rows(3, seed), fids)]
+        write_run(tmp_path, "udacity", seed, rows=rows, grids=False)
+    best = tables_of(report_sections.summary(analysis_of(tmp_path)))["best_fid"]
+    assert best["seed"].tolist() == [0]  # seed 1 ties its best at the end (a G that never trains), seed 2 ends best
+    assert best[["best FID", "at epoch", "final FID"]].iloc[0].tolist() == [40, 2, 45]
+    assert best["lost (% of best)"].iloc[0] == pytest.approx(12.5)
