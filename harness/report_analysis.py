@@ -19,6 +19,7 @@ from harness.claims import (
     CONTRADICTED,
     DIGIT_LEVELS,
     NOT_CHECKABLE,
+    PARTLY,
     REPRODUCED,
     Unmeasurable,
     Verdict,
@@ -48,6 +49,7 @@ from harness.variant import Claim, OriginalLog
 
 WORKS_AT, PARTLY_AT = "recognisable", "digit-like"  # the digit levels (claims.DIGIT_LEVELS) a seed's final samples
 # must meet to work, or to work partly: the claims' own criterion, so the headline and the claims judge alike
+HOLDS = (REPRODUCED, PARTLY)  # claim verdicts that hold on some seed, the stronger first
 CUT_SHIFTS = (-1, 1)  # how the verdicts move: every FID cut one ladder rung stricter, then one looser
 VERDICTS = ["works", "partly", "fails"]  # best first
 NOT_ASSESSABLE = "not assessable"
@@ -153,20 +155,34 @@ class ClaimJudgement:
 
     claim: Claim
     verdicts: Mapping[View, Verdict]
+    working: Verdict | None = None  # the primary's verdict on the seeds that did not fail, where some failed
 
     @property
     def primary(self) -> Verdict:
         return self.verdicts[PRIMARY]
+
+    @property
+    def carried_by_failures(self) -> bool:
+        """The claim holds on the arm but less on the seeds that did not fail (or none is left): it may be a side
+        effect of the failure rather than of the recipe working."""
+        if self.working is None or self.primary.kind not in HOLDS:
+            return False
+        return HOLDS.index(self.primary.kind) < (HOLDS.index(self.working.kind) if self.working.kind in HOLDS
+                                                 else len(HOLDS))
 
     def panel(self, members: tuple[int, ...]) -> dict[int, str]:
         """The verdict kind each of ``members`` gives (see ArmAnalysis.members)."""
         return {seed: self.verdicts[View(seed)].kind for seed in members}
 
 
-def judge_claims(runs: ReportRuns, arm: Arm, views: Mapping[View, list[Run]]) -> list[ClaimJudgement]:
-    """Every claim of the arm's variant judged under each view."""
+def judge_claims(runs: ReportRuns, arm: Arm, views: Mapping[View, list[Run]],
+                 working: list[Run] | None = None) -> list[ClaimJudgement]:
+    """Every claim of the arm's variant judged under each view, and by the primary on the ``working`` seeds (those
+    that did not fail; None where none failed)."""
     variant = runs.variants[arm.variant]
-    return [ClaimJudgement(claim, {view: judge(claim, group, variant, view.shift) for view, group in views.items()})
+    return [ClaimJudgement(claim, {view: judge(claim, group, variant, view.shift) for view, group in views.items()},
+                           None if working is None else judge(claim, working, variant) if working else
+                           Verdict(claim, NOT_CHECKABLE, (), "every seed failed"))
             for claim in variant.claims]
 
 
@@ -231,7 +247,8 @@ def analyse_arm(runs: ReportRuns, arm: Arm) -> ArmAnalysis:
     failures = {view.member: {run.run_id: seed_failure(runs, run) for run in view_runs}
                 for view, view_runs in views.items() if not view.shift}  # the cuts move no failure label
     judged = arm.is_faithful and arm.variant in runs.variants
-    claims = judge_claims(runs, arm, views) if judged else None
+    working = [run for run in group if not failures[PRIMARY_SEED][run.run_id]]
+    claims = judge_claims(runs, arm, views, working if len(working) < len(group) else None) if judged else None
     steps = [optimizer_steps(run) for run in group]
     return ArmAnalysis(
         arm=arm, label=runs.labels[arm], runs=group, recipe_epochs=runs.recipe_epochs(arm), ladder=runs.ladder(group),

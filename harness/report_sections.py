@@ -7,7 +7,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from harness.claims import DIGIT_LEVELS, PARTLY, REPRODUCED, level_words
+from harness.claims import DIGIT_LEVELS, level_words
 from harness.original_logs import sentence, summarise
 from harness.panel import PRIMARY_SEED
 from harness.report_analysis import (
@@ -606,7 +606,7 @@ def claims(analysis: Analysis) -> list[Block]:
             blocks.append(Text(f"No complete faithful runs: every claim is not checkable yet; `study run {name} "
                                f"{runs.seed_flag()} {runs.run_flags()}` trains them."))
         for arm in faithful:
-            rows = [claim_row(judged, arm.members, failed_seeds_words(arm)) for judged in arm.claims or []]
+            rows = [claim_row(judged, arm.members, carried_words(judged, arm)) for judged in arm.claims or []]
             caption = f"{arm.label}: {runs.run_set}, {arm.arm.epochs} epochs trained"
             blocks.append(Table(f"claims_{slug(arm.label)}", pd.DataFrame(rows), caption))
         quirks = pd.DataFrame([{"quirk": q.name, "status": q.status,
@@ -618,21 +618,23 @@ def claims(analysis: Analysis) -> list[Block]:
     return blocks
 
 
-def failed_seeds_words(arm: ArmAnalysis) -> str:
-    """How many of the arm's seeds failed and how, for a claim that holds on them ("" when none failed)."""
-    if not arm.failed:
+def carried_words(judged: ClaimJudgement, arm: ArmAnalysis) -> str:
+    """Why a claim that holds may be a side effect of the seeds' failure ("" unless its failed seeds carry it)."""
+    if not judged.carried_by_failures or judged.working is None:
         return ""
     kinds = ", ".join(sorted({why.split(":")[0] for why in arm.failed}))
-    return (f"{len(arm.failed)} of these {len(arm.runs)} seeds failed ({kinds}): the claim holds of runs whose "
-            f"samples fail, so it may be a side effect of the failure")
+    working = len(arm.runs) - len(arm.failed)
+    alone = f"on the {working} that did not it is {judged.working.kind}" if working else "no seed is left"
+    return (f"{len(arm.failed)} of these {len(arm.runs)} seeds failed ({kinds}) and {alone}: the claim holds of "
+            f"runs whose samples fail, so it may be a side effect of the failure")
 
 
-def claim_row(judged: ClaimJudgement, members: tuple[int, ...], failed: str = "") -> dict:
-    """One claim's line; ``failed`` (failed_seeds_words) is added to the why of a claim that holds on some seed."""
+def claim_row(judged: ClaimJudgement, members: tuple[int, ...], carried: str = "") -> dict:
+    """One claim's line; ``carried`` (carried_words) is added to the why of a claim its failed seeds carry."""
     claim, verdict = judged.claim, judged.primary
     why = NO_RUN_CHECKS if claim.check is None and not claim.contradicted else verdict.reason
-    if failed and verdict.kind in (REPRODUCED, PARTLY):
-        why += f"; {failed}"
+    if carried:
+        why += f"; {carried}"
     return {"claim": claim.key, "write-up says": claim.quote, "checked as": claim.checkable,
             "judged at": f"epoch {verdict.epoch}" if verdict.epoch else "-",
             "measured": "; ".join(f"seed {s}: {v}" for s, v in verdict.values) or "-", "verdict": verdict.kind,

@@ -91,9 +91,13 @@ def test_each_claim_is_judged_once_per_view_and_the_report_reuses_those_verdicts
     judged = [arm for arm in analysis.arms.values() if arm.claims is not None]
     assert {arm.label for arm in judged} == {"torch7-mlp", "udacity", "nll-softmax", "dcgan-xavier"}  # faithful
     views = 3  # the primary evaluator, its cuts a rung stricter and looser: no other member scored these runs
-    assert len(calls) == views * sum(len(VARIANTS[arm.arm.variant].claims) for arm in judged)
+    # plus once on the seeds that did not fail, for an arm where some (not all) failed
+    some_failed = [arm for arm in judged if 0 < len(arm.failed) < len(arm.runs)]
+    made = views * sum(len(VARIANTS[arm.arm.variant].claims) for arm in judged) + \
+        sum(len(VARIANTS[arm.arm.variant].claims) for arm in some_failed)
+    assert len(calls) == made
     final_report(analysis)  # the headline, the claims tables and section 11 read the verdicts made
-    assert len(calls) == views * sum(len(VARIANTS[arm.arm.variant].claims) for arm in judged)
+    assert len(calls) == made
 
 
 def test_a_quirk_cost_is_paired_by_seed(fake_study):
