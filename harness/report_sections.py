@@ -309,11 +309,8 @@ def setup(analysis: Analysis) -> list[Block]:
              "seeds": ", ".join(str(r.seed) for r in arm.runs),
              "devices": ", ".join(sorted({r.manifest.device for r in arm.runs}))} for arm in analysis.arms.values()]
     blocks.append(Table("setup_runs", pd.DataFrame(rows), "Complete runs by arm"))
-    provenance = sorted({(r.manifest.versions["torch"], r.manifest.versions["torchvision"],
-                          r.manifest.versions["python"], r.manifest.code_version) for r in runs.runs})
-    blocks.append(Table("setup_versions", pd.DataFrame(provenance, columns=["torch", "torchvision", "python",
-                                                                         "code commit"]),
-                        "Library versions and code commits of the runs"))
+    blocks.append(Table("setup_versions", versions_table(analysis), "Library versions and code commits of the runs, "
+                                                                    "and which runs each trained"))
     evaluations = {(e.evaluator_sha256, e.partition, e.heldout_accuracy, e.n_fake, e.n_real)
                    for e in (r.manifest.evaluation for r in runs.runs) if e}
     if evaluations:
@@ -329,6 +326,19 @@ def setup(analysis: Analysis) -> list[Block]:
     if missing:
         blocks.append(Text(f"Variants with no complete runs in this set: {', '.join(missing)}."))
     return blocks
+
+
+def versions_table(analysis: Analysis) -> pd.DataFrame:
+    """One row per (torch, torchvision, python, code commit) the runs recorded, naming the arms and seeds it trained."""
+    trained: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    for arm in analysis.arms.values():
+        for run in arm.runs:
+            versions = run.manifest.versions
+            key = (versions["torch"], versions["torchvision"], versions["python"], run.manifest.code_version)
+            trained.setdefault(key, {}).setdefault(arm.label, []).append(run.seed)
+    rows = [(*key, "; ".join(f"{label} seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+                             for label, seeds in arms.items())) for key, arms in sorted(trained.items())]
+    return pd.DataFrame(rows, columns=["torch", "torchvision", "python", "code commit", "runs"])
 
 
 def setup_notes(runs: ReportRuns, evaluations: set) -> list[str]:

@@ -427,3 +427,17 @@ def test_only_runs_that_end_above_their_best_fid_are_listed_with_what_they_lost(
     assert best["seed"].tolist() == [0]  # seed 1 ties its best at the end (a G that never trains), seed 2 ends best
     assert best[["best FID", "at epoch", "final FID"]].iloc[0].tolist() == [40, 2, 45]
     assert best["lost (% of best)"].iloc[0] == pytest.approx(12.5)
+
+
+def test_the_setup_maps_each_code_commit_to_the_runs_it_trained(tmp_path):
+    for seed in range(3):
+        write_run(tmp_path, "udacity", seed, grids=False)
+    write_run(tmp_path, "nll-softmax", 0, grids=False)
+    manifest = next(tmp_path.glob("runs/udacity*seed2")) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["code_version"] = "f" * 40
+    manifest.write_text(json.dumps(data))
+    versions = tables_of(report_sections.setup(analysis_of(tmp_path)))["setup_versions"]
+    runs = dict(zip(versions["code commit"], versions["runs"]))
+    assert runs["f" * 40] == "udacity seed 2"
+    assert [r for c, r in runs.items() if c != "f" * 40] == ["udacity seeds 0, 1; nll-softmax seed 0"]
