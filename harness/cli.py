@@ -495,6 +495,9 @@ def report(
         "--partial", help="An interim report while runs train: every run's progress, curves so far, the claims "
                           "already judgeable at the epochs reached, all marked provisional; written to OUT-partial/ "
                           "(default RESULTS/report-partial/), never into the final report.")] = False,
+    seed_contract: Annotated[Optional[int], count_option(
+        "--seed-contract", "N", "Report runs trained under seed contract N instead of the current one (`study "
+                                "variants` states it); the report says what their seeds meant.", minimum=0)] = None,
 ):
     """Write report.md (or .html) on one set of runs (one data and schedule; the others are listed with the command
     that reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with
@@ -505,17 +508,19 @@ def report(
     from harness.interim import InterimReport
     from harness.progress import working
     from harness.report import ReportBuilder, Selection, write_report
+    from harness.seeding import SEED_CONTRACT
     from variants import VARIANTS, get_variant
 
     settings = load_config(config)
     folder = results or settings.results
     for name in variant_names or []:
         get_variant(name)
+    selection = Selection(run_set, dataset, epochs, SEED_CONTRACT if seed_contract is None else seed_contract)
     where = (out or folder / "report").absolute()
     if partial:  # a folder of its own: an interim report never replaces the final one
         where = where.with_name(f"{where.name}-partial")
     with working(stderr, f"writing the {'interim ' if partial else ''}report"):
-        path = write_report(folder, where, VARIANTS, variant_names, format, Selection(run_set, dataset, epochs),
+        path = write_report(folder, where, VARIANTS, variant_names, format, selection,
                             InterimReport if partial else ReportBuilder)
     stdout.print(f"report written: {path}", highlight=False)
 

@@ -22,6 +22,7 @@ from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_SEEDS, PRIMARY_SEED
 from harness.report_render import fmt
 from harness.runs import Run, load_runs, row_named
 from harness.scoring import read_calibration
+from harness.seeding import SEED_CONTRACT
 from harness.storage import read_json
 from harness.variant import Variant
 
@@ -42,6 +43,7 @@ class Selection:
     run_set: str | None = None  # the name of a run set (runs.Run.run_set), or a part of it
     dataset: str | None = None
     epochs: int | None = None
+    seed_contract: int = SEED_CONTRACT  # runs of one seed contract only: another's seed S drew other numbers
 
     def keeps(self, run: Run) -> bool:
         return (self.run_set is None or self.run_set == run.run_set or self.run_set in run.run_set) and \
@@ -119,7 +121,8 @@ class ReportRuns:
 
     def __init__(self, results: Path, variants: Mapping[str, Variant], wanted: list[str] | None,
                  selection: Selection, unfinished: bool = False):
-        every, excluded = load_runs(results, unfinished)
+        every, excluded = load_runs(results, unfinished, selection.seed_contract)
+        self.seed_contract = selection.seed_contract
         runs = [r for r in every if (not wanted or r.variant in wanted) and selection.keeps(r)]
         if wanted:
             excluded = [e for e in excluded if e.variant is None or e.variant in wanted]

@@ -143,9 +143,10 @@ class LeftOut:
     variant: str | None
 
 
-def load_runs(results: Path, unfinished: bool = False) -> tuple[list[Run], list[LeftOut]]:
-    """Complete runs, and every folder left out of the aggregates. With ``unfinished`` (the interim report), runs
-    still training or stopped come too, read up to their last completed epoch."""
+def load_runs(results: Path, unfinished: bool = False,
+              seed_contract: int = SEED_CONTRACT) -> tuple[list[Run], list[LeftOut]]:
+    """Complete runs of ``seed_contract``, and every folder left out of the aggregates. With ``unfinished`` (the
+    interim report), runs still training or stopped come too, read up to their last completed epoch."""
     folders = run_folders(results)
     if not folders:
         raise StudyError(f"no runs under {results / 'runs'}; train some first, e.g. `study run --all --seeds 2 "
@@ -165,10 +166,9 @@ def load_runs(results: Path, unfinished: bool = False) -> tuple[list[Run], list[
             excluded.append(LeftOut(folder.run_id, f"a copy of run {manifest.run_id} (its manifest names that run); "
                                                    f"move it out of {folder.path.parent}", manifest.variant))
             continue
-        if manifest.seed_contract != SEED_CONTRACT:
-            excluded.append(LeftOut(folder.run_id, f"trained under seed contract {manifest.seed_contract}, not "
-                                                   f"{SEED_CONTRACT} (its seed drew other numbers); retrain it with "
-                                                   f"--force", manifest.variant))
+        if manifest.seed_contract != seed_contract:
+            excluded.append(LeftOut(folder.run_id, other_contract_words(manifest.seed_contract, seed_contract),
+                                    manifest.variant))
             continue
         in_progress = manifest.status != COMPLETE
         if in_progress and not (unfinished and manifest.epochs_done):
@@ -190,6 +190,15 @@ def load_runs(results: Path, unfinished: bool = False) -> tuple[list[Run], list[
             continue
         complete.append(Run(folder, manifest, metrics, log, unfinished=in_progress))
     return complete, excluded
+
+
+def other_contract_words(trained: int, reported: int) -> str:
+    """Why a run of seed contract ``trained`` is left out of a report of contract ``reported``, and the way in."""
+    way_in = (f"`study report --seed-contract {trained}` reports it" if trained != SEED_CONTRACT
+              else "`study report` without --seed-contract reports it")
+    if trained != SEED_CONTRACT:
+        way_in += ", `study run --force` retrains it"
+    return f"trained under seed contract {trained}, not {reported} (its seed drew other numbers); {way_in}"
 
 
 def completed_epochs(table: pd.DataFrame, epochs: int) -> pd.DataFrame:

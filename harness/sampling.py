@@ -1,6 +1,7 @@
 """Drawing samples from G without disturbing training: the study's fixed-noise grid and the write-up's own style."""
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 
 from harness.images import save_grid, to_unit
 from harness.run_folder import RunFolder
-from harness.seeding import capture_rng, restore_rng
+from harness.seeding import rng_untouched
 from harness.steps import Gan
 from harness.variant import WriteupSamples
 
@@ -62,15 +63,14 @@ def writeup_noise(gan: Gan, spec: WriteupSamples, seed: int, epoch: int) -> torc
 def save_epoch_samples(gan: Gan, folder: RunFolder, epoch: int, last_epoch: int, seed: int,
                        grid_noise: torch.Tensor) -> None:
     pixel_range = gan.recipe.pixel_range
-    grid = generate(gan, grid_noise, gan.recipe.sample_train_mode)
+    with rng_untouched():  # the study's grid, not the original's: a train-mode G must not draw from its streams
+        grid = generate(gan, grid_noise, gan.recipe.sample_train_mode)
     save_grid(to_unit(grid, pixel_range), folder.sample_path(epoch), GRID_ROW)
     spec = gan.variant.writeup_samples
     if spec is None or (spec.final_only and epoch != last_epoch):
         return
-    rng = capture_rng() if spec.final_only else None  # after training: leave the streams as training left them
-    noise = writeup_noise(gan, spec, seed, epoch)
-    images = generate(gan, noise, spec.train_mode)
-    if rng is not None:
-        restore_rng(rng)
+    # A picture drawn inside the original's epochs is one of its draws; one drawn after training is not.
+    with rng_untouched() if spec.final_only else contextlib.nullcontext():
+        images = generate(gan, writeup_noise(gan, spec, seed, epoch), spec.train_mode)
     save_grid(to_unit(images, pixel_range, spec.pixel_map), folder.writeup_sample_path(epoch),
               spec.nrow)

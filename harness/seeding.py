@@ -1,8 +1,10 @@
 """Seeds, RNG state capture for exact resume, determinism switches, and device choice."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -13,14 +15,29 @@ from harness.errors import StudyError
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-# The seed contract's version (harness/seed_contract.py), recorded in every manifest. Version 1: every variant makes
-# all of its original's RNG draws (display cells, progress bars, epoch-end pictures, a second run's re-seeding).
-# Runs of another version mean something else by their seed: they are never resumed, extended or pooled with these.
-SEED_CONTRACT = 1
+# The seed contract's version (harness/seed_contract.py), recorded in every manifest. Runs of another version mean
+# something else by their seed: they are never resumed, extended or pooled with these.
+SEED_CONTRACT = 2
+# What each earlier version's seed S was, against the current one: the report of such runs says so.
+EARLIER_SEED_CONTRACTS = {
+    1: "a scored run built its evaluator networks after seeding, drawing their initial weights from torch's stream, "
+       "so from its first step it trained on other numbers than the original run with seed S (an unscored run, "
+       "eval_every 0, was the original's)",
+}
 SEED_CONTRACT_TEXT = (f"Seed contract {SEED_CONTRACT}: seed S is the original run with random.seed(S); "
                       f"numpy.random.seed(S); torch.manual_seed(S) right after its imports (S replaces any seed the "
                       f"original sets itself), run as written, every RNG draw it makes in its order: display cells, "
-                      f"shape checks, test steps, progress bars and epoch-end pictures included.")
+                      f"shape checks, test steps, progress bars and epoch-end pictures included; the suite's own "
+                      f"work (building evaluators, scoring, its sample grids) draws nothing from those streams.")
+
+
+def seed_contract_words(version: int) -> str:
+    """What seed S meant for runs of seed contract ``version``, for a report of them."""
+    if version == SEED_CONTRACT:
+        return SEED_CONTRACT_TEXT
+    return (f"Seed contract {version}, not the current {SEED_CONTRACT}: every variant made its original's draws, but "
+            f"{EARLIER_SEED_CONTRACTS.get(version, 'its seeds are not described here')}. Seed S of these runs is a "
+            f"seed of the recipe, not the original's seed S; `study run` now trains under contract {SEED_CONTRACT}.")
 
 
 def seed_everything(seed: int) -> None:
@@ -58,6 +75,17 @@ def restore_rng(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def rng_untouched() -> Iterator[None]:
+    """Work of the suite's own (loading evaluators builds networks, scoring runs G): every stream is put back as it
+    was, so the original's draws stay the original's whether or how often a run is scored."""
+    state = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(state)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -50,7 +50,14 @@ from harness.run_folder import (
 from harness.sampling import fixed_noise, save_epoch_samples
 from harness.scoring import RunEvaluation, ensure_calibration, load_references
 from harness.seed_contract import make_draws, second_run, start_script
-from harness.seeding import SEED_CONTRACT, capture_rng, device_description, make_deterministic, restore_rng
+from harness.seeding import (
+    SEED_CONTRACT,
+    capture_rng,
+    device_description,
+    make_deterministic,
+    restore_rng,
+    rng_untouched,
+)
 from harness.steps import Gan, latent_sizes, train_step
 from harness.storage import check_writable, code_version, library_versions, write_json
 from harness.tensorboard import EpochLogger, epoch_logger
@@ -219,7 +226,8 @@ def train_epochs(spec: RunSpec, gan: Gan, data: DeviceImages, session: RunSessio
             eval_started = time.perf_counter()
             if session.evaluation is not None and evaluation_due(spec, epoch):
                 progress.evaluating(epoch)
-                row.update(session.evaluation.score(gan, spec.seed))
+                with rng_untouched():
+                    row.update(session.evaluation.score(gan, spec.seed))
             session.end_epoch(gan, order, row, logged, {"epoch": epoch, "seconds": seconds,
                                                         "images_per_s": len(data) / seconds,
                                                         "eval_seconds": time.perf_counter() - eval_started})
@@ -429,7 +437,8 @@ class RunSession:
     def __init__(self, spec: RunSpec, folder: RunFolder, split: Split, previous: Manifest | None, gan: Gan):
         self.spec, self.folder, self.split, self.previous, self.recipe = spec, folder, split, previous, gan.recipe
         self.grid_noise = fixed_noise(gan, spec.seed)
-        self.evaluation = prepare_evaluation(spec, split)
+        with rng_untouched():  # seeded already: building the evaluators' networks must not draw from its streams
+            self.evaluation = prepare_evaluation(spec, split)
         self.columns = metric_columns(list(spec.variant.writeup_columns))
         self.rows: list[dict] = []
         self.log_rows: list[dict] = []

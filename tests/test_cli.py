@@ -14,6 +14,7 @@ import harness.evaluator
 import harness.executors
 from harness import cli
 from harness.run_folder import RunFolder, run_folders
+from harness.seeding import SEED_CONTRACT
 
 runner = CliRunner()
 
@@ -89,8 +90,10 @@ def test_show_lists_the_draws_the_seed_contract_reproduces():
         ("progress-bar", "epoch-start"), ("demonstrate", "epoch-end")]
     assert all(d["source"].startswith("spec 004") for d in details["draws"])
     assert "S replaces any seed the original sets itself" in details["seed_contract"]
+    assert "the suite's own work (building evaluators, scoring, its sample grids) draws nothing" in \
+        details["seed_contract"]
     text = study("show", "torch7-mlp").stdout
-    assert "RNG draws outside the training steps: none" in text and "Seed contract 1" in text
+    assert "RNG draws outside the training steps: none" in text and f"Seed contract {SEED_CONTRACT}" in text
 
 
 def test_run_trains_seeds_and_skips_complete_runs(data_root, tmp_path):

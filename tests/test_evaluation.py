@@ -23,6 +23,7 @@ from harness.evaluator import (
 from harness.panel import CROSS_CHECK_ARCHITECTURE, PANEL_SEEDS
 from harness.run_folder import EVAL_COLUMNS
 from harness.scoring import CONTROLS, LADDER_DRAWS
+from harness.storage import load_checkpoint
 from harness.train import train_run
 from tests.conftest import TEST_IMAGES, build_panel, make_spec
 
@@ -187,3 +188,21 @@ def test_runs_also_score_the_epochs_claims_look_at(data_root, tmp_path):
     assert {5, 80} <= {e for e in range(1, 301) if evaluation_due(spec, e)}
     assert [e for e in range(1, 40) if evaluation_due(spec, e)] == [5, 30]
     assert not any(evaluation_due(replace(spec, eval_every=0), e) for e in range(1, 301))
+
+
+@pytest.mark.parametrize("name", ["udacity", "nll-softmax"])  # dropout in G: a scoring forward could draw
+def test_scoring_draws_nothing_from_the_originals_streams(name, data_root, tmp_path):
+    """Seed S is the original run with seed S whether or how often it is scored: loading the evaluator panel
+    (building its networks initialises weights from torch's stream) and scoring every epoch leave the training's
+    numbers, and the generator's weights, exactly as an unscored run's."""
+    build_panel(tmp_path / "scored", data_root)
+    limit = 64  # of the 200 synthetic test digits: the evaluators' first part
+    unscored = train_run(make_spec(name, data_root, tmp_path / "unscored", epochs=3, limit=limit, split="test"))
+    scored = train_run(replace(make_spec(name, data_root, tmp_path / "scored", epochs=3, limit=limit, split="test"),
+                               eval_every=1, eval_samples=64))
+    columns = ["d_loss", "g_loss", "d_real", "d_fake"]
+    a, b = pd.read_csv(unscored.folder.metrics_path), pd.read_csv(scored.folder.metrics_path)
+    assert b["fid"].notna().all() and a[columns].equals(b[columns])
+    g_a = load_checkpoint(unscored.folder.checkpoint_path)["gan"]["generator"]
+    g_b = load_checkpoint(scored.folder.checkpoint_path)["gan"]["generator"]
+    assert all(torch.equal(g_a[key], g_b[key]) for key in g_a)

@@ -18,6 +18,7 @@ from harness import report as report_module
 from harness.errors import StudyError
 from harness.report import write_report as write_any_report
 from harness.report_runs import EVERY_RUN, Selection
+from harness.seeding import SEED_CONTRACT
 from harness.train import train_run
 from tests.conftest import make_spec
 from tests.fakes import write_run
@@ -65,6 +66,25 @@ def test_the_run_set_option_reports_another_set_and_filters_that_keep_nothing_sa
     assert "mnist test (512 images), equal epochs: 2 runs" in (tmp_path / "smoke" / "report.md").read_text()
     with pytest.raises(StudyError, match="that match the filters"):
         write_report(tmp_path, tmp_path / "none", None, "md", Selection(dataset="fashion-mnist"))
+
+
+def test_runs_of_an_earlier_seed_contract_are_reported_apart_and_say_what_their_seeds_were(tmp_path):
+    for seed in range(2):
+        folder = write_run(tmp_path, "udacity", seed, grids=False, final={"fid": 100.0 + seed})
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "seed_contract": SEED_CONTRACT - 1}))
+    write_run(tmp_path, "udacity", 2, grids=False, final={"fid": 300.0})  # trained under the current contract
+    assert study("report", "--results", str(tmp_path), "--out", str(tmp_path / "now")).exit_code == 0
+    assert summary(tmp_path / "now")["FID mean"].tolist() == [300.0]
+    now = (tmp_path / "now" / "report.md").read_text()
+    assert f"--seed-contract {SEED_CONTRACT - 1}` reports it" in now and "not the current" not in now
+    result = study("report", "--results", str(tmp_path), "--seed-contract", str(SEED_CONTRACT - 1),
+                   "--out", str(tmp_path / "earlier"))
+    assert result.exit_code == 0, result.output
+    assert summary(tmp_path / "earlier")["FID mean"].tolist() == [100.5]
+    earlier = (tmp_path / "earlier" / "report.md").read_text()
+    assert f"Seed contract {SEED_CONTRACT - 1}, not the current {SEED_CONTRACT}" in earlier
+    assert "`study report` without --seed-contract reports it" in earlier
 
 
 def test_variant_filter_and_empty_results(fake_study, tmp_path):

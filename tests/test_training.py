@@ -169,11 +169,12 @@ def test_runs_of_another_seed_contract_are_neither_resumed_nor_reported(data_roo
     assert manifest["seed_contract"] == SEED_CONTRACT
     del manifest["seed_contract"]  # as a manifest written before the contract was recorded
     spec.folder.manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(StudyError, match="seed contract 0, not 1.*--force"):
+    with pytest.raises(StudyError, match=f"seed contract 0, not {SEED_CONTRACT}.*--force"):
         train_run(spec)
     with pytest.raises(StudyError, match="seed contract"):
         train_run(dataclasses.replace(spec, epochs=2))
     complete, left_out = load_runs(tmp_path)
-    assert not complete and "seed contract 0" in left_out[0].reason
+    assert not complete and "seed contract 0" in left_out[0].reason and "--seed-contract 0" in left_out[0].reason
+    assert [r.run_id for r in load_runs(tmp_path, seed_contract=0)[0]] == [spec.run_id]  # its own report's
     assert train_run(spec, force=True).status == "complete"
     assert [r.run_id for r in load_runs(tmp_path)[0]] == [spec.run_id]
