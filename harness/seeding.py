@@ -20,9 +20,10 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 SEED_CONTRACT = 2
 # What each earlier version's seed S was, against the current one: the report of such runs says so.
 EARLIER_SEED_CONTRACTS = {
-    1: "a scored run built its evaluator networks after seeding, drawing their initial weights from torch's stream, "
-       "so from its first step it trained on other numbers than the original run with seed S (an unscored run, "
-       "eval_every 0, was the original's)",
+    1: "a scored run built its evaluator networks after seeding and building its own models, drawing their initial "
+       "weights from torch's stream, so its training noise, dropout masks and batch order came from a later point "
+       "of that stream than the original run with seed S draws them from (an unscored run, eval_every 0, was the "
+       "original's)",
 }
 SEED_CONTRACT_TEXT = (f"Seed contract {SEED_CONTRACT}: seed S is the original run with random.seed(S); "
                       f"numpy.random.seed(S); torch.manual_seed(S) right after its imports (S replaces any seed the "

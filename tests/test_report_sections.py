@@ -441,3 +441,20 @@ def test_the_setup_maps_each_code_commit_to_the_runs_it_trained(tmp_path):
     runs = dict(zip(versions["code commit"], versions["runs"]))
     assert runs["f" * 40] == "udacity seed 2"
     assert [r for c, r in runs.items() if c != "f" * 40] == ["udacity seeds 0, 1; nll-softmax seed 0"]
+
+
+def test_a_fix_between_two_noise_like_arms_is_called_a_comparison_of_failures(tmp_path):
+    write_calibration(tmp_path, ladder_rows())
+    for seed in range(3):
+        write_run(tmp_path, "torch7-mlp", seed, final={"fid": 1900.0 + seed, "classes_covered": 1}, grids=False)
+        write_run(tmp_path, "torch7-mlp", seed, fixes=("stable-bce",), grids=False,
+                  final={"fid": 1950.0 + seed, "classes_covered": 1})
+        write_run(tmp_path, "udacity", seed, grids=False, final={"fid": 900.0 + seed})
+        write_run(tmp_path, "udacity", seed, fixes=("lr-2e-4",), grids=False, final={"fid": 250.0 + seed})
+    rows = tables_of(report_sections.quirk_costs(analysis_of(tmp_path)))["quirk_cost_tests"].set_index("fixed arm")
+    words = rows["what the fix does to FID"]
+    assert words["torch7-mlp+stable-bce"] == ("worse with the fix: FID up by 50 on average, higher on 3 of 3 pairs; "
+                                              "both arms are no closer to digits than noise images, so this "
+                                              "compares two failures")
+    assert words["udacity+lr-2e-4"].startswith("better with the fix") and "two failures" not in \
+        words["udacity+lr-2e-4"]
