@@ -497,7 +497,7 @@ def report(
                           "(default RESULTS/report-partial/), never into the final report.")] = False,
     seed_contract: Annotated[Optional[int], count_option(
         "--seed-contract", "N", "Report runs trained under seed contract N instead of the current one (`study "
-                                "variants` states it); the report says what their seeds meant.", minimum=0)] = None,
+                                "show VARIANT` states it); the report says what their seeds meant.", minimum=0)] = None,
 ):
     """Write report.md (or .html) on one set of runs (one data and schedule; the others are listed with the command
     that reports on them): the answer per arm (works, partly, fails) with a ranking, setup and provenance, summary with

@@ -54,7 +54,7 @@ from harness.report_runs import (
     slug,
 )
 from harness.runs import EMPTY_DENSITY, SATURATED_PRECISION, UNDERTRAINED_FRACTION
-from harness.seeding import SEED_CONTRACT, seed_contract_words
+from harness.seeding import SEED_CONTRACT, earlier_contract_words
 from harness.stats import t_quantile
 
 FULL_TRAIN_IMAGES, FULL_EVAL_N = 60_000, 10_000
@@ -343,7 +343,7 @@ def versions_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def setup_notes(runs: ReportRuns, evaluations: set) -> list[str]:
-    notes = [] if runs.seed_contract == SEED_CONTRACT else [seed_contract_words(runs.seed_contract)]
+    notes = [] if runs.seed_contract == SEED_CONTRACT else [earlier_contract_words(runs.seed_contract)]
     if len({e[0] for e in evaluations}) > 1:
         notes.append("Scores come from more than one evaluator; they are comparable only within one evaluator.")
     if len(runs.eval_ns()) > 1:

@@ -26,6 +26,7 @@ from harness.images import to_unit
 from harness.panel import MEMBER_SCORES, PANEL_ARCHITECTURE, WRITEUP_PREFIX, member_column
 from harness.run_folder import WRITEUP_COLUMNS, EvaluationRecord
 from harness.sampling import dedicated_seed, generate, private_generator
+from harness.seeding import rng_untouched
 from harness.steps import Gan
 from harness.storage import read_json, write_json
 
@@ -150,15 +151,18 @@ class RunEvaluation:
         return self.references[0]
 
     def score(self, gan: Gan, seed: int) -> dict[str, float]:
-        images = sample_images(gan, len(self.reference), seed)
-        scores = {**panel_scores(self.references, images),
-                  "nn_median": metrics.nearest_distance_median(images, self.training_images),
-                  "nn_median_heldout": self.heldout_median, "nn_median_train": self.training_self_median}
-        if gan.variant.scores_writeup_samples:
-            drawn = panel_scores(self.references, sample_images(gan, len(self.reference), seed, writeup=True),
-                                 WRITEUP_PREFIX)
-            scores |= {key: value for key, value in drawn.items() if key in WRITEUP_COLUMNS}
-        return scores
+        """Every score of G's samples; the original's streams are left as they were (its samples come from
+        private generators, but a train-mode G, KID's subsets and the panel may draw from the global ones)."""
+        with rng_untouched():
+            images = sample_images(gan, len(self.reference), seed)
+            scores = {**panel_scores(self.references, images),
+                      "nn_median": metrics.nearest_distance_median(images, self.training_images),
+                      "nn_median_heldout": self.heldout_median, "nn_median_train": self.training_self_median}
+            if gan.variant.scores_writeup_samples:
+                drawn = panel_scores(self.references, sample_images(gan, len(self.reference), seed, writeup=True),
+                                     WRITEUP_PREFIX)
+                scores |= {key: value for key, value in drawn.items() if key in WRITEUP_COLUMNS}
+            return scores
 
     def record(self, eval_every: int | None) -> EvaluationRecord:
         """What the manifest says of this scoring; ``eval_every``: how often training scores (None: never)."""

@@ -32,10 +32,8 @@ SEED_CONTRACT_TEXT = (f"Seed contract {SEED_CONTRACT}: seed S is the original ru
                       f"work (building evaluators, scoring, its sample grids) draws nothing from those streams.")
 
 
-def seed_contract_words(version: int) -> str:
-    """What seed S meant for runs of seed contract ``version``, for a report of them."""
-    if version == SEED_CONTRACT:
-        return SEED_CONTRACT_TEXT
+def earlier_contract_words(version: int) -> str:
+    """What seed S meant for runs of an earlier seed contract ``version``, for a report of them."""
     return (f"Seed contract {version}, not the current {SEED_CONTRACT}: every variant made its original's draws, but "
             f"{EARLIER_SEED_CONTRACTS.get(version, 'its seeds are not described here')}. Seed S of these runs is a "
             f"seed of the recipe, not the original's seed S; `study run` now trains under contract {SEED_CONTRACT}.")

@@ -226,8 +226,7 @@ def train_epochs(spec: RunSpec, gan: Gan, data: DeviceImages, session: RunSessio
             eval_started = time.perf_counter()
             if session.evaluation is not None and evaluation_due(spec, epoch):
                 progress.evaluating(epoch)
-                with rng_untouched():
-                    row.update(session.evaluation.score(gan, spec.seed))
+                row.update(session.evaluation.score(gan, spec.seed))
             session.end_epoch(gan, order, row, logged, {"epoch": epoch, "seconds": seconds,
                                                         "images_per_s": len(data) / seconds,
                                                         "eval_seconds": time.perf_counter() - eval_started})
@@ -237,14 +236,17 @@ def train_epochs(spec: RunSpec, gan: Gan, data: DeviceImages, session: RunSessio
 
 # The run session ----------------------------------------------------------------------------------------------------
 def prepare_evaluation(spec: RunSpec, split: Split) -> RunEvaluation | None:
+    """The run's scoring, made after the run is seeded: building the evaluators' networks (and a first calibration)
+    must leave the original's streams as they were."""
     if not spec.eval_every:
         return None
-    panel = ensure_panel(spec.results, spec.data_root, spec.dataset, spec.split)
-    available = panel[0][1].reference_images
-    references = load_references(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
-                                 panel)
-    ensure_calibration(spec.results, spec.data_root, references)  # the floor and ceiling of this n, for the report
-    return RunEvaluation.prepare(references, split.images, spec.split)
+    with rng_untouched():
+        panel = ensure_panel(spec.results, spec.data_root, spec.dataset, spec.split)
+        available = panel[0][1].reference_images
+        references = load_references(spec.results, spec.data_root, spec.dataset, min(spec.eval_samples, available),
+                                     panel)
+        ensure_calibration(spec.results, spec.data_root, references)  # the floor and ceiling of this n, for the report
+        return RunEvaluation.prepare(references, split.images, spec.split)
 
 
 def _manifest(spec: RunSpec, recipe: Recipe, split: Split, previous: Manifest | None,
@@ -437,8 +439,7 @@ class RunSession:
     def __init__(self, spec: RunSpec, folder: RunFolder, split: Split, previous: Manifest | None, gan: Gan):
         self.spec, self.folder, self.split, self.previous, self.recipe = spec, folder, split, previous, gan.recipe
         self.grid_noise = fixed_noise(gan, spec.seed)
-        with rng_untouched():  # seeded already: building the evaluators' networks must not draw from its streams
-            self.evaluation = prepare_evaluation(spec, split)
+        self.evaluation = prepare_evaluation(spec, split)
         self.columns = metric_columns(list(spec.variant.writeup_columns))
         self.rows: list[dict] = []
         self.log_rows: list[dict] = []
