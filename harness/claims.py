@@ -6,6 +6,7 @@ the runs ended before the claim's epoch, a score was not measured, no check exis
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -191,10 +192,29 @@ def _measure_trend(check: Trend, run: Run, epoch: int) -> tuple[bool, str]:
     return holds and agrees, f"{measured}, {how}"
 
 
-def _measure_similar(check: Similar, run: Run, epoch: int) -> tuple[bool, str]:
-    a, b = _value(run, check.first, epoch), _value(run, check.second, epoch)
-    relative = abs(a - b) / max((abs(a) + abs(b)) / 2, 1e-12)
-    return relative <= check.tolerance, f"{check.first} {a:.4g}, {check.second} {b:.4g} ({relative:.0%} apart)"
+def _similar_measure(check: Similar, runs: list[Run], epoch: int) -> Callable:
+    """The per-seed measure of ``check``: it holds each seed's gap between the two columns to how far two seeds'
+    values of one column lie apart at the same epoch, over the nearby epochs, both columns and every seed pair that
+    reaches ``epoch``, pooled (both signs of each pair, so the pool is centred on zero)."""
+    first = max(1, epoch - check.nearby + 1)
+    curves, reasons = [], []
+    for run in runs:
+        try:
+            curves.append({c: _series(run, c, first, epoch) for c in (check.first, check.second)})
+        except Unmeasurable as why:
+            reasons.append(str(why))
+    if len(curves) < 2:
+        raise Unmeasurable(reasons[0] if not curves else
+                           f"the seeds' spread needs at least 2 seeds that reach epoch {epoch}; 1 does")
+    between = [value for a, b in itertools.permutations(curves, 2) for column in a
+               for value in (a[column] - b[column]).dropna()]
+
+    def measure(check: Similar, run: Run, epoch: int) -> tuple[bool, str]:
+        gap = _value(run, check.first, epoch) - _value(run, check.second, epoch)
+        quantile = printed_quantile(gap, between)
+        return PRINTED_TAIL <= quantile <= 1 - PRINTED_TAIL, \
+            f"{check.first} - {check.second} = {gap:+.4g}, at quantile {quantile:.2f} of two seeds' differences"
+    return measure
 
 
 def _measure_share(check: Share, run: Run, epoch: int) -> tuple[bool, str]:
@@ -252,9 +272,8 @@ def _measure_classes(check: Classes, run: Run, epoch: int, shift: int = 0) -> tu
                                 f"; {check.level} {'met' if digits else 'not met'}: {scores}")
 
 
-MEASURES: dict[type, Callable] = {Band: _measure_band, Trend: _measure_trend, Similar: _measure_similar,
-                                  Share: _measure_share, Dip: _measure_dip, Settles: _measure_settles,
-                                  Digits: _measure_digit_level, Classes: _measure_classes}
+MEASURES: dict[type, Callable] = {Band: _measure_band, Trend: _measure_trend, Share: _measure_share, Dip: _measure_dip,
+                                  Settles: _measure_settles, Digits: _measure_digit_level, Classes: _measure_classes}
 
 
 def _printed_values(check: Printed, run: Run, epoch: int) -> tuple[float, list[float]]:
@@ -269,9 +288,19 @@ def _printed_values(check: Printed, run: Run, epoch: int) -> tuple[float, list[f
     value = float(rows[check.column].iloc[0]) if check.column in rows else math.nan
     if math.isnan(value):
         raise Unmeasurable(f"{check.column} was not recorded at epoch {epoch}")
-    frame = run.metrics if check.step is None else run.log
-    nearby = frame[(frame["epoch"] > epoch - check.nearby) & (frame["epoch"] <= epoch)]
-    return value, nearby[check.column].dropna().tolist()
+    return value, _nearby_values(run, check.column, epoch, check.nearby,
+                                 "metrics" if check.step is None else "writeup_log")
+
+
+def _nearby_values(run: Run, column: str, epoch: int, nearby: int, table: str = "metrics") -> list[float]:
+    """The run's values of ``column`` over the ``nearby`` epochs up to ``epoch`` (every printed step of them)."""
+    _rows(run, epoch, table)  # the run reached the epoch and recorded it
+    frame = run.metrics if table == "metrics" else run.log
+    window = frame[(frame["epoch"] > epoch - nearby) & (frame["epoch"] <= epoch)]
+    values = window[column].dropna().tolist() if column in window else []
+    if not values:
+        raise Unmeasurable(f"{column} was not recorded in epochs {max(1, epoch - nearby + 1)}-{epoch}")
+    return values
 
 
 def _epoch_steps(run: Run) -> str:
@@ -303,7 +332,7 @@ def _printed_what(check: Printed) -> str:
     return "epoch means" if check.step is None else "printed values"
 
 
-def _nearby(check: Printed, epoch: int) -> str:
+def _nearby(check: Printed | Similar, epoch: int) -> str:
     return f"{max(1, epoch - check.nearby + 1)}-{epoch}"
 
 
@@ -329,10 +358,16 @@ def judge(claim: Claim, runs: list[Run], variant: Variant, shift: int = 0) -> Ve
     if isinstance(claim.check, Printed):
         kind, values, reason = _judge_printed(claim.check, runs, epoch)
         return Verdict(claim, kind, values, reason + (assumption if kind != NOT_CHECKABLE else ""), epoch)
+    if isinstance(claim.check, Similar):
+        try:
+            measure = _similar_measure(claim.check, runs, epoch)
+        except Unmeasurable as why:
+            return Verdict(claim, NOT_CHECKABLE, (), str(why), epoch)
+    else:
+        measure = MEASURES[type(claim.check)]
     measured, reasons, passed = [], [], 0
     for run in runs:
         try:
-            measure = MEASURES[type(claim.check)]
             moves_with_cuts = isinstance(claim.check, (Digits, Classes))  # the checks that read a digits level
             holds, value = measure(claim.check, run, epoch, shift) if moves_with_cuts else \
                 measure(claim.check, run, epoch)
@@ -447,8 +482,10 @@ def _describe_trend(check: Trend, epoch: int) -> str:
 
 
 def _describe_similar(check: Similar, epoch: int) -> str:
-    return f"Reads {check.first} and {check.second} at epoch {epoch}; passes when they differ by at most " \
-           f"{check.tolerance:.0%} of their mean."
+    return f"Reads {check.first} and {check.second} at epoch {epoch} on every seed; passes when, on a seed, their " \
+           f"difference sits in the central {1 - 2 * PRINTED_TAIL:.0%} of the differences between two seeds' values " \
+           f"of one column at the same epoch (epochs {_nearby(check, epoch)}, both columns, every pair of seeds): " \
+           f"the terms agree as closely as two seeds do (at least 2 seeds)."
 
 
 def _describe_share(check: Share, epoch: int) -> str:

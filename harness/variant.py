@@ -117,12 +117,15 @@ class Trend:
 
 @dataclass(frozen=True)
 class Similar:
-    """Two columns agree within ``tolerance``, relative to their mean."""
+    """Two columns agree as closely as two seeds do: on each seed, their difference at ``epoch`` lies in the
+    central 95% of the differences between two seeds' values of one column at the same epoch, over the ``nearby``
+    epochs up to it, both columns and every pair of seeds, pooled. The tolerance is the seeds' own spread, no
+    chosen band, so it needs at least two seeds."""
 
     first: str
     second: str
-    tolerance: float
     epoch: int | None = None
+    nearby: int = 5
 
 
 @dataclass(frozen=True)

@@ -245,9 +245,12 @@ VARIANT = Variant(
         Claim("g-loss-rises", "as the discriminator loss decrease, the generator loss is synchronously increasing",
               "the epoch-mean G loss rises from epoch 3 to epoch 20 by at least 0.31, steadily (rank correlation "
               "with the epoch)", Trend("g_loss", "rises", from_epoch=3, min_change=0.31, span=Ranked())),
+        # The notebook's epoch-20 terms are 2.3% apart, its one run has no seed spread, and any chosen percentage
+        # would be a guess: the two terms are similar when they agree as closely as the seeds agree with each other.
         Claim("real-fake-similar", "The discriminator loss of real images and fake images are simillar",
-              "the epoch-20 D real and fake losses agree within 15% of their mean",
-              Similar("d_loss_real", "d_loss_fake", tolerance=0.15)),
+              "on each seed, the epoch-20 D real and fake losses lie no further apart than two seeds' epoch means of "
+              "one of them do at epochs 16-20 (the notebook's: 0.2354 and 0.2301)",
+              Similar("d_loss_real", "d_loss_fake")),
         # A trend over the three pictures the write-up shows. One FID's draw-to-draw spread is about 8% of its value
         # (issue 18: five draws of one ladder row gave 126-148), so each step must fall by more than 8% of the
         # epoch-1 FID and the whole by twice that.

@@ -11,7 +11,6 @@ from torch import nn
 
 from harness.nets import batch_norm
 from harness.variant import (
-    Band,
     Claim,
     Digits,
     Dip,
@@ -21,6 +20,7 @@ from harness.variant import (
     Hyper,
     Latent,
     OriginalLog,
+    Printed,
     Quirk,
     Recipe,
     Settles,
@@ -194,10 +194,16 @@ VARIANT = Variant(
         Claim("fail-rate-rise", "after 10 epoch, the loss become higher",
               "the real fail rate rises from epoch 10 to the end (epoch 40) by at least 13 points",
               Trend("fail_real_pct", "rises", from_epoch=10, min_change=13.0)),
-        Claim("fail-rate-plateau", "the generator is begin to know how to synthetic the meaningful image, so the "
-                                   "discriminator is confuse with some input",
-              "at epoch 40 both fail rates sit on the ~28-31% plateau (20-40%)",
-              Band(("fail_real_pct", "fail_fake_pct"), low=20.0, high=40.0)),
+        # The plateau the pickle logged, held against the seeds' own spread rather than a chosen band around it.
+        Claim("plateau-real", "the generator is begin to know how to synthetic the meaningful image, so the "
+                              "discriminator is confuse with some input",
+              "D stays confused on real images: the pickle's epoch-40 real fail rate, 28.10%, lies within the spread "
+              "of the seeds' epoch means of epochs 36-40",
+              Printed("fail_real_pct", 28.09664535522461, step=None)),
+        Claim("plateau-fake", "the generator is begin to know how to synthetic the meaningful image, so the "
+                              "discriminator is confuse with some input",
+              "and on fakes: the pickle's epoch-40 fake fail rate, 28.64%, likewise",
+              Printed("fail_fake_pct", 28.6433048248291, step=None)),
         Claim("balance-d", "We can see the converge tendency the GAN, two model will find the balance finally",
               "the D loss as train.py logs it (stale between D updates) converges: its range over epochs 31-40 is "
               "at most 10% of its range over the whole run", Settles("d_loss_stale", from_epoch=31, within=0.1)),
