@@ -3,6 +3,7 @@ fake study (tests/fakes.py) for the report's tests."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,25 @@ def real_data_root() -> Path:
     if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def real_panel(tmp_path_factory) -> tuple[Path, Path]:
+    """A results folder holding the evaluator panel trained on the real test split, and that data's root: built once
+    (the slowest setup of the suite) for every test that scores real digits. Tests copy the folder, never write in
+    it."""
+    root = os.environ.get("STUDY_DATA_ROOT")
+    if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
+    results = tmp_path_factory.mktemp("real-panel")
+    build_panel(results, Path(root), epochs=12)
+    return results, Path(root)
+
+
+def copy_of(results: Path, into: Path) -> Path:
+    """A writable copy of a shared results folder."""
+    shutil.copytree(results, into)
+    return into
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,7 @@ from harness.variant import (
     Trend,
     Variant,
 )
-from tests.conftest import build_panel, make_spec, write_split
+from tests.conftest import copy_of, make_spec, write_split
 from tests.fakes import N, write_calibration, write_run
 from tests.test_training import InterruptAt
 from variants import VARIANTS
@@ -460,16 +460,12 @@ def test_every_check_reads_as_one_sentence_in_study_show():
 
 # The digit criterion on real digits, noise and untrained generators --------------------------------------------------
 @pytest.fixture(scope="module")
-def real_reference(tmp_path_factory):
-    import os
-    root = os.environ.get("STUDY_DATA_ROOT")
-    if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
-        pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
-    results = tmp_path_factory.mktemp("results")
-    build_panel(results, Path(root), epochs=4)
-    references = load_references(results, Path(root), "mnist", N, load_panel(results, "mnist"))
-    reference, calibration = references[0], ensure_calibration(results, Path(root), references)[0]
-    held_out = unit_images(partition_sets(Path(root), "mnist", "test-thirds").train_images[N:2 * N])
+def real_reference(real_panel, tmp_path_factory):
+    panel, root = real_panel
+    results = copy_of(panel, tmp_path_factory.mktemp("real-reference") / "results")
+    references = load_references(results, root, "mnist", N, load_panel(results, "mnist"))
+    reference, calibration = references[0], ensure_calibration(results, root, references)[0]
+    held_out = unit_images(partition_sets(root, "mnist", "test-thirds").train_images[N:2 * N])
     return reference, calibration, held_out
 
 

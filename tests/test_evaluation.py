@@ -25,7 +25,7 @@ from harness.run_folder import EVAL_COLUMNS
 from harness.scoring import CONTROLS, LADDER_DRAWS
 from harness.storage import load_checkpoint
 from harness.train import train_run
-from tests.conftest import TEST_IMAGES, build_panel, make_spec
+from tests.conftest import TEST_IMAGES, build_panel, copy_of, make_spec
 
 runner = CliRunner()
 
@@ -169,16 +169,17 @@ def test_calibrate_through_the_cli(data_root, tmp_path):
     assert too_many.exit_code == 1 and "real images calibration can draw on" in too_many.stderr
 
 
-def test_calibration_ladder_on_real_digits(real_data_root, tmp_path):
-    build_panel(tmp_path, real_data_root, epochs=12)
-    result = runner.invoke(cli.app, ["calibrate", "--results", str(tmp_path), "--data-root", str(real_data_root),
+def test_calibration_ladder_on_real_digits(real_panel, tmp_path):
+    panel, real_data_root = real_panel
+    results = copy_of(panel, tmp_path / "results")
+    result = runner.invoke(cli.app, ["calibrate", "--results", str(results), "--data-root", str(real_data_root),
                                      "--dataset", "mnist", "--n", "500", "--json"])
     rows = {row["name"]: row for row in json.loads(result.stdout)["0"]}
     ladder = [rows[name]["fid"] for name in ("real", "noise sigma 0.1", "noise sigma 0.2", "noise sigma 0.4",
                                              "noise sigma 0.8")]
     assert ladder == sorted(ladder) and len(set(ladder)) == len(ladder)  # strictly rising
     assert rows["uniform noise"]["fid"] > rows["noise sigma 0.8"]["fid"] and rows["real"]["classes_covered"] == 10
-    assert load_evaluator(tmp_path, "mnist")[1].heldout_accuracy >= 0.97
+    assert load_evaluator(results, "mnist")[1].heldout_accuracy >= 0.97
 
 
 def test_runs_also_score_the_epochs_claims_look_at(data_root, tmp_path):
