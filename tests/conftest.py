@@ -60,12 +60,17 @@ def fake_study(tmp_path: Path) -> Path:
     return write_fake_study(tmp_path / "results")
 
 
-@pytest.fixture
-def real_data_root() -> Path:
+def offline_mnist_root() -> Path:
+    """$STUDY_DATA_ROOT when it holds MNIST's real test split; the test skips otherwise."""
     root = os.environ.get("STUDY_DATA_ROOT")
     if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
     return Path(root)
+
+
+@pytest.fixture
+def real_data_root() -> Path:
+    return offline_mnist_root()
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +78,10 @@ def real_panel(tmp_path_factory) -> tuple[Path, Path]:
     """A results folder holding the evaluator panel trained on the real test split, and that data's root: built once
     (the slowest setup of the suite) for every test that scores real digits. Tests copy the folder, never write in
     it."""
-    root = os.environ.get("STUDY_DATA_ROOT")
-    if not root or not (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
-        pytest.skip("real MNIST test split not available (set STUDY_DATA_ROOT to ../shared/data)")
+    root = offline_mnist_root()
     results = tmp_path_factory.mktemp("real-panel")
-    build_panel(results, Path(root), epochs=12)
-    return results, Path(root)
+    build_panel(results, root, epochs=12)
+    return results, root
 
 
 def copy_of(results: Path, into: Path) -> Path:
